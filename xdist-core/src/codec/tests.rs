@@ -1,0 +1,112 @@
+use std::io::Cursor;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::protocol::{BinarySpec, FromWorker, Outcome, TestReport, TestSpec, ToWorker, WorkerSetup};
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        Just(Outcome::Passed),
+        Just(Outcome::Ignored),
+        prop::option::of(".{0,40}").prop_map(|cause| Outcome::Failed { cause }),
+    ]
+}
+
+fn from_worker() -> impl Strategy<Value = FromWorker> {
+    prop_oneof![
+        any::<u32>().prop_map(|index| FromWorker::Started { index }),
+        (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))
+            .prop_map(|(index, outcome, duration_nanos, output)| {
+                FromWorker::Finished(TestReport { index, outcome, duration_nanos, output })
+            }),
+    ]
+}
+
+fn to_worker() -> impl Strategy<Value = ToWorker> {
+    let binary = (".{0,30}", ".{0,30}", prop::collection::vec((".{0,10}", ".{0,10}"), 0..4))
+        .prop_map(|(path, cwd, env)| BinarySpec { path, cwd, env });
+    let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });
+    prop_oneof![
+        Just(ToWorker::Shutdown),
+        prop::collection::vec(any::<u32>(), 0..100).prop_map(ToWorker::Run),
+        (prop::collection::vec(binary, 0..4), prop::collection::vec(test, 0..20), any::<bool>())
+            .prop_map(|(binaries, tests, include_ignored)| {
+                ToWorker::Setup(WorkerSetup { binaries, tests, include_ignored })
+            }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn worker_messages_round_trip(messages in prop::collection::vec(from_worker(), 0..10)) {
+        let mut stream = Vec::new();
+        for m in &messages {
+            write_frame(&mut stream, m).unwrap();
+        }
+        let mut input = Cursor::new(stream);
+        for m in &messages {
+            let decoded = read_frame::<FromWorker>(&mut input).unwrap();
+            prop_assert_eq!(decoded.as_ref(), Some(m));
+        }
+        prop_assert!(read_frame::<FromWorker>(&mut input).unwrap().is_none());
+    }
+
+    #[test]
+    fn controller_messages_round_trip(message in to_worker()) {
+        let frame = encode_frame(&message).unwrap();
+        let decoded = read_frame::<ToWorker>(&mut Cursor::new(frame)).unwrap();
+        prop_assert_eq!(decoded, Some(message));
+    }
+
+    #[test]
+    fn any_truncation_is_an_error(message in from_worker(), cut in any::<prop::sample::Index>()) {
+        let frame = encode_frame(&message).unwrap();
+        let cut = 1 + cut.index(frame.len() - 1);
+        let result = read_frame::<FromWorker>(&mut Cursor::new(&frame[..cut]));
+        prop_assert!(result.is_err(), "a frame cut at {cut} of {} decoded", frame.len());
+    }
+
+    #[test]
+    fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let mut input = Cursor::new(bytes);
+        for _ in 0..10 {
+            match read_frame::<FromWorker>(&mut input) {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
+
+#[test]
+fn oversized_prefix_is_rejected_before_reading() {
+    let mut frame = (MAX_FRAME_LEN + 1).to_le_bytes().to_vec();
+    frame.extend_from_slice(&[0; 16]);
+    let err = read_frame::<FromWorker>(&mut Cursor::new(frame)).unwrap_err();
+    assert!(matches!(err, FrameError::TooLarge(n) if n == MAX_FRAME_LEN + 1), "{err}");
+}
+
+#[test]
+fn lying_prefix_is_truncated_not_allocated() {
+    let mut frame = (MAX_FRAME_LEN - 1).to_le_bytes().to_vec();
+    frame.extend_from_slice(b"short");
+    let err = read_frame::<FromWorker>(&mut Cursor::new(frame)).unwrap_err();
+    assert!(err.to_string().starts_with("truncated frame"), "{err}");
+}
+
+#[test]
+fn unknown_variant_is_malformed() {
+    let frame = [1, 0, 0, 0, 0xEE];
+    let err = read_frame::<FromWorker>(&mut Cursor::new(frame)).unwrap_err();
+    assert!(matches!(err, FrameError::Malformed(_)), "{err}");
+}
+
+#[test]
+fn trailing_bytes_are_malformed() {
+    let mut frame = encode_frame(&ToWorker::Shutdown).unwrap();
+    frame.push(0);
+    frame[0] += 1;
+    let err = read_frame::<ToWorker>(&mut Cursor::new(frame)).unwrap_err();
+    assert!(err.to_string().contains("trailing"), "{err}");
+}

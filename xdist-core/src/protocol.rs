@@ -1,0 +1,92 @@
+//! The messages between the controller and a worker.
+//!
+//! The controller sends one [`ToWorker::Setup`] (the test list, so later frames can name
+//! tests by index), then any number of [`ToWorker::Run`] frames, then [`ToWorker::Shutdown`].
+//! The worker answers with a [`FromWorker::Started`] and a [`FromWorker::Finished`] per test.
+
+use bincode::{Decode, Encode};
+
+use crate::TestIndex;
+
+/// A message from the controller to a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum ToWorker {
+    /// Everything the worker needs to run any test of the list; always the first frame.
+    Setup(WorkerSetup),
+    /// Run these tests (indices into `WorkerSetup::tests`), after those already sent.
+    Run(Vec<TestIndex>),
+    /// Finish the tests already sent, then exit.
+    Shutdown,
+}
+
+/// The test list as a worker needs it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct WorkerSetup {
+    /// The test binaries.
+    pub binaries: Vec<BinarySpec>,
+    /// The tests; `TestSpec::binary` indexes `binaries`.
+    pub tests: Vec<TestSpec>,
+    /// Pass `--include-ignored` so that ignored tests run when selected.
+    pub include_ignored: bool,
+}
+
+/// How to start one test binary.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct BinarySpec {
+    /// The executable.
+    pub path: String,
+    /// The working directory of its processes (the package root).
+    pub cwd: String,
+    /// Variables added to the worker's environment for its processes.
+    pub env: Vec<(String, String)>,
+}
+
+/// One test of a binary.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TestSpec {
+    /// Index into `WorkerSetup::binaries`.
+    pub binary: u32,
+    /// The full libtest name, e.g. `tests::nested::deep_one`.
+    pub name: String,
+}
+
+/// A message from a worker to the controller.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum FromWorker {
+    /// The test began to run.
+    Started {
+        /// The test.
+        index: TestIndex,
+    },
+    /// The test ended.
+    Finished(TestReport),
+}
+
+/// How one test ended on a worker.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TestReport {
+    /// The test.
+    pub index: TestIndex,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// Wall time from its start line to its result, in nanoseconds.
+    pub duration_nanos: u64,
+    /// What it printed (captured stdout and stderr, as libtest shows them for a failure, and
+    /// any stray bytes of the process), possibly not UTF-8.
+    pub output: Vec<u8>,
+}
+
+/// The outcome of one test as a worker saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Outcome {
+    /// It passed.
+    Passed,
+    /// It failed; `cause` says why when it was not an ordinary test failure (a signal, an
+    /// early exit of the process).
+    Failed {
+        /// Why, for failures libtest did not report itself.
+        cause: Option<String>,
+    },
+    /// libtest reported it ignored.
+    Ignored,
+}

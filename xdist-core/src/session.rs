@@ -1,0 +1,327 @@
+//! [`DSession`]: the controller's state machine. Events from workers go in; actions (spawn,
+//! send, shut down, kill, report) come out. It does no I/O and reads no clock, so every
+//! path, crashes included, is driven by plain unit tests.
+//!
+//! Its promise: every test of the run is reported exactly once, and once every worker has
+//! exited, [`DSession::is_done`] is true.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use xdist_sched::Scheduler;
+
+use crate::protocol::{Outcome, TestReport};
+use crate::summary::{TestResult, TestStatus};
+use crate::{TestIndex, WorkerId, worker_name};
+
+/// Settings of a session.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionConfig {
+    /// Workers to start (never more than there are tests).
+    pub workers: u32,
+    /// Crashed workers to replace before the run gives up (`--max-worker-restart`).
+    pub max_worker_restart: u32,
+    /// Stop after this many failed tests (`-x` is 1).
+    pub max_fail: Option<u32>,
+}
+
+/// Something that happened to a worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The worker began running a test.
+    Started {
+        /// The worker.
+        worker: WorkerId,
+        /// The test.
+        index: TestIndex,
+    },
+    /// The worker finished a test.
+    Finished {
+        /// The worker.
+        worker: WorkerId,
+        /// How the test ended.
+        report: TestReport,
+    },
+    /// The worker's process ended (its pipe closed, or it broke the protocol).
+    Exited {
+        /// The worker.
+        worker: WorkerId,
+        /// How it ended, e.g. "killed by signal SIGKILL".
+        cause: String,
+    },
+}
+
+/// What the driver must do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start a worker process with this id.
+    Spawn(WorkerId),
+    /// Send these tests to the worker.
+    Send(WorkerId, Vec<TestIndex>),
+    /// Tell the worker to exit after its tests.
+    Shutdown(WorkerId),
+    /// Stop the worker and its test processes now.
+    Kill(WorkerId),
+    /// A test has its outcome.
+    Report(TestResult),
+    /// A message for the user, e.g. "replacing crashed worker gw1".
+    Note(String),
+}
+
+#[derive(Debug, Default)]
+struct WorkerState {
+    running: Option<TestIndex>,
+    shutting_down: bool,
+    killed: bool,
+}
+
+/// The distributed session: one per run.
+pub struct DSession {
+    sched: Box<dyn Scheduler + Send>,
+    config: SessionConfig,
+    reported: Vec<bool>,
+    unreported: usize,
+    live: BTreeMap<WorkerId, WorkerState>,
+    next_worker: WorkerId,
+    crashed: u32,
+    failed: u32,
+    stop_reason: Option<String>,
+}
+
+impl DSession {
+    /// A session over `test_count` tests, scheduled by `sched` (built for the same count).
+    pub fn new(test_count: usize, sched: Box<dyn Scheduler + Send>, config: SessionConfig) -> Self {
+        Self {
+            sched,
+            config,
+            reported: vec![false; test_count],
+            unreported: test_count,
+            live: BTreeMap::new(),
+            next_worker: 0,
+            crashed: 0,
+            failed: 0,
+            stop_reason: None,
+        }
+    }
+
+    /// How many workers [`DSession::start`] spawns: never more than tests.
+    pub fn initial_workers(&self) -> u32 {
+        self.config.workers.min(self.reported.len() as u32)
+    }
+
+    /// The first actions: spawn the workers and send their first tests.
+    pub fn start(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for _ in 0..self.initial_workers() {
+            self.spawn(&mut actions);
+        }
+        self.dispatch(&mut actions);
+        actions
+    }
+
+    /// Feeds one event in and returns what to do about it.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match event {
+            Event::Started { worker, index } => {
+                if self.holds(worker, index) {
+                    self.live.get_mut(&worker).expect("held by a live worker").running = Some(index);
+                }
+            }
+            Event::Finished { worker, report } => self.finished(worker, report, &mut actions),
+            Event::Exited { worker, cause } => self.exited(worker, &cause, &mut actions),
+        }
+        self.dispatch(&mut actions);
+        actions
+    }
+
+    /// Stops the run now (Ctrl-C): nothing more is sent, every worker is killed, and the
+    /// tests that did not finish are reported not run.
+    pub fn interrupt(&mut self, reason: &str) -> Vec<Action> {
+        let mut actions = Vec::new();
+        self.stop(reason, &mut actions);
+        for (&worker, state) in &mut self.live {
+            if !state.killed {
+                state.killed = true;
+                actions.push(Action::Kill(worker));
+            }
+        }
+        actions
+    }
+
+    /// True once every test is reported and every worker has exited.
+    pub fn is_done(&self) -> bool {
+        self.unreported == 0 && self.live.is_empty()
+    }
+
+    /// Why the run stopped early, if it did.
+    pub fn stop_reason(&self) -> Option<&str> {
+        self.stop_reason.as_deref()
+    }
+
+    /// The workers still running.
+    pub fn live_workers(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        self.live.keys().copied()
+    }
+
+    fn holds(&self, worker: WorkerId, index: TestIndex) -> bool {
+        self.live.contains_key(&worker)
+            && !self.reported.get(index as usize).copied().unwrap_or(true)
+            && self.sched.pending(worker).contains(&index)
+    }
+
+    fn spawn(&mut self, actions: &mut Vec<Action>) {
+        let worker = self.next_worker;
+        self.next_worker += 1;
+        self.live.insert(worker, WorkerState::default());
+        self.sched.add_worker(worker);
+        actions.push(Action::Spawn(worker));
+    }
+
+    fn report(&mut self, result: TestResult, actions: &mut Vec<Action>) {
+        let slot = &mut self.reported[result.index as usize];
+        if *slot {
+            return;
+        }
+        *slot = true;
+        self.unreported -= 1;
+        if result.status == TestStatus::Failed {
+            self.failed += 1;
+        }
+        actions.push(Action::Report(result));
+    }
+
+    fn finished(&mut self, worker: WorkerId, report: TestReport, actions: &mut Vec<Action>) {
+        if !self.holds(worker, report.index) {
+            return;
+        }
+        let state = self.live.get_mut(&worker).expect("held by a live worker");
+        if state.running == Some(report.index) {
+            state.running = None;
+        }
+        let duration = Duration::from_nanos(report.duration_nanos);
+        self.sched.mark_complete(worker, report.index, duration);
+        let (status, cause) = match report.outcome {
+            Outcome::Passed => (TestStatus::Passed, None),
+            Outcome::Failed { cause } => (TestStatus::Failed, cause),
+            Outcome::Ignored => (TestStatus::Skipped, None),
+        };
+        let result = TestResult {
+            index: report.index,
+            status,
+            cause,
+            duration,
+            output: report.output,
+            worker: Some(worker),
+        };
+        self.report(result, actions);
+        if let Some(max) = self.config.max_fail {
+            if self.failed >= max && self.stop_reason.is_none() {
+                let plural = if max == 1 { "" } else { "s" };
+                self.stop(&format!("stopping after {max} failure{plural}"), actions);
+            }
+        }
+    }
+
+    fn exited(&mut self, worker: WorkerId, cause: &str, actions: &mut Vec<Action>) {
+        let Some(state) = self.live.remove(&worker) else { return };
+        let pending = self.sched.pending(worker).to_vec();
+        if pending.is_empty() && (state.shutting_down || state.killed) {
+            self.sched.remove_worker(worker);
+            return;
+        }
+        if state.killed || self.stop_reason.is_some() {
+            self.sched.remove_worker(worker);
+            let reason = self.stop_reason.clone().unwrap_or_else(|| "run stopped".into());
+            for index in pending {
+                self.report(not_run(index, &reason), actions);
+            }
+            return;
+        }
+        let name = worker_name(worker);
+        if let Some(index) = state.running.filter(|i| pending.contains(i)) {
+            self.sched.mark_complete(worker, index, Duration::ZERO);
+            let result = TestResult {
+                index,
+                status: TestStatus::Failed,
+                cause: Some(format!("worker '{name}' crashed while running this test: {cause}")),
+                duration: Duration::ZERO,
+                output: Vec::new(),
+                worker: Some(worker),
+            };
+            self.report(result, actions);
+        }
+        self.sched.remove_worker(worker);
+        actions.push(Action::Note(format!("[{name}] worker down: {cause}")));
+        self.crashed += 1;
+        if self.crashed > self.config.max_worker_restart {
+            let reason = if self.config.max_worker_restart == 0 {
+                format!("worker {name} crashed and worker restarting disabled")
+            } else {
+                format!("maximum crashed workers reached: {}", self.config.max_worker_restart)
+            };
+            self.stop(&reason, actions);
+        } else if self.sched.has_unsent() {
+            actions.push(Action::Note(format!("replacing crashed worker {name}")));
+            self.spawn(actions);
+        }
+    }
+
+    /// Ends dispatch: unsent tests are reported not run, busy workers are killed (their
+    /// unfinished tests are reported when they exit), idle ones shut down.
+    fn stop(&mut self, reason: &str, actions: &mut Vec<Action>) {
+        if self.stop_reason.is_none() {
+            self.stop_reason = Some(reason.to_string());
+            actions.push(Action::Note(reason.to_string()));
+        }
+        for index in self.sched.drain_unsent() {
+            self.report(not_run(index, reason), actions);
+        }
+        let workers: Vec<WorkerId> = self.live.keys().copied().collect();
+        for worker in workers {
+            let busy = !self.sched.pending(worker).is_empty();
+            let state = self.live.get_mut(&worker).expect("live");
+            if busy && !state.killed {
+                state.killed = true;
+                actions.push(Action::Kill(worker));
+            }
+        }
+    }
+
+    /// Sends what the scheduler plans, and shuts down workers that have nothing left to do.
+    fn dispatch(&mut self, actions: &mut Vec<Action>) {
+        if self.stop_reason.is_none() {
+            for assignment in self.sched.schedule() {
+                actions.push(Action::Send(assignment.worker, assignment.tests));
+            }
+        }
+        if self.sched.has_unsent() && self.stop_reason.is_none() {
+            return;
+        }
+        let idle: Vec<WorkerId> = self
+            .live
+            .iter()
+            .filter(|(w, s)| !s.shutting_down && !s.killed && self.sched.pending(**w).is_empty())
+            .map(|(w, _)| *w)
+            .collect();
+        for worker in idle {
+            self.live.get_mut(&worker).expect("live").shutting_down = true;
+            self.sched.remove_worker(worker);
+            actions.push(Action::Shutdown(worker));
+        }
+    }
+}
+
+fn not_run(index: TestIndex, reason: &str) -> TestResult {
+    TestResult {
+        index,
+        status: TestStatus::NotRun,
+        cause: Some(reason.to_string()),
+        duration: Duration::ZERO,
+        output: Vec::new(),
+        worker: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

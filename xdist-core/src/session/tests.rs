@@ -1,0 +1,168 @@
+use xdist_sched::{DistMode, SchedConfig, make_scheduler};
+
+use super::*;
+
+fn session(tests: usize, workers: u32, mode: DistMode, max_fail: Option<u32>) -> DSession {
+    let sched = make_scheduler(mode, tests, SchedConfig { max_sched_chunk: None });
+    DSession::new(tests, sched, SessionConfig { workers, max_worker_restart: 2, max_fail })
+}
+
+fn report(index: TestIndex, outcome: Outcome) -> TestReport {
+    TestReport { index, outcome, duration_nanos: 1_000, output: b"out".to_vec() }
+}
+
+fn pass(worker: WorkerId, index: TestIndex) -> Event {
+    Event::Finished { worker, report: report(index, Outcome::Passed) }
+}
+
+/// Plays the part of the workers: each runs what it is sent, in order, until told to stop.
+/// `script` decides per test whether the worker dies while running it.
+struct Harness {
+    session: DSession,
+    queues: BTreeMap<WorkerId, Vec<TestIndex>>,
+    shutdown: Vec<WorkerId>,
+    results: Vec<TestResult>,
+    notes: Vec<String>,
+}
+
+impl Harness {
+    fn new(session: DSession) -> Self {
+        let mut h = Harness { session, queues: BTreeMap::new(), shutdown: vec![], results: vec![], notes: vec![] };
+        let actions = h.session.start();
+        h.apply(actions);
+        h
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Spawn(w) => {
+                    self.queues.insert(w, vec![]);
+                }
+                Action::Send(w, tests) => {
+                    assert!(!self.shutdown.contains(&w), "sent work to gw{w} after its shutdown");
+                    self.queues.get_mut(&w).expect("spawned").extend(tests);
+                }
+                Action::Shutdown(w) => self.shutdown.push(w),
+                Action::Kill(w) => {
+                    self.queues.remove(&w);
+                    let more = self.session.handle(Event::Exited { worker: w, cause: "killed".into() });
+                    self.apply(more);
+                }
+                Action::Report(r) => self.results.push(r),
+                Action::Note(n) => self.notes.push(n),
+            }
+        }
+    }
+
+    /// Runs until nothing is left; `crash_on` names tests that kill their worker.
+    fn run(&mut self, crash_on: &[TestIndex], fail_on: &[TestIndex]) {
+        for _ in 0..10_000 {
+            if self.session.is_done() {
+                return;
+            }
+            let Some((&w, queue)) = self.queues.iter_mut().find(|(_, q)| !q.is_empty()) else {
+                // Nobody has work: those told to shut down exit now.
+                let w = *self.queues.keys().next().expect("a live worker while not done");
+                assert!(self.shutdown.contains(&w), "gw{w} idle but never shut down: a hang");
+                self.queues.remove(&w);
+                let actions = self.session.handle(Event::Exited { worker: w, cause: "exit 0".into() });
+                self.apply(actions);
+                continue;
+            };
+            let index = queue.remove(0);
+            let actions = self.session.handle(Event::Started { worker: w, index });
+            self.apply(actions);
+            if crash_on.contains(&index) {
+                self.queues.remove(&w);
+                let actions = self.session.handle(Event::Exited { worker: w, cause: "signal SIGKILL".into() });
+                self.apply(actions);
+                continue;
+            }
+            let outcome = if fail_on.contains(&index) { Outcome::Failed { cause: None } } else { Outcome::Passed };
+            let actions = self.session.handle(Event::Finished { worker: w, report: report(index, outcome) });
+            self.apply(actions);
+        }
+        panic!("session never finished");
+    }
+
+    fn status_of(&self, index: TestIndex) -> Vec<TestStatus> {
+        self.results.iter().filter(|r| r.index == index).map(|r| r.status).collect()
+    }
+}
+
+#[test]
+fn all_pass_on_many_workers() {
+    let mut h = Harness::new(session(50, 4, DistMode::Load, None));
+    h.run(&[], &[]);
+    assert_eq!(h.results.len(), 50);
+    assert!(h.results.iter().all(|r| r.status == TestStatus::Passed));
+    assert_eq!(h.shutdown.len(), 4);
+}
+
+#[test]
+fn never_more_workers_than_tests() {
+    let mut s = session(3, 8, DistMode::Load, None);
+    let spawned = s.start().iter().filter(|a| matches!(a, Action::Spawn(_))).count();
+    assert_eq!(spawned, 3);
+    let mut empty = session(0, 8, DistMode::Load, None);
+    assert!(empty.start().is_empty());
+    assert!(empty.is_done());
+}
+
+#[test]
+fn worker_dying_mid_batch_fails_only_the_running_test() {
+    for mode in [DistMode::Load, DistMode::No] {
+        let mut h = Harness::new(session(40, 2, mode, None));
+        h.run(&[7], &[]);
+        assert_eq!(h.status_of(7), vec![TestStatus::Failed], "{mode:?}");
+        let crash = h.results.iter().find(|r| r.index == 7).expect("reported");
+        assert!(crash.cause.as_deref().unwrap().contains("crashed while running this test: signal SIGKILL"));
+        for i in (0..40).filter(|&i| i != 7) {
+            assert_eq!(h.status_of(i), vec![TestStatus::Passed], "test {i} under {mode:?}");
+        }
+        assert!(h.notes.iter().any(|n| n.starts_with("replacing crashed worker")), "{:?}", h.notes);
+    }
+}
+
+#[test]
+fn too_many_crashes_end_the_run_with_not_run_tests() {
+    let mut h = Harness::new(session(30, 1, DistMode::Load, None));
+    h.run(&[0, 1, 2, 3, 4], &[]);
+    assert!(h.session.is_done());
+    assert_eq!(h.session.stop_reason(), Some("maximum crashed workers reached: 2"));
+    for i in 0..30 {
+        assert_eq!(h.status_of(i).len(), 1, "test {i} has exactly one outcome");
+    }
+    assert_eq!(h.status_of(0), vec![TestStatus::Failed]);
+    assert!(h.results.iter().any(|r| r.status == TestStatus::NotRun));
+}
+
+#[test]
+fn maxfail_stops_dispatch_and_reports_the_rest_not_run() {
+    let mut h = Harness::new(session(100, 2, DistMode::Load, Some(1)));
+    h.run(&[], &[3]);
+    assert_eq!(h.session.stop_reason(), Some("stopping after 1 failure"));
+    assert_eq!(h.results.len(), 100);
+    let not_run = h.results.iter().filter(|r| r.status == TestStatus::NotRun).count();
+    assert!(not_run > 50, "only {not_run} not run");
+}
+
+#[test]
+fn late_and_duplicate_reports_are_ignored() {
+    let mut s = session(4, 1, DistMode::No, None);
+    s.start();
+    assert_eq!(s.handle(pass(0, 0)).len(), 1);
+    assert!(s.handle(pass(0, 0)).is_empty(), "a second report of test 0");
+    assert!(s.handle(pass(5, 1)).is_empty(), "a report from an unknown worker");
+}
+
+#[test]
+fn interrupt_kills_every_worker_and_reports_everything() {
+    let mut h = Harness::new(session(20, 2, DistMode::Load, None));
+    let actions = h.session.interrupt("interrupted by SIGINT");
+    h.apply(actions);
+    assert!(h.session.is_done());
+    assert_eq!(h.results.len(), 20);
+    assert!(h.results.iter().all(|r| r.status == TestStatus::NotRun));
+}

@@ -1,0 +1,75 @@
+//! Results of single tests and the totals of a run.
+
+use std::time::Duration;
+
+use crate::WorkerId;
+
+/// How a selected test ended, from the user's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TestStatus {
+    /// It passed.
+    Passed,
+    /// It failed, crashed, or its worker died while running it.
+    Failed,
+    /// It was not run: `#[ignore]`d, or reported ignored by libtest.
+    Skipped,
+    /// The run stopped before it could run (`--maxfail`, too many crashed workers).
+    NotRun,
+}
+
+/// The one outcome of one test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestResult {
+    /// Index of the test in the run's list.
+    pub index: u32,
+    /// How it ended.
+    pub status: TestStatus,
+    /// Why, when the test itself did not say (a signal, a crashed worker, a stop).
+    pub cause: Option<String>,
+    /// How long it ran.
+    pub duration: Duration,
+    /// What it printed, as captured.
+    pub output: Vec<u8>,
+    /// The worker that ran it, if any did.
+    pub worker: Option<WorkerId>,
+}
+
+/// The counts of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Tests that passed.
+    pub passed: usize,
+    /// Tests that failed.
+    pub failed: usize,
+    /// Tests skipped (ignored).
+    pub skipped: usize,
+    /// Tests the run stopped before.
+    pub not_run: usize,
+}
+
+impl RunSummary {
+    /// Counts one result.
+    pub fn add(&mut self, status: TestStatus) {
+        match status {
+            TestStatus::Passed => self.passed += 1,
+            TestStatus::Failed => self.failed += 1,
+            TestStatus::Skipped => self.skipped += 1,
+            TestStatus::NotRun => self.not_run += 1,
+        }
+    }
+
+    /// Every test counted.
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.skipped + self.not_run
+    }
+
+    /// True when no test failed and none was left unrun.
+    pub fn is_success(&self) -> bool {
+        self.failed == 0 && self.not_run == 0
+    }
+
+    /// The last line of a run: `xdist: N passed, N failed, N skipped`.
+    pub fn final_line(&self) -> String {
+        format!("xdist: {} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped)
+    }
+}

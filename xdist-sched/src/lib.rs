@@ -1,0 +1,105 @@
+//! Schedulers for cargo-xdist's `--dist` modes.
+//!
+//! A scheduler decides which worker runs which test. It is pure logic: it never spawns a
+//! process, reads a clock or touches a pipe. The session (in `xdist-core`) tells it what
+//! happened (a worker joined, finished a test, died) and asks it for the next
+//! [`Assignment`]s to send. Tests are named by their index into the run's one test list.
+
+mod load;
+mod serial;
+
+use std::time::Duration;
+
+pub use load::LoadScheduler;
+pub use serial::SerialScheduler;
+
+/// A worker slot, numbered from 0 (`gw0`, `gw1`, ...). Replacements get fresh numbers.
+pub type WorkerId = u32;
+
+/// The position of a test in the run's test list.
+pub type TestIndex = u32;
+
+/// Tests to send to one worker, in the order it should run them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    /// The worker that runs the tests.
+    pub worker: WorkerId,
+    /// The tests, as indices into the test list.
+    pub tests: Vec<TestIndex>,
+}
+
+/// The contract every `--dist` mode implements.
+///
+/// Invariants every implementation keeps: each index is handed out once (until a worker that
+/// held it is removed, which puts it back), [`Scheduler::pending`] lists exactly the indices
+/// sent to a worker and not yet completed, and once every worker has been given its work and
+/// every pending test completed, [`Scheduler::is_finished`] is true.
+pub trait Scheduler {
+    /// A worker is ready to receive tests.
+    fn add_worker(&mut self, worker: WorkerId);
+
+    /// `worker` finished test `index`, which took `duration`.
+    fn mark_complete(&mut self, worker: WorkerId, index: TestIndex, duration: Duration);
+
+    /// `worker` is gone. Its pending tests go back to be scheduled elsewhere; they are
+    /// returned so the caller can tell which ones moved.
+    fn remove_worker(&mut self, worker: WorkerId) -> Vec<TestIndex>;
+
+    /// The next tests to send. Called after every change; returns nothing when no worker
+    /// needs more work yet.
+    fn schedule(&mut self) -> Vec<Assignment>;
+
+    /// The tests sent to `worker` and not yet completed.
+    fn pending(&self, worker: WorkerId) -> &[TestIndex];
+
+    /// True when no test is queued and none is pending on a worker.
+    fn is_finished(&self) -> bool;
+
+    /// True when tests are still waiting to be sent to some worker.
+    fn has_unsent(&self) -> bool;
+
+    /// Removes every test not yet sent to a worker (for `-x`/`--maxfail`) and returns them.
+    fn drain_unsent(&mut self) -> Vec<TestIndex>;
+}
+
+/// The `--dist` modes that exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DistMode {
+    /// One worker runs every test in order.
+    No,
+    /// Chunks of tests go to whichever worker needs work (pytest-xdist's `load`).
+    Load,
+}
+
+impl DistMode {
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            DistMode::No => "no",
+            DistMode::Load => "load",
+        }
+    }
+}
+
+/// Settings shared by the schedulers.
+#[derive(Clone, Copy, Debug)]
+pub struct SchedConfig {
+    /// Upper bound on the tests sent to a worker at once (`--maxschedchunk`).
+    pub max_sched_chunk: Option<usize>,
+}
+
+/// Builds the scheduler of `mode` over `test_count` tests (indices `0..test_count`).
+pub fn make_scheduler(
+    mode: DistMode,
+    test_count: usize,
+    config: SchedConfig,
+) -> Box<dyn Scheduler + Send> {
+    let order: Vec<TestIndex> = (0..test_count as TestIndex).collect();
+    match mode {
+        DistMode::No => Box::new(SerialScheduler::new(order)),
+        DistMode::Load => Box::new(LoadScheduler::new(order, config.max_sched_chunk)),
+    }
+}
+
+#[cfg(test)]
+mod conformance;

@@ -1,0 +1,243 @@
+//! `--dist load`: pytest-xdist's load scheduler.
+//!
+//! At the start every worker gets one contiguous chunk of about a quarter of its share
+//! (fewer tests than two per worker go out one at a time, round-robin). Each completed test
+//! may top its worker up from the front of the queue, between a low and a high water mark
+//! that shrink as the queue drains. A removed worker's unfinished tests go to the back of
+//! the queue.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use crate::{Assignment, Scheduler, TestIndex, WorkerId};
+
+/// A test that took at least this long marks its worker as busy with slow tests: it is not
+/// topped up while it still holds two or more.
+const SLOW_TEST: Duration = Duration::from_millis(100);
+
+/// pytest-xdist's `LoadScheduling`, over test indices.
+#[derive(Debug)]
+pub struct LoadScheduler {
+    queue: VecDeque<TestIndex>,
+    total: usize,
+    max_chunk: usize,
+    workers: BTreeMap<WorkerId, WorkerState>,
+    /// Workers whose holdings changed since the last `schedule`.
+    to_check: BTreeSet<WorkerId>,
+    initial_sent: bool,
+}
+
+#[derive(Debug, Default)]
+struct WorkerState {
+    pending: Vec<TestIndex>,
+    last_duration: Duration,
+}
+
+impl LoadScheduler {
+    /// A scheduler over `tests`; `max_chunk` bounds any one assignment (`--maxschedchunk`).
+    pub fn new(tests: Vec<TestIndex>, max_chunk: Option<usize>) -> Self {
+        let total = tests.len();
+        Self {
+            queue: tests.into(),
+            total,
+            max_chunk: max_chunk.unwrap_or(total).max(1),
+            workers: BTreeMap::new(),
+            to_check: BTreeSet::new(),
+            initial_sent: false,
+        }
+    }
+
+    fn initial(&mut self) -> Vec<Assignment> {
+        self.initial_sent = true;
+        let count = self.workers.len();
+        let mut plan: BTreeMap<WorkerId, Vec<TestIndex>> = BTreeMap::new();
+        if self.total < 2 * count {
+            // Few tests: one at a time, round-robin, until all are out.
+            let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+            for (i, index) in self.queue.drain(..).enumerate() {
+                plan.entry(ids[i % count]).or_default().push(index);
+            }
+        } else {
+            let per_worker = self.queue.len() / count;
+            let chunk = (per_worker / 4).min(self.max_chunk).max(2);
+            for &worker in self.workers.keys() {
+                let take = chunk.min(self.queue.len());
+                plan.insert(worker, self.queue.drain(..take).collect());
+            }
+        }
+        self.record(plan)
+    }
+
+    fn record(&mut self, plan: BTreeMap<WorkerId, Vec<TestIndex>>) -> Vec<Assignment> {
+        plan.into_iter()
+            .filter(|(_, tests)| !tests.is_empty())
+            .map(|(worker, tests)| {
+                let state = self.workers.get_mut(&worker).expect("planned for a known worker");
+                state.pending.extend(&tests);
+                Assignment { worker, tests }
+            })
+            .collect()
+    }
+
+    /// How many tests to send `worker` now, following pytest-xdist's top-up rule.
+    fn top_up_size(&self, worker: WorkerId) -> usize {
+        let Some(state) = self.workers.get(&worker) else { return 0 };
+        if self.queue.is_empty() {
+            return 0;
+        }
+        let per_worker = self.queue.len() / self.workers.len();
+        let low = (per_worker / 4).max(2);
+        let high = (per_worker / 2).max(2);
+        let held = state.pending.len();
+        if held >= low {
+            return 0;
+        }
+        if state.last_duration >= SLOW_TEST && held >= 2 {
+            return 0;
+        }
+        (high - held).min((2usize.saturating_sub(held)).max(self.max_chunk))
+    }
+}
+
+impl Scheduler for LoadScheduler {
+    fn add_worker(&mut self, worker: WorkerId) {
+        self.workers.entry(worker).or_default();
+        self.to_check.insert(worker);
+    }
+
+    fn mark_complete(&mut self, worker: WorkerId, index: TestIndex, duration: Duration) {
+        if let Some(state) = self.workers.get_mut(&worker) {
+            if let Some(pos) = state.pending.iter().position(|&i| i == index) {
+                state.pending.remove(pos);
+            }
+            state.last_duration = duration;
+            self.to_check.insert(worker);
+        }
+    }
+
+    fn remove_worker(&mut self, worker: WorkerId) -> Vec<TestIndex> {
+        self.to_check.remove(&worker);
+        let Some(state) = self.workers.remove(&worker) else { return Vec::new() };
+        self.queue.extend(&state.pending);
+        // Everyone else may now take the requeued work.
+        self.to_check.extend(self.workers.keys().copied());
+        state.pending
+    }
+
+    fn schedule(&mut self) -> Vec<Assignment> {
+        if self.workers.is_empty() {
+            return Vec::new();
+        }
+        if !self.initial_sent {
+            self.to_check.clear();
+            return self.initial();
+        }
+        let mut plan = BTreeMap::new();
+        for worker in std::mem::take(&mut self.to_check) {
+            let take = self.top_up_size(worker).min(self.queue.len());
+            if take > 0 {
+                plan.insert(worker, self.queue.drain(..take).collect());
+            }
+        }
+        self.record(plan)
+    }
+
+    fn pending(&self, worker: WorkerId) -> &[TestIndex] {
+        self.workers.get(&worker).map_or(&[], |s| s.pending.as_slice())
+    }
+
+    fn is_finished(&self) -> bool {
+        self.queue.is_empty() && self.workers.values().all(|s| s.pending.is_empty())
+    }
+
+    fn has_unsent(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    fn drain_unsent(&mut self) -> Vec<TestIndex> {
+        self.queue.drain(..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(plan: &[Assignment]) -> Vec<usize> {
+        plan.iter().map(|a| a.tests.len()).collect()
+    }
+
+    #[test]
+    fn initial_chunks_are_contiguous_quarters() {
+        let mut s = LoadScheduler::new((0..100).collect(), None);
+        for w in 0..4 {
+            s.add_worker(w);
+        }
+        let plan = s.schedule();
+        assert_eq!(sizes(&plan), vec![6, 6, 6, 6]);
+        assert_eq!(plan[1].tests, (6..12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn few_tests_go_round_robin() {
+        let mut s = LoadScheduler::new((0..5).collect(), None);
+        for w in 0..3 {
+            s.add_worker(w);
+        }
+        let plan = s.schedule();
+        assert_eq!(plan[0].tests, vec![0, 3]);
+        assert_eq!(plan[1].tests, vec![1, 4]);
+        assert_eq!(plan[2].tests, vec![2]);
+    }
+
+    #[test]
+    fn top_up_refills_to_high_water_mark() {
+        // pytest-xdist's worked example: 100 tests, 4 workers; min 4, max 9 after the start.
+        let mut s = LoadScheduler::new((0..100).collect(), None);
+        for w in 0..4 {
+            s.add_worker(w);
+        }
+        s.schedule();
+        for i in 0..2 {
+            s.mark_complete(0, i, Duration::from_millis(1));
+            assert!(s.schedule().is_empty(), "worker 0 still holds {}", 6 - i - 1);
+        }
+        s.mark_complete(0, 2, Duration::from_millis(1));
+        let plan = s.schedule();
+        assert_eq!(sizes(&plan), vec![6], "refilled from 3 held to 9");
+        assert_eq!(plan[0].tests, (24..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn slow_worker_is_not_topped_up_while_holding_two() {
+        let mut s = LoadScheduler::new((0..100).collect(), None);
+        for w in 0..4 {
+            s.add_worker(w);
+        }
+        s.schedule();
+        for i in 0..4 {
+            s.mark_complete(0, i, Duration::from_millis(500));
+        }
+        assert!(s.schedule().is_empty());
+    }
+
+    #[test]
+    fn max_sched_chunk_bounds_the_initial_chunk() {
+        let mut s = LoadScheduler::new((0..1000).collect(), Some(3));
+        s.add_worker(0);
+        s.add_worker(1);
+        assert_eq!(sizes(&s.schedule()), vec![3, 3]);
+    }
+
+    #[test]
+    fn removed_worker_work_goes_to_the_back() {
+        let mut s = LoadScheduler::new((0..100).collect(), None);
+        s.add_worker(0);
+        s.add_worker(1);
+        s.schedule();
+        let moved = s.remove_worker(0);
+        assert_eq!(moved, (0..12).collect::<Vec<_>>());
+        assert_eq!(s.queue.back(), Some(&11));
+        assert!(!s.is_finished());
+    }
+}
