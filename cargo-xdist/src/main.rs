@@ -1,1 +1,54 @@
-fn main() {}
+//! `cargo xdist`: builds a workspace's tests once, lists them once, and runs them spread over
+//! worker processes. This binary wires the crates together: the CLI and cargo integration
+//! live here; scheduling, the session and the protocol in `xdist-sched` and `xdist-core`;
+//! the worker in `xdist-worker`, run from this same executable.
+
+mod cargo_build;
+mod cli;
+mod collect;
+mod errors;
+mod listing;
+mod options;
+mod reporter;
+mod run;
+mod test_env;
+mod workers;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{CargoCli, Command};
+use crate::errors::exit_code;
+
+/// The hidden argument that turns this executable into a worker.
+pub const WORKER_ARG: &str = "__xdist-worker";
+
+fn main() -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == WORKER_ARG) {
+        return xdist_worker::main();
+    }
+    // `cargo xdist ...` runs `cargo-xdist xdist ...`; accept `cargo-xdist ...` too.
+    if args.get(1).is_none_or(|a| a != "xdist") {
+        args.insert(1, "xdist".into());
+    }
+    let CargoCli::Xdist(app) = match CargoCli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit_code::USAGE } else { exit_code::OK });
+        }
+    };
+    let result = match app.command {
+        Command::Run(args) => run::run(&args),
+        Command::List(args) => run::list(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -125,7 +125,8 @@ impl DSession {
         match event {
             Event::Started { worker, index } => {
                 if self.holds(worker, index) {
-                    self.live.get_mut(&worker).expect("held by a live worker").running = Some(index);
+                    self.live.get_mut(&worker).expect("held by a live worker").running =
+                        Some(index);
                 }
             }
             Event::Finished { worker, report } => self.finished(worker, report, &mut actions),

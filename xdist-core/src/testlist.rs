@@ -119,7 +119,8 @@ impl TestFilter {
 
     /// Decides what happens to `test`.
     pub fn select(&self, test: &TestCase) -> Selection {
-        let named = self.patterns.is_empty() || self.patterns.iter().any(|p| self.matches(p, &test.name));
+        let named =
+            self.patterns.is_empty() || self.patterns.iter().any(|p| self.matches(p, &test.name));
         if !named || self.skip.iter().any(|p| self.matches(p, &test.name)) {
             return Selection::FilteredOut;
         }
@@ -137,9 +138,28 @@ mod tests {
 
     #[test]
     fn binary_ids_sort_by_components() {
-        let mut ids = vec!["alpha-x::xi", "alpha-x", "alpha::zz", "alpha", "beta::bin/beta-cli", "beta::integ", "beta::custom"];
+        let mut ids = vec![
+            "alpha-x::xi",
+            "alpha-x",
+            "alpha::zz",
+            "alpha",
+            "beta::bin/beta-cli",
+            "beta::integ",
+            "beta::custom",
+        ];
         ids.sort_by(|a, b| compare_binary_ids(a, b));
-        assert_eq!(ids, ["alpha", "alpha::zz", "alpha-x", "alpha-x::xi", "beta::custom", "beta::integ", "beta::bin/beta-cli"]);
+        assert_eq!(
+            ids,
+            [
+                "alpha",
+                "alpha::zz",
+                "alpha-x",
+                "alpha-x::xi",
+                "beta::custom",
+                "beta::integ",
+                "beta::bin/beta-cli"
+            ]
+        );
     }
 
     fn case(name: &str, ignored: bool) -> TestCase {
@@ -148,7 +168,11 @@ mod tests {
 
     #[test]
     fn filters_follow_libtest() {
-        let f = TestFilter { patterns: vec!["math".into()], skip: vec!["div".into()], ..Default::default() };
+        let f = TestFilter {
+            patterns: vec!["math".into()],
+            skip: vec!["div".into()],
+            ..Default::default()
+        };
         assert_eq!(f.select(&case("math::adds", false)), Selection::Run);
         assert_eq!(f.select(&case("math::div", false)), Selection::FilteredOut);
         assert_eq!(f.select(&case("text::upper", false)), Selection::FilteredOut);
@@ -164,7 +188,12 @@ mod tests {
 
     #[test]
     fn list_sorts_names_bytewise() {
-        let bin = |id: &str| TestBinary { id: id.into(), path: String::new(), cwd: String::new(), env: vec![] };
+        let bin = |id: &str| TestBinary {
+            id: id.into(),
+            path: String::new(),
+            cwd: String::new(),
+            env: vec![],
+        };
         let list = TestList::new(vec![
             (bin("b::t"), vec![("x1".into(), false), ("Upper".into(), false)]),
             (bin("b"), vec![("z".into(), true)]),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::{DistMode, SchedConfig, Scheduler, TestIndex, WorkerId, make_scheduler};
+use crate::{DistMode, SchedConfig, TestIndex, WorkerId, make_scheduler};
 
 /// One simulated step: which live worker acts, and whether it dies instead of finishing.
 #[derive(Clone, Debug)]

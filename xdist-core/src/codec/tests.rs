@@ -3,7 +3,9 @@ use std::io::Cursor;
 use proptest::prelude::*;
 
 use super::*;
-use crate::protocol::{BinarySpec, FromWorker, Outcome, TestReport, TestSpec, ToWorker, WorkerSetup};
+use crate::protocol::{
+    BinarySpec, FromWorker, Outcome, TestReport, TestSpec, ToWorker, WorkerSetup,
+};
 
 fn outcome() -> impl Strategy<Value = Outcome> {
     prop_oneof![

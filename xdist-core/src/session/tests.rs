@@ -27,7 +27,13 @@ struct Harness {
 
 impl Harness {
     fn new(session: DSession) -> Self {
-        let mut h = Harness { session, queues: BTreeMap::new(), shutdown: vec![], results: vec![], notes: vec![] };
+        let mut h = Harness {
+            session,
+            queues: BTreeMap::new(),
+            shutdown: vec![],
+            results: vec![],
+            notes: vec![],
+        };
         let actions = h.session.start();
         h.apply(actions);
         h
@@ -46,7 +52,8 @@ impl Harness {
                 Action::Shutdown(w) => self.shutdown.push(w),
                 Action::Kill(w) => {
                     self.queues.remove(&w);
-                    let more = self.session.handle(Event::Exited { worker: w, cause: "killed".into() });
+                    let more =
+                        self.session.handle(Event::Exited { worker: w, cause: "killed".into() });
                     self.apply(more);
                 }
                 Action::Report(r) => self.results.push(r),
@@ -66,7 +73,8 @@ impl Harness {
                 let w = *self.queues.keys().next().expect("a live worker while not done");
                 assert!(self.shutdown.contains(&w), "gw{w} idle but never shut down: a hang");
                 self.queues.remove(&w);
-                let actions = self.session.handle(Event::Exited { worker: w, cause: "exit 0".into() });
+                let actions =
+                    self.session.handle(Event::Exited { worker: w, cause: "exit 0".into() });
                 self.apply(actions);
                 continue;
             };
@@ -75,12 +83,19 @@ impl Harness {
             self.apply(actions);
             if crash_on.contains(&index) {
                 self.queues.remove(&w);
-                let actions = self.session.handle(Event::Exited { worker: w, cause: "signal SIGKILL".into() });
+                let actions = self
+                    .session
+                    .handle(Event::Exited { worker: w, cause: "signal SIGKILL".into() });
                 self.apply(actions);
                 continue;
             }
-            let outcome = if fail_on.contains(&index) { Outcome::Failed { cause: None } } else { Outcome::Passed };
-            let actions = self.session.handle(Event::Finished { worker: w, report: report(index, outcome) });
+            let outcome = if fail_on.contains(&index) {
+                Outcome::Failed { cause: None }
+            } else {
+                Outcome::Passed
+            };
+            let actions =
+                self.session.handle(Event::Finished { worker: w, report: report(index, outcome) });
             self.apply(actions);
         }
         panic!("session never finished");
@@ -117,7 +132,13 @@ fn worker_dying_mid_batch_fails_only_the_running_test() {
         h.run(&[7], &[]);
         assert_eq!(h.status_of(7), vec![TestStatus::Failed], "{mode:?}");
         let crash = h.results.iter().find(|r| r.index == 7).expect("reported");
-        assert!(crash.cause.as_deref().unwrap().contains("crashed while running this test: signal SIGKILL"));
+        assert!(
+            crash
+                .cause
+                .as_deref()
+                .unwrap()
+                .contains("crashed while running this test: signal SIGKILL")
+        );
         for i in (0..40).filter(|&i| i != 7) {
             assert_eq!(h.status_of(i), vec![TestStatus::Passed], "test {i} under {mode:?}");
         }

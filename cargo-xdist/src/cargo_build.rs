@@ -1,0 +1,207 @@
+//! Builds the tests the way `cargo test --no-run` does and reads what cargo built from its
+//! JSON messages: the test binaries (with nextest's binary ids), the packages' `[[bin]]`
+//! executables, and what build scripts produced. `cargo metadata` runs alongside for the
+//! package details the test environment needs.
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::process::{Command, Stdio};
+use std::thread;
+
+use camino::Utf8PathBuf;
+use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
+
+use crate::cli::CargoOptions;
+use crate::errors::XdistError;
+
+/// A test binary cargo built.
+#[derive(Clone, Debug)]
+pub struct BuiltBinary {
+    /// nextest's binary id.
+    pub id: String,
+    /// The executable.
+    pub path: Utf8PathBuf,
+    /// Its package.
+    pub package_id: PackageId,
+    /// Cargo's target kind (`lib`, `bin`, `test`, ...).
+    pub kind: TargetKind,
+    /// The target's name.
+    pub target_name: String,
+}
+
+/// What a build script left for the tests of its package.
+#[derive(Clone, Debug, Default)]
+pub struct BuildScriptOutput {
+    /// Its `OUT_DIR`.
+    pub out_dir: Option<Utf8PathBuf>,
+    /// `cargo:rustc-env` variables.
+    pub env: Vec<(String, String)>,
+}
+
+/// Everything the build produced that running tests needs.
+#[derive(Debug)]
+pub struct BuildOutput {
+    /// Test binaries, in the order cargo reported them.
+    pub binaries: Vec<BuiltBinary>,
+    /// `[[bin]]` executables by package: (target name, path).
+    pub bin_exes: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>>,
+    /// Build script results by package.
+    pub build_scripts: BTreeMap<PackageId, BuildScriptOutput>,
+    /// Library search paths of every build script (`cargo:rustc-link-search`).
+    pub linked_paths: Vec<Utf8PathBuf>,
+    /// `cargo metadata` of the workspace.
+    pub metadata: Metadata,
+    /// rustc's sysroot, for the dynamic library path.
+    pub sysroot: Option<Utf8PathBuf>,
+}
+
+fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// Runs `cargo test --no-run` (diagnostics on stderr as usual) and gathers its output.
+pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
+    let manifest = options.manifest_path.clone();
+    let metadata = thread::spawn(move || {
+        let mut command = MetadataCommand::new();
+        command.cargo_path(cargo_program()).no_deps();
+        if let Some(path) = manifest {
+            command.manifest_path(path);
+        }
+        command.exec().map_err(|e| XdistError::Metadata(e.to_string()))
+    });
+    let sysroot = thread::spawn(|| {
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+        let out =
+            Command::new(rustc).args(["--print", "sysroot"]).stderr(Stdio::null()).output().ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        out.status.success().then(|| Utf8PathBuf::from(text.trim()))
+    });
+
+    let mut child = Command::new(cargo_program())
+        .args(["test", "--no-run", "--message-format", "json-render-diagnostics"])
+        .args(options.to_cargo_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| XdistError::Build(format!("could not run cargo: {e}")))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut binaries = Vec::new();
+    let mut bin_exes: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>> = BTreeMap::new();
+    let mut build_scripts: BTreeMap<PackageId, BuildScriptOutput> = BTreeMap::new();
+    let mut linked_paths = Vec::new();
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message =
+            message.map_err(|e| XdistError::Build(format!("reading cargo output: {e}")))?;
+        match message {
+            Message::CompilerArtifact(artifact) => {
+                let Some(executable) = artifact.executable else { continue };
+                let kind = artifact.target.kind.first().cloned().unwrap_or(TargetKind::Lib);
+                if artifact.profile.test {
+                    let package_name = package_name(&artifact.package_id, &artifact.manifest_path);
+                    binaries.push(BuiltBinary {
+                        id: binary_id(&package_name, &kind, &artifact.target.name),
+                        path: executable,
+                        package_id: artifact.package_id,
+                        kind,
+                        target_name: artifact.target.name,
+                    });
+                } else if kind == TargetKind::Bin {
+                    bin_exes
+                        .entry(artifact.package_id)
+                        .or_default()
+                        .push((artifact.target.name, executable));
+                }
+            }
+            Message::BuildScriptExecuted(script) => {
+                linked_paths.extend(script.linked_paths.iter().map(strip_link_kind));
+                let entry = build_scripts.entry(script.package_id).or_default();
+                entry.out_dir = Some(script.out_dir);
+                entry.env.extend(script.env);
+            }
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(|e| XdistError::Build(e.to_string()))?;
+    if !status.success() {
+        return Err(XdistError::Build(format!("cargo test --no-run {}", describe_status(status))));
+    }
+    let metadata =
+        metadata.join().map_err(|_| XdistError::Internal("metadata thread panicked".into()))??;
+    let sysroot = sysroot.join().ok().flatten();
+    for binary in &mut binaries {
+        if let Some(package) = metadata.packages.iter().find(|p| p.id == binary.package_id) {
+            binary.id = binary_id(&package.name, &binary.kind, &binary.target_name);
+        }
+    }
+    Ok(BuildOutput { binaries, bin_exes, build_scripts, linked_paths, metadata, sysroot })
+}
+
+fn describe_status(status: std::process::ExitStatus) -> String {
+    match status.code() {
+        Some(code) => format!("exited with code {code}"),
+        None => "was killed by a signal".to_string(),
+    }
+}
+
+/// The package name as the package id spells it (`path+file:///ws/alpha#0.1.0` or
+/// `...#name@0.1.0`); used when `cargo metadata` does not know the package.
+fn package_name(id: &PackageId, manifest: &Utf8PathBuf) -> String {
+    let repr = &id.repr;
+    if let Some((_, frag)) = repr.rsplit_once('#') {
+        if let Some((name, _version)) = frag.split_once('@') {
+            return name.to_string();
+        }
+    }
+    manifest
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .map_or_else(|| repr.clone(), ToString::to_string)
+}
+
+/// nextest's binary id: `pkg` for a library, `pkg::name` for an integration test,
+/// `pkg::kind/name` otherwise.
+pub fn binary_id(package: &str, kind: &TargetKind, target: &str) -> String {
+    match kind {
+        TargetKind::Lib
+        | TargetKind::RLib
+        | TargetKind::DyLib
+        | TargetKind::CDyLib
+        | TargetKind::StaticLib
+        | TargetKind::ProcMacro => package.to_string(),
+        TargetKind::Test => format!("{package}::{target}"),
+        other => format!("{package}::{other}/{target}"),
+    }
+}
+
+/// `native=/path` → `/path`.
+fn strip_link_kind(path: &Utf8PathBuf) -> Utf8PathBuf {
+    let text = path.as_str();
+    for kind in ["dependency=", "crate=", "native=", "framework=", "all="] {
+        if let Some(rest) = text.strip_prefix(kind) {
+            return Utf8PathBuf::from(rest);
+        }
+    }
+    path.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_ids_follow_nextest() {
+        assert_eq!(binary_id("alpha", &TargetKind::Lib, "alpha"), "alpha");
+        assert_eq!(binary_id("alpha", &TargetKind::ProcMacro, "alpha"), "alpha");
+        assert_eq!(binary_id("beta", &TargetKind::Test, "integ"), "beta::integ");
+        assert_eq!(binary_id("beta", &TargetKind::Bin, "beta-cli"), "beta::bin/beta-cli");
+        assert_eq!(binary_id("beta", &TargetKind::Example, "ex"), "beta::example/ex");
+        assert_eq!(binary_id("beta", &TargetKind::Bench, "b"), "beta::bench/b");
+    }
+
+    #[test]
+    fn link_kinds_are_stripped() {
+        assert_eq!(strip_link_kind(&"native=/x/y".into()), Utf8PathBuf::from("/x/y"));
+        assert_eq!(strip_link_kind(&"/x/y".into()), Utf8PathBuf::from("/x/y"));
+    }
+}

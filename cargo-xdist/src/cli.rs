@@ -1,0 +1,267 @@
+//! The command line: `cargo xdist run|list`, with cargo's build options, libtest's filters
+//! and pytest-xdist's distribution options.
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// How cargo starts a subcommand: `cargo-xdist xdist <args>`.
+#[derive(Debug, Parser)]
+#[command(name = "cargo", bin_name = "cargo")]
+pub enum CargoCli {
+    /// Run a workspace's tests spread over worker processes.
+    Xdist(XdistApp),
+}
+
+/// `cargo xdist`.
+#[derive(Debug, Args)]
+#[command(
+    version,
+    about = "Run a workspace's tests spread over worker processes, like pytest-xdist"
+)]
+pub struct XdistApp {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build and run tests across workers.
+    Run(RunArgs),
+    /// Build and list tests as `<binary-id> <test name>`.
+    List(ListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cargo: CargoOptions,
+    #[command(flatten)]
+    pub filter: FilterOptions,
+    /// Worker processes: a number, `auto` (CPUs this process may use) or `logical` (all
+    /// logical CPUs). `XDIST_AUTO_NUM_WORKERS` overrides `auto`.
+    #[arg(
+        short = 'n',
+        long = "numprocesses",
+        value_name = "N|auto|logical",
+        help_heading = "Distribution"
+    )]
+    pub numprocesses: Option<String>,
+    /// Upper bound on the number of workers.
+    #[arg(long, value_name = "N", help_heading = "Distribution")]
+    pub maxprocesses: Option<u32>,
+    /// How tests are spread over workers.
+    #[arg(long, value_enum, default_value_t = DistArg::Load, help_heading = "Distribution")]
+    pub dist: DistArg,
+    /// Largest number of tests sent to a worker at once (`load`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Distribution")]
+    pub maxschedchunk: Option<u64>,
+    /// Crashed workers to replace before giving up [default: 4 x workers].
+    #[arg(long, value_name = "N", help_heading = "Distribution")]
+    pub max_worker_restart: Option<u32>,
+    /// The run's id, given to every test as `XDIST_TESTRUN_UID` [default: random].
+    #[arg(long, value_name = "UID", help_heading = "Distribution")]
+    pub testrunuid: Option<String>,
+    /// Stop after the first failure.
+    #[arg(short = 'x', long, help_heading = "Stopping")]
+    pub exitfirst: bool,
+    /// Stop after N failures.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Stopping")]
+    pub maxfail: Option<u32>,
+    /// Run every test even after failures (the default).
+    #[arg(long, overrides_with = "exitfirst", help_heading = "Stopping")]
+    pub no_fail_fast: bool,
+    /// What to do when no test matches.
+    #[arg(long, value_enum, default_value_t = NoTests::Fail)]
+    pub no_tests: NoTests,
+    /// Show the worker and duration of each test.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub cargo: CargoOptions,
+    #[command(flatten)]
+    pub filter: FilterOptions,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Oneline)]
+    pub message_format: ListFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// `<binary-id> <test name>`, one a line.
+    Oneline,
+    /// One JSON document with every binary and test.
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DistArg {
+    /// One worker runs every test in order.
+    No,
+    /// Tests go in chunks to whichever worker needs work.
+    Load,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NoTests {
+    /// Exit 0.
+    Pass,
+    /// Print a warning and exit 0.
+    Warn,
+    /// Exit 4.
+    Fail,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunIgnoredArg {
+    /// Only tests not marked `#[ignore]`.
+    Default,
+    /// Only ignored tests.
+    Only,
+    /// Ignored and not ignored tests.
+    All,
+}
+
+/// Options passed to `cargo test --no-run`.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Cargo options")]
+pub struct CargoOptions {
+    /// Package to test (repeatable).
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub packages: Vec<String>,
+    /// Test every package of the workspace.
+    #[arg(long)]
+    pub workspace: bool,
+    /// Exclude a package (with --workspace).
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Features to activate (space or comma separated).
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all features.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Build in release mode.
+    #[arg(long, short = 'r')]
+    pub release: bool,
+    /// Build with this cargo profile.
+    #[arg(long, value_name = "NAME")]
+    pub cargo_profile: Option<String>,
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<Utf8PathBuf>,
+    /// Directory for all generated artifacts.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<Utf8PathBuf>,
+    /// Test only the library.
+    #[arg(long)]
+    pub lib: bool,
+    /// Test only this binary (repeatable).
+    #[arg(long = "bin", value_name = "NAME")]
+    pub bin: Vec<String>,
+    /// Test all binaries.
+    #[arg(long)]
+    pub bins: bool,
+    /// Test only this integration test (repeatable).
+    #[arg(long = "test", value_name = "NAME")]
+    pub test: Vec<String>,
+    /// Test all integration tests.
+    #[arg(long)]
+    pub tests: bool,
+    /// Test all targets.
+    #[arg(long)]
+    pub all_targets: bool,
+    /// Build jobs.
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<String>,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long)]
+    pub locked: bool,
+    /// Run without accessing the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Both --locked and --offline.
+    #[arg(long)]
+    pub frozen: bool,
+}
+
+/// libtest's filters, before `--` or after it.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Filters")]
+pub struct FilterOptions {
+    /// Run only tests whose name contains one of these.
+    #[arg(value_name = "FILTERS")]
+    pub filters: Vec<String>,
+    /// Filters match whole test names.
+    #[arg(long)]
+    pub exact: bool,
+    /// Skip tests whose name contains this (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub skip: Vec<String>,
+    /// Run only ignored tests.
+    #[arg(long, conflicts_with_all = ["include_ignored", "run_ignored"])]
+    pub ignored: bool,
+    /// Run ignored and not ignored tests.
+    #[arg(long, conflicts_with = "run_ignored")]
+    pub include_ignored: bool,
+    /// Which tests to run, in nextest's spelling.
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub run_ignored: Option<RunIgnoredArg>,
+    /// libtest-style arguments: filters, `--exact`, `--skip PATTERN`, `--ignored`,
+    /// `--include-ignored`.
+    #[arg(last = true, value_name = "LIBTEST ARGS")]
+    pub libtest_args: Vec<String>,
+}
+
+impl CargoOptions {
+    /// The arguments for `cargo test --no-run`.
+    pub fn to_cargo_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut push = |flag: &str, on: bool| {
+            if on {
+                args.push(flag.to_string());
+            }
+        };
+        push("--workspace", self.workspace);
+        push("--all-features", self.all_features);
+        push("--no-default-features", self.no_default_features);
+        push("--release", self.release);
+        push("--lib", self.lib);
+        push("--bins", self.bins);
+        push("--tests", self.tests);
+        push("--all-targets", self.all_targets);
+        push("--locked", self.locked);
+        push("--offline", self.offline);
+        push("--frozen", self.frozen);
+        let pairs: [(&str, &[String]); 5] = [
+            ("--package", &self.packages),
+            ("--exclude", &self.exclude),
+            ("--features", &self.features),
+            ("--bin", &self.bin),
+            ("--test", &self.test),
+        ];
+        for (flag, values) in pairs {
+            for value in values {
+                args.extend([flag.to_string(), value.clone()]);
+            }
+        }
+        let single = [
+            ("--profile", self.cargo_profile.as_ref().map(ToString::to_string)),
+            ("--manifest-path", self.manifest_path.as_ref().map(ToString::to_string)),
+            ("--target-dir", self.target_dir.as_ref().map(ToString::to_string)),
+            ("--jobs", self.jobs.clone()),
+        ];
+        for (flag, value) in single {
+            if let Some(value) = value {
+                args.extend([flag.to_string(), value]);
+            }
+        }
+        args
+    }
+}

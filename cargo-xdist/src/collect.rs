@@ -1,0 +1,47 @@
+//! From cargo options to the run's test list: build, set up each binary's environment, list
+//! every binary once, then split the tests by the filter.
+
+use xdist_core::testlist::{Selection, TestFilter, TestList};
+
+use crate::cargo_build;
+use crate::cli::CargoOptions;
+use crate::errors::XdistError;
+use crate::listing;
+use crate::test_env;
+
+/// The collection split by the filter.
+pub struct Collected {
+    /// Every test of every binary.
+    pub full: TestList,
+    /// Indices into `full.tests` that run.
+    pub selected: Vec<usize>,
+    /// Indices into `full.tests` that matched but are ignored.
+    pub ignored: Vec<usize>,
+}
+
+impl Collected {
+    /// The list of the tests that run, with the same binaries; indices are the session's.
+    pub fn run_list(&self) -> TestList {
+        TestList {
+            binaries: self.full.binaries.clone(),
+            tests: self.selected.iter().map(|&i| self.full.tests[i].clone()).collect(),
+        }
+    }
+}
+
+/// Builds, lists and filters.
+pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, XdistError> {
+    let build = cargo_build::build(cargo)?;
+    let binaries = build.binaries.iter().map(|b| test_env::test_binary(b, &build)).collect();
+    let full = listing::list_tests(binaries)?;
+    let mut selected = Vec::new();
+    let mut ignored = Vec::new();
+    for (i, test) in full.tests.iter().enumerate() {
+        match filter.select(test) {
+            Selection::Run => selected.push(i),
+            Selection::Ignored => ignored.push(i),
+            Selection::FilteredOut => {}
+        }
+    }
+    Ok(Collected { full, selected, ignored })
+}

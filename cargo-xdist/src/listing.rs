@@ -1,0 +1,120 @@
+//! Lists every test binary once, in the controller: `<bin> --list --format terse` and the
+//! same with `--ignored`, several binaries at a time, as nextest does.
+
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+use xdist_core::testlist::{TestBinary, TestList};
+
+use crate::errors::XdistError;
+
+/// The tests of one binary as (name, ignored), or why it could not be listed.
+type Listed = Result<Vec<(String, bool)>, XdistError>;
+
+/// Lists all `binaries` and builds the run's test list.
+pub fn list_tests(binaries: Vec<TestBinary>) -> Result<TestList, XdistError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 16)
+        .min(binaries.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Listed>>> =
+        Mutex::new((0..binaries.len()).map(|_| None).collect());
+    thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(binary) = binaries.get(i) else { break };
+                    let listed = list_binary(binary);
+                    results.lock().expect("no panics while locked")[i] = Some(listed);
+                }
+            });
+        }
+    });
+    let results = results.into_inner().expect("threads joined");
+    let mut listed = Vec::with_capacity(binaries.len());
+    for (binary, result) in binaries.into_iter().zip(results) {
+        let tests = result.expect("every binary listed")?;
+        listed.push((binary, tests));
+    }
+    Ok(TestList::new(listed))
+}
+
+fn list_binary(binary: &TestBinary) -> Listed {
+    let all = run_list(binary, false)?;
+    let ignored = run_list(binary, true)?;
+    let ignored: std::collections::HashSet<String> = ignored.into_iter().collect();
+    let mut tests: Vec<(String, bool)> = all
+        .into_iter()
+        .map(|n| {
+            let is_ignored = ignored.contains(&n);
+            (n, is_ignored)
+        })
+        .collect();
+    // A custom harness may list ignored tests only under `--ignored`.
+    for name in &ignored {
+        if !tests.iter().any(|(n, _)| n == name) {
+            tests.push((name.clone(), true));
+        }
+    }
+    Ok(tests)
+}
+
+fn run_list(binary: &TestBinary, ignored: bool) -> Result<Vec<String>, XdistError> {
+    let error = |message: String| XdistError::List { binary_id: binary.id.clone(), message };
+    let mut command = Command::new(&binary.path);
+    command.args(["--list", "--format", "terse"]);
+    if ignored {
+        command.arg("--ignored");
+    }
+    let output = command
+        .current_dir(&binary.cwd)
+        .envs(binary.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| error(format!("could not run {}: {e}", binary.path)))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("").to_string();
+        return Err(error(format!(
+            "`{} --list` failed ({}){}",
+            binary.path,
+            output.status,
+            if last.is_empty() { String::new() } else { format!(": {last}") }
+        )));
+    }
+    let stdout = String::from_utf8(output.stdout)
+        .map_err(|_| error("`--list` output is not UTF-8".into()))?;
+    parse_terse(&stdout).map_err(error)
+}
+
+/// Parses `name: test` lines; benchmarks are left out, anything else is an error.
+pub fn parse_terse(stdout: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for line in stdout.lines() {
+        if let Some(name) = line.strip_suffix(": test") {
+            names.push(name.to_string());
+        } else if line.ends_with(": benchmark") || line.is_empty() {
+            continue;
+        } else {
+            return Err(format!(
+                "unexpected line in `--list --format terse` output: {line:?} (is this a libtest-compatible harness?)"
+            ));
+        }
+    }
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terse_lists_parse() {
+        assert_eq!(parse_terse("a::b: test\nc: benchmark\nd: test\n").unwrap(), ["a::b", "d"]);
+        assert!(parse_terse("running 3 tests\n").is_err());
+    }
+}

@@ -1,0 +1,153 @@
+//! Turns command-line options into the settings the core takes: the test filter and the
+//! number of workers. Errors here are usage errors (exit 2).
+
+use xdist_core::testlist::{RunIgnored, TestFilter};
+
+use crate::cli::{FilterOptions, RunIgnoredArg};
+use crate::errors::XdistError;
+
+impl FilterOptions {
+    /// The filter these options describe, with libtest arguments after `--` folded in.
+    pub fn to_filter(&self) -> Result<TestFilter, XdistError> {
+        let mut filter = TestFilter {
+            patterns: self.filters.clone(),
+            skip: self.skip.clone(),
+            exact: self.exact,
+            run_ignored: match self.run_ignored {
+                Some(RunIgnoredArg::Only) => RunIgnored::Only,
+                Some(RunIgnoredArg::All) => RunIgnored::All,
+                Some(RunIgnoredArg::Default) | None => RunIgnored::Default,
+            },
+        };
+        if self.ignored {
+            filter.run_ignored = RunIgnored::Only;
+        }
+        if self.include_ignored {
+            filter.run_ignored = RunIgnored::All;
+        }
+        let mut args = self.libtest_args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--exact" => filter.exact = true,
+                "--ignored" => filter.run_ignored = RunIgnored::Only,
+                "--include-ignored" => filter.run_ignored = RunIgnored::All,
+                "--skip" => {
+                    let pattern = args.next().ok_or_else(|| {
+                        XdistError::Usage("`--skip` after `--` needs a pattern".into())
+                    })?;
+                    filter.skip.push(pattern.clone());
+                }
+                // Accepted for cargo test compatibility; the worker always captures output
+                // and runs one test at a time per process.
+                "--nocapture" | "--show-output" | "--quiet" | "-q" => {}
+                "--test-threads" => {
+                    args.next();
+                }
+                other if other.starts_with("--skip=") => {
+                    filter.skip.push(other["--skip=".len()..].to_string());
+                }
+                other if other.starts_with("--test-threads=") => {}
+                other if other.starts_with('-') => {
+                    return Err(XdistError::Usage(format!(
+                        "unsupported libtest argument after `--`: {other}"
+                    )));
+                }
+                pattern => filter.patterns.push(pattern.to_string()),
+            }
+        }
+        Ok(filter)
+    }
+}
+
+/// CPUs this process may use (affinity and cgroup quota respected).
+fn available_cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// All logical CPUs of the machine.
+fn logical_cpus() -> u32 {
+    use nix::unistd::{SysconfVar, sysconf};
+    match sysconf(SysconfVar::_NPROCESSORS_ONLN) {
+        Ok(Some(n)) if n > 0 => n as u32,
+        _ => available_cpus(),
+    }
+}
+
+/// Resolves `-n N|auto|logical` and `--maxprocesses`.
+pub fn worker_count(
+    numprocesses: Option<&str>,
+    maxprocesses: Option<u32>,
+) -> Result<u32, XdistError> {
+    let auto = || -> Result<u32, XdistError> {
+        match std::env::var("XDIST_AUTO_NUM_WORKERS") {
+            Ok(value) => parse_count(&value, "XDIST_AUTO_NUM_WORKERS"),
+            Err(_) => Ok(available_cpus()),
+        }
+    };
+    let count = match numprocesses {
+        None | Some("auto") => auto()?,
+        Some("logical") => logical_cpus(),
+        Some(n) => parse_count(n, "-n")?,
+    };
+    if maxprocesses == Some(0) {
+        return Err(XdistError::Usage("--maxprocesses must be at least 1".into()));
+    }
+    Ok(maxprocesses.map_or(count, |max| count.min(max)))
+}
+
+fn parse_count(value: &str, what: &str) -> Result<u32, XdistError> {
+    match value.trim().parse::<u32>() {
+        Ok(0) => Err(XdistError::Usage(format!("{what} must be at least 1, got 0"))),
+        Ok(n) => Ok(n),
+        Err(_) => Err(XdistError::Usage(format!(
+            "{what} must be a number, `auto` or `logical`, got `{value}`"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_args_after_double_dash() {
+        let opts = FilterOptions {
+            filters: vec!["a".into()],
+            libtest_args: [
+                "b",
+                "--exact",
+                "--skip",
+                "c",
+                "--skip=d",
+                "--include-ignored",
+                "--test-threads",
+                "3",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        };
+        let f = opts.to_filter().unwrap();
+        assert_eq!(f.patterns, ["a", "b"]);
+        assert_eq!(f.skip, ["c", "d"]);
+        assert!(f.exact);
+        assert_eq!(f.run_ignored, RunIgnored::All);
+    }
+
+    #[test]
+    fn bad_libtest_args_are_usage_errors() {
+        let opts = FilterOptions { libtest_args: vec!["--bogus".into()], ..Default::default() };
+        assert!(opts.to_filter().unwrap_err().to_string().contains("--bogus"));
+        let opts = FilterOptions { libtest_args: vec!["--skip".into()], ..Default::default() };
+        assert!(opts.to_filter().is_err());
+    }
+
+    #[test]
+    fn worker_counts() {
+        assert_eq!(worker_count(Some("3"), None).unwrap(), 3);
+        assert_eq!(worker_count(Some("8"), Some(2)).unwrap(), 2);
+        assert!(worker_count(Some("logical"), None).unwrap() >= 1);
+        assert!(worker_count(Some("0"), None).is_err());
+        assert!(worker_count(Some("abc"), None).unwrap_err().to_string().contains("abc"));
+    }
+}

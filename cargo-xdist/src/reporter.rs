@@ -1,0 +1,119 @@
+//! The terminal report: a header, one line per test as it ends, each failure's output after
+//! the run (as `cargo test` shows it), and the closing `xdist: N passed, N failed, N skipped`.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use xdist_core::summary::{RunSummary, TestResult, TestStatus};
+use xdist_core::testlist::TestList;
+use xdist_core::worker_name;
+
+use crate::workers::RunObserver;
+
+/// Prints a run as it happens.
+pub struct Reporter<'a> {
+    list: &'a TestList,
+    verbose: bool,
+    out: io::Stdout,
+    summary: RunSummary,
+    failures: Vec<TestResult>,
+}
+
+impl<'a> Reporter<'a> {
+    /// A reporter for the tests of `list`.
+    pub fn new(list: &'a TestList, verbose: bool) -> Self {
+        Self {
+            list,
+            verbose,
+            out: io::stdout(),
+            summary: RunSummary::default(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// The first line of the run.
+    pub fn header(&mut self, tests: usize, skipped: usize, workers: u32) {
+        let tests_word = if tests == 1 { "test" } else { "tests" };
+        let workers_word = if workers == 1 { "worker" } else { "workers" };
+        let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
+        let _ = writeln!(
+            self.out,
+            "running {tests} {tests_word} across {workers} {workers_word}{skipped}"
+        );
+    }
+
+    /// A test left out before the run (`#[ignore]`).
+    pub fn skipped(&mut self, id: &str) {
+        self.summary.add(TestStatus::Skipped);
+        let _ = writeln!(self.out, "    SKIP {id}");
+    }
+
+    fn line(&mut self, result: &TestResult) {
+        let label = match result.status {
+            TestStatus::Passed => "PASS",
+            TestStatus::Failed => "FAIL",
+            TestStatus::Skipped => "SKIP",
+            TestStatus::NotRun => return,
+        };
+        let id = self.list.test_id(result.index as usize);
+        if self.verbose {
+            let worker = result.worker.map_or_else(|| "-".to_string(), worker_name);
+            let _ =
+                writeln!(self.out, "    {label} [{worker}] [{}] {id}", seconds(result.duration));
+        } else {
+            let _ = writeln!(self.out, "    {label} {id}");
+        }
+    }
+
+    /// Prints the failures and the summary; returns the totals.
+    pub fn finish(mut self, stop_reason: Option<&str>) -> RunSummary {
+        let mut out = self.out.lock();
+        if !self.failures.is_empty() {
+            self.failures.sort_by_key(|r| r.index);
+            let _ = writeln!(out, "\nfailures:");
+            for failure in &self.failures {
+                let id = self.list.test_id(failure.index as usize);
+                let _ = writeln!(out, "\n---- {id} ----");
+                if let Some(cause) = &failure.cause {
+                    let _ = writeln!(out, "{cause}");
+                }
+                let _ = out.write_all(&failure.output);
+                if !failure.output.is_empty() && failure.output.last() != Some(&b'\n') {
+                    let _ = writeln!(out);
+                }
+            }
+            let _ = writeln!(out, "\nfailures:");
+            for failure in &self.failures {
+                let _ = writeln!(out, "    {}", self.list.test_id(failure.index as usize));
+            }
+        }
+        let _ = writeln!(out);
+        if let Some(reason) = stop_reason {
+            let _ = writeln!(out, "xdist: {reason}");
+        }
+        if self.summary.not_run > 0 {
+            let _ = writeln!(out, "xdist: {} tests not run", self.summary.not_run);
+        }
+        let _ = writeln!(out, "{}", self.summary.final_line());
+        let _ = out.flush();
+        self.summary
+    }
+}
+
+impl RunObserver for Reporter<'_> {
+    fn on_result(&mut self, result: TestResult) {
+        self.summary.add(result.status);
+        self.line(&result);
+        if result.status == TestStatus::Failed {
+            self.failures.push(result);
+        }
+    }
+
+    fn on_note(&mut self, note: &str) {
+        let _ = writeln!(io::stderr(), "xdist: {note}");
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:>8.3}s", d.as_secs_f64())
+}
