@@ -1,1 +1,7 @@
+//! End-to-end tests: `cargo xdist` on real fixture workspaces, compared with `cargo test`
+//! and cargo-nextest. Every fixture builds once into one shared target dir.
 
+mod cli;
+mod demo;
+mod hostile;
+mod support;

@@ -1,0 +1,57 @@
+//! The hostile fixture: aborts, segfaults, early exits (even with status 0), stack overflow,
+//! a panic in a destructor, stray and non-UTF-8 bytes on fd 1, 20,000-line outputs. Every
+//! test gets exactly the outcome of `tests/fixtures/hostile/EXPECTED.tsv`, in every mode.
+
+use crate::support::*;
+
+const HOSTILE: &str = "tests/fixtures/hostile";
+
+fn expected() -> Outcomes {
+    let table = std::fs::read_to_string(repo_root().join(HOSTILE).join("EXPECTED.tsv")).unwrap();
+    table
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let outcome = match cols[2] {
+                "pass" => Outcome::Pass,
+                "fail" => Outcome::Fail,
+                "skip" => Outcome::Skip,
+                other => panic!("bad outcome {other} in EXPECTED.tsv"),
+            };
+            (format!("{} {}", cols[0], cols[1]), outcome)
+        })
+        .collect()
+}
+
+#[test]
+fn every_test_gets_its_expected_outcome_in_every_mode() {
+    let want = expected();
+    assert_eq!(want.len(), 20);
+    for args in [&["-n", "1"][..], &["-n", "2"], &["-n", "4"], &["--dist", "no"]] {
+        let out = xdist(HOSTILE, "run").args(args).output().unwrap();
+        assert_eq!(xdist_outcomes(&out), want, "under {args:?}:\n{}", text(&out.stdout));
+        assert_eq!(out.status.code(), Some(100));
+        assert_eq!(final_line(&out), "xdist: 9 passed, 10 failed, 1 skipped");
+    }
+}
+
+#[test]
+fn crash_causes_are_named() {
+    let out = xdist(HOSTILE, "run").args(["-n", "2"]).output().unwrap();
+    let stdout = text(&out.stdout);
+    for (test, cause) in [
+        ("t::b_abort", "test process was killed by SIGABRT before the test finished"),
+        ("t::d_segfault", "test process was killed by SIGSEGV"),
+        ("t::e_exit0", "test process exited with code 0 before the test finished"),
+        ("t::f_exit3", "test process exited with code 3 before the test finished"),
+        ("t::g_stack_overflow", "has overflowed its stack"),
+        ("t::h_panic_in_drop", "panic in a destructor during cleanup"),
+    ] {
+        let section = stdout
+            .split("\n---- ")
+            .find(|s| s.starts_with(&format!("hostile {test} ----")))
+            .unwrap_or_else(|| panic!("no failure section for {test}:\n{stdout}"));
+        assert!(section.contains(cause), "{test}: {section}");
+    }
+}
