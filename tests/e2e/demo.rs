@@ -21,7 +21,10 @@ fn assert_matches_cargo_test(args: &[&str]) {
     let passed = got.values().filter(|o| **o == Outcome::Pass).count();
     let failed = got.values().filter(|o| **o == Outcome::Fail).count();
     let skipped = got.values().filter(|o| **o == Outcome::Skip).count();
-    assert_eq!(final_line(&out), format!("xdist: {passed} passed, {failed} failed, {skipped} skipped"));
+    assert_eq!(
+        final_line(&out),
+        format!("xdist: {passed} passed, {failed} failed, {skipped} skipped")
+    );
 }
 
 #[test]
@@ -65,7 +68,10 @@ fn crash_fails_one_test_and_the_rest_of_its_binary_runs() {
         want.insert("demo-core crash::tests::aborts_when_asked".into(), Outcome::Fail);
         assert_eq!(got, want, "under {args:?}:\n{}", text(&out.stdout));
         let stdout = text(&out.stdout);
-        assert!(stdout.contains("test process was killed by SIGABRT before the test finished"), "{stdout}");
+        assert!(
+            stdout.contains("test process was killed by SIGABRT before the test finished"),
+            "{stdout}"
+        );
     }
 }
 
@@ -75,7 +81,11 @@ fn filters_select_like_libtest() {
     let got: Vec<String> = xdist_outcomes(&out).into_keys().collect();
     assert_eq!(
         got,
-        ["demo-core math::tests::adds", "demo-core math::tests::multiplies", "demo-core math::tests::result_ok"]
+        [
+            "demo-core math::tests::adds",
+            "demo-core math::tests::multiplies",
+            "demo-core math::tests::result_ok"
+        ]
     );
     assert_eq!(out.status.code(), Some(0));
     let exact = xdist(DEMO, "run").args(["--", "--exact", "math::tests::adds"]).output().unwrap();
@@ -115,15 +125,16 @@ fn list_prints_binary_id_and_name() {
     assert!(out.status.success());
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    let want: Vec<String> = expected()
-        .iter()
-        .filter(|(_, o)| **o != Outcome::Skip)
-        .map(|(id, _)| id.clone())
-        .collect();
+    let want: Vec<String> =
+        expected().iter().filter(|(_, o)| **o != Outcome::Skip).map(|(id, _)| id.clone()).collect();
     let mut sorted = lines.clone();
     sorted.sort();
     assert_eq!(sorted, want);
-    assert_eq!(lines.first(), Some(&"demo-cli::cli reads_runtime_bin_path"), "nextest's binary order");
+    assert_eq!(
+        lines.first(),
+        Some(&"demo-cli::cli reads_runtime_bin_path"),
+        "nextest's binary order"
+    );
 }
 
 #[test]
@@ -132,7 +143,15 @@ fn list_matches_nextest() {
         return;
     }
     let out = std::process::Command::new("cargo")
-        .args(["nextest", "list", "--run-ignored", "all", "--message-format", "json", "--manifest-path"])
+        .args([
+            "nextest",
+            "list",
+            "--run-ignored",
+            "all",
+            "--message-format",
+            "json",
+            "--manifest-path",
+        ])
         .arg(manifest(DEMO))
         .arg("--target-dir")
         .arg(target_dir())

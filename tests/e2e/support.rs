@@ -144,7 +144,9 @@ pub fn nextest_available() -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         assert!(std::env::var("CI").is_err(), "cargo-nextest is required in CI but is missing");
-        eprintln!("\n!!! SKIPPED: cargo-nextest is not installed; install it to run this test !!!\n");
+        eprintln!(
+            "\n!!! SKIPPED: cargo-nextest is not installed; install it to run this test !!!\n"
+        );
     }
     ok
 }
