@@ -60,6 +60,29 @@ pub trait Scheduler {
 
     /// Removes every test not yet sent to a worker (for `-x`/`--maxfail`) and returns them.
     fn drain_unsent(&mut self) -> Vec<TestIndex>;
+
+    /// Puts a completed test back at the front of the queue, to run again (`--retries`).
+    fn requeue_front(&mut self, index: TestIndex);
+
+    /// Steals to ask for now (only `worksteal` steals): each victim should give up the
+    /// listed tests, all of them or none. At most one steal is in flight at a time.
+    fn steal_requests(&mut self) -> Vec<StealRequest> {
+        Vec::new()
+    }
+
+    /// `victim` answered a steal: it gave up `released` (all that was asked, or nothing).
+    fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
+        let _ = (victim, released);
+    }
+}
+
+/// A request that a worker give up tests it holds but has not started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StealRequest {
+    /// The worker asked.
+    pub victim: WorkerId,
+    /// The tests it should give up (the tail of its queue).
+    pub tests: Vec<TestIndex>,
 }
 
 /// The `--dist` modes that exist.

@@ -157,6 +157,11 @@ impl Scheduler for LoadScheduler {
     fn drain_unsent(&mut self) -> Vec<TestIndex> {
         self.queue.drain(..).collect()
     }
+
+    fn requeue_front(&mut self, index: TestIndex) {
+        self.queue.push_front(index);
+        self.to_check.extend(self.workers.keys().copied());
+    }
 }
 
 #[cfg(test)]

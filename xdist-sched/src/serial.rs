@@ -69,4 +69,8 @@ impl Scheduler for SerialScheduler {
     fn drain_unsent(&mut self) -> Vec<TestIndex> {
         self.queue.drain(..).collect()
     }
+
+    fn requeue_front(&mut self, index: TestIndex) {
+        self.queue.push_front(index);
+    }
 }
