@@ -1,6 +1,8 @@
 //! The command line: `cargo xdist run|list`, with cargo's build options, libtest's filters
 //! and pytest-xdist's distribution options.
 
+use std::time::Duration;
+
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -61,6 +63,28 @@ pub struct RunArgs {
     /// The run's id, given to every test as `XDIST_TESTRUN_UID` [default: random].
     #[arg(long, value_name = "UID", help_heading = "Distribution")]
     pub testrunuid: Option<String>,
+    /// Print a SLOW line for a test each time it has run this many more seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true, help_heading = "Timeouts and retries")]
+    pub slow_timeout: Option<Duration>,
+    /// Kill a test (its whole process group) after this many seconds; it is reported as
+    /// TIMEOUT, a failure.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true, help_heading = "Timeouts and retries")]
+    pub timeout: Option<Duration>,
+    /// Seconds between SIGTERM and SIGKILL when a test is killed.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "1", help_heading = "Timeouts and retries")]
+    pub kill_grace: Duration,
+    /// Run a failing test again up to N times, each in a fresh process.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Timeouts and retries")]
+    pub retries: u32,
+    /// How a test that passes only on a retry counts.
+    #[arg(long, value_enum, default_value_t = FlakyResult::Pass, help_heading = "Timeouts and retries")]
+    pub flaky_result: FlakyResult,
+    /// Bytes of one test's output kept (its first and last halves; the middle is cut).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(2..))]
+    pub output_limit: u64,
+    /// Seconds a worker may send nothing (not even its heartbeat) before it is killed.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "60", hide = true)]
+    pub worker_silence_timeout: Duration,
     /// Stop after the first failure.
     #[arg(short = 'x', long, help_heading = "Stopping")]
     pub exitfirst: bool,
@@ -103,6 +127,25 @@ pub enum DistArg {
     No,
     /// Tests go in chunks to whichever worker needs work.
     Load,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FlakyResult {
+    /// A flaky test counts as passed (listed in the summary).
+    Pass,
+    /// A flaky test fails the run.
+    Fail,
+}
+
+/// A positive, finite number of seconds.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        Ok(_) => Err(format!("must be a positive number of seconds, got `{text}`")),
+        Err(_) => Err(format!("must be a number of seconds, got `{text}`")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

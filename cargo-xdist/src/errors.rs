@@ -18,6 +18,8 @@ pub mod exit_code {
     pub const METADATA_FAILED: u8 = 102;
     /// A test binary could not be listed.
     pub const LIST_FAILED: u8 = 104;
+    /// The run was interrupted by SIGINT, SIGTERM or SIGHUP (128 + SIGINT, as shells report).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// Everything that ends `cargo xdist` before or instead of a test result.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use xdist_core::summary::{RunSummary, TestResult, TestStatus};
 use xdist_core::testlist::TestList;
-use xdist_core::worker_name;
+use xdist_core::{TestIndex, WorkerId, worker_name};
 
 use crate::workers::RunObserver;
 
@@ -17,6 +17,8 @@ pub struct Reporter<'a> {
     out: io::Stdout,
     summary: RunSummary,
     failures: Vec<TestResult>,
+    /// Tests that passed on a retry, with the attempt that passed.
+    flaky: Vec<(u32, u32)>,
 }
 
 impl<'a> Reporter<'a> {
@@ -28,6 +30,7 @@ impl<'a> Reporter<'a> {
             out: io::stdout(),
             summary: RunSummary::default(),
             failures: Vec::new(),
+            flaky: Vec::new(),
         }
     }
 
@@ -44,14 +47,16 @@ impl<'a> Reporter<'a> {
 
     /// A test left out before the run (`#[ignore]`).
     pub fn skipped(&mut self, id: &str) {
-        self.summary.add(TestStatus::Skipped);
+        self.summary.add_status(TestStatus::Skipped);
         let _ = writeln!(self.out, "    SKIP {id}");
     }
 
     fn line(&mut self, result: &TestResult) {
         let label = match result.status {
+            TestStatus::Passed if result.is_flaky() => "FLAKY",
             TestStatus::Passed => "PASS",
             TestStatus::Failed => "FAIL",
+            TestStatus::TimedOut => "TIMEOUT",
             TestStatus::Skipped => "SKIP",
             TestStatus::NotRun => return,
         };
@@ -88,6 +93,16 @@ impl<'a> Reporter<'a> {
             }
         }
         let _ = writeln!(out);
+        if !self.flaky.is_empty() {
+            let _ = writeln!(out, "xdist: {} flaky (passed on a retry):", self.flaky.len());
+            for (index, attempt) in &self.flaky {
+                let _ =
+                    writeln!(out, "    {} (attempt {attempt})", self.list.test_id(*index as usize));
+            }
+        }
+        if self.summary.timed_out > 0 {
+            let _ = writeln!(out, "xdist: {} timed out", self.summary.timed_out);
+        }
         if let Some(reason) = stop_reason {
             let _ = writeln!(out, "xdist: {reason}");
         }
@@ -102,11 +117,26 @@ impl<'a> Reporter<'a> {
 
 impl RunObserver for Reporter<'_> {
     fn on_result(&mut self, result: TestResult) {
-        self.summary.add(result.status);
+        self.summary.add(&result);
         self.line(&result);
-        if result.status == TestStatus::Failed {
+        if result.is_flaky() {
+            self.flaky.push((result.index, result.attempt));
+        }
+        if result.is_failure() {
             self.failures.push(result);
         }
+    }
+
+    fn on_retry(&mut self, result: &TestResult) {
+        let id = self.list.test_id(result.index as usize);
+        let why = result.cause.as_deref().map_or(String::new(), |c| format!(": {c}"));
+        let _ = writeln!(self.out, "   RETRY {id} (attempt {} failed{why})", result.attempt);
+    }
+
+    fn on_slow(&mut self, index: TestIndex, worker: WorkerId, elapsed: Duration) {
+        let id = self.list.test_id(index as usize);
+        let _ =
+            writeln!(self.out, "    SLOW [{}] [>{}] {id}", worker_name(worker), seconds(elapsed));
     }
 
     fn on_note(&mut self, note: &str) {

@@ -3,12 +3,12 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use xdist_core::protocol::{BinarySpec, TestSpec, WorkerSetup};
+use xdist_core::protocol::{BinarySpec, RunLimits, TestSpec, WorkerSetup};
 use xdist_core::testlist::{RunIgnored, TestList};
 use xdist_core::{DSession, SessionConfig};
 use xdist_sched::{DistMode, SchedConfig, make_scheduler};
 
-use crate::cli::{DistArg, ListArgs, ListFormat, NoTests, RunArgs};
+use crate::cli::{DistArg, FlakyResult, ListArgs, ListFormat, NoTests, RunArgs};
 use crate::collect::collect;
 use crate::errors::{XdistError, exit_code};
 use crate::options::worker_count;
@@ -47,6 +47,8 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         workers,
         max_worker_restart: args.max_worker_restart.unwrap_or(4 * workers),
         max_fail,
+        retries: args.retries,
+        flaky_fails: args.flaky_result == FlakyResult::Fail,
     };
     let mut session = DSession::new(list.tests.len(), sched, config);
     let mut reporter = Reporter::new(&list, args.verbose);
@@ -59,11 +61,25 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         args: vec![crate::WORKER_ARG.to_string()],
         count: session.initial_workers(),
         testrun_uid: args.testrunuid.clone().unwrap_or_else(random_uid),
+        silence_timeout: args.worker_silence_timeout,
     };
-    let setup = worker_setup(&list, filter.run_ignored != RunIgnored::Default);
-    drive(&mut session, setup, &command, &mut reporter)?;
+    let limits = RunLimits {
+        slow_ms: args.slow_timeout.map(millis),
+        timeout_ms: args.timeout.map(millis),
+        kill_grace_ms: millis(args.kill_grace),
+        output_keep: args.output_limit / 2,
+        ..RunLimits::default()
+    };
+    let setup = worker_setup(&list, filter.run_ignored != RunIgnored::Default, limits);
+    let outcome = drive(&mut session, setup, &command, &mut reporter)?;
     let summary = reporter.finish(session.stop_reason());
-    Ok(if summary.is_success() { exit_code::OK } else { exit_code::TEST_FAILED })
+    Ok(if outcome.interrupted_by.is_some() {
+        exit_code::INTERRUPTED
+    } else if summary.is_success() {
+        exit_code::OK
+    } else {
+        exit_code::TEST_FAILED
+    })
 }
 
 /// Lists the selected tests; returns the exit code.
@@ -128,7 +144,11 @@ fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
     }
 }
 
-fn worker_setup(list: &TestList, include_ignored: bool) -> WorkerSetup {
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn worker_setup(list: &TestList, include_ignored: bool, limits: RunLimits) -> WorkerSetup {
     WorkerSetup {
         binaries: list
             .binaries
@@ -141,6 +161,7 @@ fn worker_setup(list: &TestList, include_ignored: bool) -> WorkerSetup {
             .map(|t| TestSpec { binary: t.binary, name: t.name.clone() })
             .collect(),
         include_ignored,
+        limits,
     }
 }
 

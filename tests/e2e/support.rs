@@ -52,8 +52,8 @@ pub fn xdist_outcomes(output: &Output) -> Outcomes {
     for line in stdout.lines() {
         let line = line.trim_start();
         let (outcome, rest) = match line.split_once(' ') {
-            Some(("PASS", rest)) => (Outcome::Pass, rest),
-            Some(("FAIL", rest)) => (Outcome::Fail, rest),
+            Some(("PASS" | "FLAKY", rest)) => (Outcome::Pass, rest),
+            Some(("FAIL" | "TIMEOUT", rest)) => (Outcome::Fail, rest),
             Some(("SKIP", rest)) => (Outcome::Skip, rest),
             _ => continue,
         };

@@ -28,6 +28,35 @@ pub struct WorkerSetup {
     pub tests: Vec<TestSpec>,
     /// Pass `--include-ignored` so that ignored tests run when selected.
     pub include_ignored: bool,
+    /// Time and size limits of test processes.
+    pub limits: RunLimits,
+}
+
+/// Time and size limits the worker applies to each test.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RunLimits {
+    /// Report a test as slow each time this much of its run has passed (`--slow-timeout`).
+    pub slow_ms: Option<u64>,
+    /// Kill a test's process group after this long (`--timeout`).
+    pub timeout_ms: Option<u64>,
+    /// Time between SIGTERM and SIGKILL when a test is killed.
+    pub kill_grace_ms: u64,
+    /// Bytes kept at the start and at the end of one test's output.
+    pub output_keep: u64,
+    /// How often the worker says it is alive.
+    pub heartbeat_ms: u64,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        Self {
+            slow_ms: None,
+            timeout_ms: None,
+            kill_grace_ms: 1_000,
+            output_keep: 512 * 1024,
+            heartbeat_ms: 1_000,
+        }
+    }
 }
 
 /// How to start one test binary.
@@ -60,6 +89,22 @@ pub enum FromWorker {
     },
     /// The test ended.
     Finished(TestReport),
+    /// The test has been running for `elapsed_ms` (sent once per slow period).
+    Slow {
+        /// The test.
+        index: TestIndex,
+        /// How long it has run.
+        elapsed_ms: u64,
+    },
+    /// The worker started a test process; its process group id is `pid`.
+    ProcessStarted {
+        /// The process id, which is also its process group id.
+        pid: u32,
+    },
+    /// The test process started by the last `ProcessStarted` has ended.
+    ProcessExited,
+    /// The worker is alive (sent periodically, even while a test runs).
+    Heartbeat,
 }
 
 /// How one test ended on a worker.
@@ -89,4 +134,9 @@ pub enum Outcome {
     },
     /// libtest reported it ignored.
     Ignored,
+    /// It ran longer than the timeout and its process group was killed.
+    TimedOut {
+        /// The timeout that was exceeded.
+        after_ms: u64,
+    },
 }

@@ -23,6 +23,10 @@ pub struct SessionConfig {
     pub max_worker_restart: u32,
     /// Stop after this many failed tests (`-x` is 1).
     pub max_fail: Option<u32>,
+    /// Run a failing test again up to this many times (`--retries`).
+    pub retries: u32,
+    /// Count a test that passed only on a retry as failed (`--flaky-result fail`).
+    pub flaky_fails: bool,
 }
 
 /// Something that happened to a worker.
@@ -41,6 +45,15 @@ pub enum Event {
         worker: WorkerId,
         /// How the test ended.
         report: TestReport,
+    },
+    /// A test has been running for a long time (`--slow-timeout`).
+    Slow {
+        /// The worker.
+        worker: WorkerId,
+        /// The test.
+        index: TestIndex,
+        /// How long it has run.
+        elapsed: Duration,
     },
     /// The worker's process ended (its pipe closed, or it broke the protocol).
     Exited {
@@ -64,6 +77,17 @@ pub enum Action {
     Kill(WorkerId),
     /// A test has its outcome.
     Report(TestResult),
+    /// A test failed and will run again; this was its outcome this time.
+    Retry(TestResult),
+    /// A test is still running after `elapsed`.
+    Slow {
+        /// The test.
+        index: TestIndex,
+        /// The worker running it.
+        worker: WorkerId,
+        /// How long it has run.
+        elapsed: Duration,
+    },
     /// A message for the user, e.g. "replacing crashed worker gw1".
     Note(String),
 }
@@ -81,6 +105,8 @@ pub struct DSession {
     config: SessionConfig,
     reported: Vec<bool>,
     unreported: usize,
+    /// Failed runs of each test so far.
+    failed_runs: Vec<u32>,
     live: BTreeMap<WorkerId, WorkerState>,
     next_worker: WorkerId,
     crashed: u32,
@@ -96,6 +122,7 @@ impl DSession {
             config,
             reported: vec![false; test_count],
             unreported: test_count,
+            failed_runs: vec![0; test_count],
             live: BTreeMap::new(),
             next_worker: 0,
             crashed: 0,
@@ -130,6 +157,11 @@ impl DSession {
                 }
             }
             Event::Finished { worker, report } => self.finished(worker, report, &mut actions),
+            Event::Slow { worker, index, elapsed } => {
+                if self.holds(worker, index) {
+                    actions.push(Action::Slow { index, worker, elapsed });
+                }
+            }
             Event::Exited { worker, cause } => self.exited(worker, &cause, &mut actions),
         }
         self.dispatch(&mut actions);
@@ -186,10 +218,35 @@ impl DSession {
         }
         *slot = true;
         self.unreported -= 1;
-        if result.status == TestStatus::Failed {
+        if result.is_failure() {
             self.failed += 1;
         }
         actions.push(Action::Report(result));
+    }
+
+    /// A test ran to an outcome: report it, or, if it failed and has retries left, put it
+    /// back at the front of the queue. Returns true when the outcome was final.
+    fn conclude(&mut self, mut result: TestResult, actions: &mut Vec<Action>) -> bool {
+        let index = result.index as usize;
+        result.attempt = self.failed_runs[index] + 1;
+        if result.is_failure()
+            && self.failed_runs[index] < self.config.retries
+            && self.stop_reason.is_none()
+        {
+            self.failed_runs[index] += 1;
+            self.sched.requeue_front(result.index);
+            actions.push(Action::Retry(result));
+            return false;
+        }
+        if result.is_flaky() && self.config.flaky_fails {
+            result.status = TestStatus::Failed;
+            let failures = result.attempt - 1;
+            result.cause = Some(format!(
+                "flaky: failed {failures} time(s) before passing (--flaky-result fail)"
+            ));
+        }
+        self.report(result, actions);
+        true
     }
 
     fn finished(&mut self, worker: WorkerId, report: TestReport, actions: &mut Vec<Action>) {
@@ -206,6 +263,9 @@ impl DSession {
             Outcome::Passed => (TestStatus::Passed, None),
             Outcome::Failed { cause } => (TestStatus::Failed, cause),
             Outcome::Ignored => (TestStatus::Skipped, None),
+            Outcome::TimedOut { after_ms } => {
+                (TestStatus::TimedOut, Some(format!("timed out after {}", seconds(after_ms))))
+            }
         };
         let result = TestResult {
             index: report.index,
@@ -214,8 +274,11 @@ impl DSession {
             duration,
             output: report.output,
             worker: Some(worker),
+            attempt: 1,
         };
-        self.report(result, actions);
+        if !self.conclude(result, actions) {
+            return;
+        }
         if let Some(max) = self.config.max_fail {
             if self.failed >= max && self.stop_reason.is_none() {
                 let plural = if max == 1 { "" } else { "s" };
@@ -240,8 +303,23 @@ impl DSession {
             return;
         }
         let name = worker_name(worker);
-        if let Some(index) = state.running.filter(|i| pending.contains(i)) {
+        let crashed_test = state.running.filter(|i| pending.contains(i));
+        if let Some(index) = crashed_test {
             self.sched.mark_complete(worker, index, Duration::ZERO);
+        }
+        self.sched.remove_worker(worker);
+        actions.push(Action::Note(format!("[{name}] worker down: {cause}")));
+        self.crashed += 1;
+        let give_up = self.crashed > self.config.max_worker_restart;
+        if give_up {
+            let reason = if self.config.max_worker_restart == 0 {
+                format!("worker {name} crashed and worker restarting disabled")
+            } else {
+                format!("maximum crashed workers reached: {}", self.config.max_worker_restart)
+            };
+            self.stop(&reason, actions);
+        }
+        if let Some(index) = crashed_test {
             let result = TestResult {
                 index,
                 status: TestStatus::Failed,
@@ -249,23 +327,19 @@ impl DSession {
                 duration: Duration::ZERO,
                 output: Vec::new(),
                 worker: Some(worker),
+                attempt: 1,
             };
-            self.report(result, actions);
+            self.conclude(result, actions);
         }
-        self.sched.remove_worker(worker);
-        actions.push(Action::Note(format!("[{name}] worker down: {cause}")));
-        self.crashed += 1;
-        if self.crashed > self.config.max_worker_restart {
-            let reason = if self.config.max_worker_restart == 0 {
-                format!("worker {name} crashed and worker restarting disabled")
-            } else {
-                format!("maximum crashed workers reached: {}", self.config.max_worker_restart)
-            };
-            self.stop(&reason, actions);
-        } else if self.sched.has_unsent() {
+        if !give_up && self.sched.has_unsent() {
             actions.push(Action::Note(format!("replacing crashed worker {name}")));
             self.spawn(actions);
         }
+    }
+
+    /// True when some live worker can still be sent tests.
+    fn has_open_worker(&self) -> bool {
+        self.live.values().any(|s| !s.shutting_down && !s.killed)
     }
 
     /// Ends dispatch: unsent tests are reported not run, busy workers are killed (their
@@ -291,6 +365,10 @@ impl DSession {
 
     /// Sends what the scheduler plans, and shuts down workers that have nothing left to do.
     fn dispatch(&mut self, actions: &mut Vec<Action>) {
+        if self.stop_reason.is_none() && self.sched.has_unsent() && !self.has_open_worker() {
+            // Work came back (a retry) after every worker was told to finish.
+            self.spawn(actions);
+        }
         if self.stop_reason.is_none() {
             for assignment in self.sched.schedule() {
                 actions.push(Action::Send(assignment.worker, assignment.tests));
@@ -321,7 +399,13 @@ fn not_run(index: TestIndex, reason: &str) -> TestResult {
         duration: Duration::ZERO,
         output: Vec::new(),
         worker: None,
+        attempt: 1,
     }
+}
+
+/// `1500` → `1.5s`.
+fn seconds(ms: u64) -> String {
+    format!("{}s", Duration::from_millis(ms).as_secs_f64())
 }
 
 #[cfg(test)]

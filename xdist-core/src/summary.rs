@@ -11,6 +11,8 @@ pub enum TestStatus {
     Passed,
     /// It failed, crashed, or its worker died while running it.
     Failed,
+    /// It ran past `--timeout` and was killed (counted as failed).
+    TimedOut,
     /// It was not run: `#[ignore]`d, or reported ignored by libtest.
     Skipped,
     /// The run stopped before it could run (`--maxfail`, too many crashed workers).
@@ -32,6 +34,20 @@ pub struct TestResult {
     pub output: Vec<u8>,
     /// The worker that ran it, if any did.
     pub worker: Option<WorkerId>,
+    /// Which run of the test this was (1 for the first; more with `--retries`).
+    pub attempt: u32,
+}
+
+impl TestResult {
+    /// Passed, but only after failing at least once.
+    pub fn is_flaky(&self) -> bool {
+        self.status == TestStatus::Passed && self.attempt > 1
+    }
+
+    /// Failed in any way (timeouts included).
+    pub fn is_failure(&self) -> bool {
+        matches!(self.status, TestStatus::Failed | TestStatus::TimedOut)
+    }
 }
 
 /// The counts of a run.
@@ -39,8 +55,12 @@ pub struct TestResult {
 pub struct RunSummary {
     /// Tests that passed.
     pub passed: usize,
-    /// Tests that failed.
+    /// Tests that failed (timeouts included).
     pub failed: usize,
+    /// Of the failed tests, those that timed out.
+    pub timed_out: usize,
+    /// Of the passed tests, those that needed a retry.
+    pub flaky: usize,
     /// Tests skipped (ignored).
     pub skipped: usize,
     /// Tests the run stopped before.
@@ -49,10 +69,22 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// Counts one result.
-    pub fn add(&mut self, status: TestStatus) {
+    pub fn add(&mut self, result: &TestResult) {
+        if result.is_flaky() {
+            self.flaky += 1;
+        }
+        self.add_status(result.status);
+    }
+
+    /// Counts one outcome.
+    pub fn add_status(&mut self, status: TestStatus) {
         match status {
             TestStatus::Passed => self.passed += 1,
             TestStatus::Failed => self.failed += 1,
+            TestStatus::TimedOut => {
+                self.failed += 1;
+                self.timed_out += 1;
+            }
             TestStatus::Skipped => self.skipped += 1,
             TestStatus::NotRun => self.not_run += 1,
         }

@@ -1,22 +1,31 @@
 //! Runs one batch: a single process of one test binary for a list of its tests, parsed as it
-//! runs. Reports every test that ended, and hands back the tests that never started because
-//! the process died, so the caller can run them again in a fresh process.
+//! runs. Reports every test that ended, applies `--slow-timeout` and `--timeout` to the test
+//! that is running, and hands back the tests that never started because the process died,
+//! so the caller can run them again in a fresh process.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use xdist_core::TestIndex;
-use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, TestReport};
+use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestReport};
 
 use crate::capture::BoundedOutput;
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
 
 /// Where a batch sends its reports.
 pub type Sink<'a> = dyn FnMut(FromWorker) -> io::Result<()> + 'a;
+
+/// How long to keep reading after the process exited, for output still in the pipe (a
+/// grandchild that escaped the process group may hold it open for ever).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
 
 /// One batch: tests of one binary.
 pub struct Batch<'a> {
@@ -26,8 +35,17 @@ pub struct Batch<'a> {
     pub tests: Vec<(TestIndex, &'a str)>,
     /// Pass `--include-ignored`.
     pub include_ignored: bool,
-    /// Bytes of output kept at each end of a test's output.
-    pub keep: usize,
+    /// Timeouts and output limits.
+    pub limits: &'a RunLimits,
+    /// Where the running process group is published, so that it can be killed if the
+    /// controller goes away (0 when none runs).
+    pub current_group: &'a AtomicI32,
+}
+
+enum Pipe {
+    Stdout(Vec<u8>),
+    StdoutClosed,
+    Exited(io::Result<ExitStatus>),
 }
 
 impl<'a> Batch<'a> {
@@ -35,6 +53,7 @@ impl<'a> Batch<'a> {
     /// never started because an earlier test of the process crashed).
     pub fn run(&self, sink: &mut Sink<'_>) -> io::Result<Vec<(TestIndex, &'a str)>> {
         let names: Vec<&str> = self.tests.iter().map(|t| t.1).collect();
+        let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);
         let mut command = Command::new(&self.binary.path);
         command.args(["--exact", "--test-threads=1", "--color=never"]);
         if self.include_ignored {
@@ -47,7 +66,9 @@ impl<'a> Batch<'a> {
             .envs(self.binary.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // Its own process group: a timeout kills the test and whatever it started.
+            .process_group(0);
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -58,9 +79,28 @@ impl<'a> Batch<'a> {
                 return Ok(Vec::new());
             }
         };
+        let pid = child.id();
+        self.current_group.store(pid as i32, Ordering::SeqCst);
+        sink(FromWorker::ProcessStarted { pid })?;
+
+        let (tx, rx) = mpsc::channel();
         let mut stdout = child.stdout.take().expect("piped");
+        let stdout_tx = tx.clone();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stdout_tx.send(Pipe::Stdout(buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = stdout_tx.send(Pipe::StdoutClosed);
+        });
         let mut stderr = child.stderr.take().expect("piped");
-        let keep = self.keep;
         let stderr_reader = thread::spawn(move || {
             let mut kept = BoundedOutput::new(keep);
             let mut buf = [0u8; 16 * 1024];
@@ -72,27 +112,51 @@ impl<'a> Batch<'a> {
             }
             kept
         });
+        thread::spawn(move || {
+            let _ = tx.send(Pipe::Exited(child.wait()));
+        });
 
         let mut run = BatchRun {
             tests: &self.tests,
+            limits: self.limits,
+            pid,
             started_at: HashMap::new(),
+            slow_reports: HashMap::new(),
             failed: Vec::new(),
             ran_any: false,
+            timed_out: None,
+            sigkill_at: None,
         };
-        let mut parser = StreamParser::new(&names, self.keep);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match stdout.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
+        let mut parser = StreamParser::new(&names, keep);
+        let mut status = None;
+        let mut stdout_open = true;
+        let mut exited_at: Option<Instant> = None;
+        while stdout_open || status.is_none() {
+            let wait = match exited_at {
+                Some(at) => DRAIN_AFTER_EXIT.saturating_sub(at.elapsed()),
+                None => run.next_wake(parser.running()),
             };
-            for event in parser.feed(&buf[..n]) {
-                run.on_event(event, sink)?;
+            match rx.recv_timeout(wait) {
+                Ok(Pipe::Stdout(bytes)) => {
+                    for event in parser.feed(&bytes) {
+                        run.on_event(event, sink)?;
+                    }
+                }
+                Ok(Pipe::StdoutClosed) => stdout_open = false,
+                Ok(Pipe::Exited(result)) => {
+                    status = Some(result?);
+                    exited_at = Some(Instant::now());
+                    // Leftovers of the test (children in its group) go with it.
+                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                }
+                Err(RecvTimeoutError::Timeout) if exited_at.is_some() => break,
+                Err(RecvTimeoutError::Timeout) => run.on_tick(parser.running(), sink)?,
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        let status = child.wait()?;
+        self.current_group.store(0, Ordering::SeqCst);
+        sink(FromWorker::ProcessExited)?;
+        let status = status.expect("the loop ends only after the exit");
         let stderr = stderr_reader.join().unwrap_or_else(|_| BoundedOutput::new(0)).into_bytes();
         let started: Vec<bool> = (0..names.len()).map(|p| parser.has_started(p)).collect();
         let (events, end) = parser.finish();
@@ -110,8 +174,20 @@ impl<'a> Batch<'a> {
             (0..names.len()).filter(|&p| !started[p]).map(|p| self.tests[p]).collect();
         if let Some((pos, mut output)) = end.unfinished {
             output.extend_from_slice(&stderr);
-            let cause = format!("test process {} before the test finished", describe(status));
-            sink(failed(self.tests[pos].0, Some(cause), run.elapsed(pos), output))?;
+            let index = self.tests[pos].0;
+            let elapsed = run.elapsed(pos);
+            let outcome = match run.timed_out {
+                Some(timed_out) if timed_out == pos => {
+                    Outcome::TimedOut { after_ms: self.limits.timeout_ms.unwrap_or_default() }
+                }
+                _ => Outcome::Failed {
+                    cause: Some(format!(
+                        "test process {} before the test finished",
+                        describe(status)
+                    )),
+                },
+            };
+            sink(report(index, outcome, elapsed, output))?;
             return Ok(unstarted);
         }
         if unstarted.is_empty() {
@@ -135,15 +211,71 @@ impl<'a> Batch<'a> {
 /// State of one process while its output streams in.
 struct BatchRun<'t, 'n> {
     tests: &'t [(TestIndex, &'n str)],
+    limits: &'t RunLimits,
+    pid: u32,
     started_at: HashMap<usize, Instant>,
+    slow_reports: HashMap<usize, u64>,
     /// Failed tests wait for their captured output, printed after all tests.
     failed: Vec<(usize, Duration, Vec<u8>)>,
     ran_any: bool,
+    /// The test that ran past `--timeout`.
+    timed_out: Option<usize>,
+    /// When a SIGTERMed group gets SIGKILL.
+    sigkill_at: Option<Instant>,
 }
 
 impl BatchRun<'_, '_> {
     fn elapsed(&self, pos: usize) -> Duration {
         self.started_at.get(&pos).map_or(Duration::ZERO, Instant::elapsed)
+    }
+
+    /// How long to wait for output before checking the clocks again.
+    fn next_wake(&self, running: Option<usize>) -> Duration {
+        let mut wait = Duration::from_millis(500);
+        if let Some(at) = self.sigkill_at {
+            wait = wait.min(at.saturating_duration_since(Instant::now()));
+        }
+        if let Some(pos) = running {
+            let elapsed = self.elapsed(pos);
+            if let Some(timeout) = self.limits.timeout_ms.map(Duration::from_millis) {
+                if self.timed_out.is_none() {
+                    wait = wait.min(timeout.saturating_sub(elapsed));
+                }
+            }
+            if let Some(slow) = self.limits.slow_ms.filter(|&ms| ms > 0) {
+                let next = slow * (self.slow_reports.get(&pos).copied().unwrap_or(0) + 1);
+                wait = wait.min(Duration::from_millis(next).saturating_sub(elapsed));
+            }
+        }
+        wait.max(Duration::from_millis(1))
+    }
+
+    /// The clocks: report slow tests, and stop one that ran past its timeout.
+    fn on_tick(&mut self, running: Option<usize>, sink: &mut Sink<'_>) -> io::Result<()> {
+        let group = Pid::from_raw(self.pid as i32);
+        if self.sigkill_at.is_some_and(|at| Instant::now() >= at) {
+            let _ = killpg(group, Signal::SIGKILL);
+            self.sigkill_at = None;
+        }
+        let Some(pos) = running else { return Ok(()) };
+        let elapsed = self.elapsed(pos);
+        if let Some(slow) = self.limits.slow_ms.filter(|&ms| ms > 0) {
+            let sent = self.slow_reports.entry(pos).or_default();
+            if elapsed >= Duration::from_millis(slow * (*sent + 1)) {
+                *sent += 1;
+                let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+                sink(FromWorker::Slow { index: self.tests[pos].0, elapsed_ms })?;
+            }
+        }
+        if let Some(timeout) = self.limits.timeout_ms {
+            if self.timed_out.is_none() && elapsed >= Duration::from_millis(timeout) {
+                self.timed_out = Some(pos);
+                let _ = killpg(group, Signal::SIGTERM);
+                self.sigkill_at =
+                    Some(Instant::now() + Duration::from_millis(self.limits.kill_grace_ms));
+            }
+        }
+        Ok(())
     }
 
     fn on_event(&mut self, event: StreamEvent, sink: &mut Sink<'_>) -> io::Result<()> {
@@ -185,10 +317,10 @@ fn failed(
     report(index, Outcome::Failed { cause }, duration, output)
 }
 
-/// "exited with code 3", "was killed by signal SIGSEGV (core dumped)".
+/// "exited with code 3", "was killed by SIGSEGV (core dumped)".
 pub fn describe(status: ExitStatus) -> String {
     if let Some(signal) = status.signal() {
-        let name = nix::sys::signal::Signal::try_from(signal)
+        let name = Signal::try_from(signal)
             .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string());
         let core = if status.core_dumped() { " (core dumped)" } else { "" };
         format!("was killed by {name}{core}")

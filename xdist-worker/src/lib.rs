@@ -8,8 +8,10 @@ pub mod capture;
 pub mod libtest;
 
 use std::io::{self, BufWriter, Read, Write};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::Duration;
 
 use xdist_core::TestIndex;
 use xdist_core::codec::{self, FrameError};
@@ -35,23 +37,44 @@ pub enum WorkerError {
 }
 
 /// Serves one controller over `input`/`output` until it sends `Shutdown` or closes the pipe.
-pub fn serve(mut input: impl Read + Send + 'static, output: impl Write) -> Result<(), WorkerError> {
+pub fn serve(
+    mut input: impl Read + Send + 'static,
+    output: impl Write + Send + 'static,
+) -> Result<(), WorkerError> {
     let setup = match codec::read_frame::<ToWorker>(&mut input)? {
         Some(ToWorker::Setup(setup)) => setup,
         _ => return Err(WorkerError::NoSetup),
     };
-    let (tx, rx) = mpsc::channel();
+    let current_group = Arc::new(AtomicI32::new(0));
+    let (tx, rx) = mpsc::channel::<ToWorker>();
+    let group = Arc::clone(&current_group);
     thread::spawn(move || {
         loop {
             let frame = codec::read_frame::<ToWorker>(&mut input);
-            let end = !matches!(frame, Ok(Some(ToWorker::Run(_))));
-            if tx.send(frame).is_err() || end {
-                break;
+            match frame {
+                Ok(Some(ToWorker::Run(tests))) => {
+                    if tx.send(ToWorker::Run(tests)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(ToWorker::Shutdown)) => {
+                    let _ = tx.send(ToWorker::Shutdown);
+                    return;
+                }
+                _ => {
+                    // The controller is gone (or mad): stop the running test and leave.
+                    kill_group(&group);
+                    std::process::exit(4);
+                }
             }
         }
     });
-    let mut output = BufWriter::new(output);
-    let mut sink = |message: FromWorker| codec::write_frame(&mut output, &message).map_err(into_io);
+    let output = Arc::new(Mutex::new(BufWriter::new(output)));
+    start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
+    let mut sink = |message: FromWorker| {
+        let mut out = output.lock().map_err(|_| io::Error::other("output lock poisoned"))?;
+        codec::write_frame(&mut *out, &message).map_err(into_io)
+    };
     let mut queue: Vec<TestIndex> = Vec::new();
     let mut shutting_down = false;
     loop {
@@ -60,27 +83,50 @@ pub fn serve(mut input: impl Read + Send + 'static, output: impl Write) -> Resul
                 return Ok(());
             }
             match rx.recv() {
-                Ok(frame) => shutting_down |= take(frame?, &mut queue)?,
+                Ok(frame) => shutting_down |= take(frame, &mut queue)?,
                 Err(_) => return Ok(()),
             }
         }
         // Everything already sent joins this round of batches.
         while let Ok(frame) = rx.try_recv() {
-            shutting_down |= take(frame?, &mut queue)?;
+            shutting_down |= take(frame, &mut queue)?;
         }
-        run_queue(&setup, std::mem::take(&mut queue), &mut sink)?;
+        run_queue(&setup, std::mem::take(&mut queue), &current_group, &mut sink)?;
     }
 }
 
-/// Adds a frame's tests to the queue; true when the controller asked to shut down (or left).
-fn take(frame: Option<ToWorker>, queue: &mut Vec<TestIndex>) -> Result<bool, WorkerError> {
+/// Tells the controller, periodically, that this worker is alive.
+fn start_heartbeat<W: Write + Send + 'static>(output: Arc<Mutex<W>>, every: Duration) {
+    thread::spawn(move || {
+        loop {
+            thread::sleep(every);
+            let Ok(mut out) = output.lock() else { return };
+            if codec::write_frame(&mut *out, &FromWorker::Heartbeat).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+fn kill_group(group: &AtomicI32) {
+    let pgid = group.load(Ordering::SeqCst);
+    if pgid > 0 {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Adds a frame's tests to the queue; true when the controller asked to shut down.
+fn take(frame: ToWorker, queue: &mut Vec<TestIndex>) -> Result<bool, WorkerError> {
     match frame {
-        Some(ToWorker::Run(tests)) => {
+        ToWorker::Run(tests) => {
             queue.extend(tests);
             Ok(false)
         }
-        Some(ToWorker::Shutdown) | None => Ok(true),
-        Some(ToWorker::Setup(_)) => Err(WorkerError::NoSetup),
+        ToWorker::Shutdown => Ok(true),
+        ToWorker::Setup(_) => Err(WorkerError::NoSetup),
     }
 }
 
@@ -96,6 +142,7 @@ fn into_io(e: FrameError) -> io::Error {
 fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
+    current_group: &AtomicI32,
     sink: &mut batch::Sink<'_>,
 ) -> Result<(), WorkerError> {
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
@@ -113,7 +160,8 @@ fn run_queue(
                 binary,
                 tests,
                 include_ignored: setup.include_ignored,
-                keep: capture::DEFAULT_KEEP,
+                limits: &setup.limits,
+                current_group,
             };
             tests = batch.run(sink)?;
         }
@@ -123,7 +171,7 @@ fn run_queue(
 
 /// The worker's entry point: serves the controller on stdin/stdout.
 pub fn main() -> std::process::ExitCode {
-    match serve(io::stdin(), io::stdout().lock()) {
+    match serve(io::stdin(), io::stdout()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xdist-worker: {e}");

@@ -12,6 +12,11 @@ use std::collections::HashMap;
 
 use crate::capture::BoundedOutput;
 
+/// A partial line longer than this is cut (a test writing without newlines).
+const MAX_PARTIAL_LINE: usize = 64 * 1024;
+/// How much of a cut line is kept: more than any test name and result word.
+const KEEP_OF_LONG_LINE: usize = 16 * 1024;
+
 /// A result word libtest printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -55,7 +60,10 @@ pub struct StreamParser {
     line: Vec<u8>,
     current: Option<Current>,
     in_tail: bool,
-    tail: BoundedOutput,
+    /// Captured output of failed tests, from the `failures:` part, by batch position.
+    sections: HashMap<usize, BoundedOutput>,
+    /// The section being read.
+    section: Option<usize>,
     summary_seen: bool,
     keep: usize,
 }
@@ -81,7 +89,8 @@ impl StreamParser {
             line: Vec::new(),
             current: None,
             in_tail: false,
-            tail: BoundedOutput::new(keep),
+            sections: HashMap::new(),
+            section: None,
             summary_seen: false,
             keep,
         }
@@ -102,6 +111,17 @@ impl StreamParser {
             bytes = &bytes[nl + 1..];
         }
         self.line.extend_from_slice(bytes);
+        if self.line.len() > MAX_PARTIAL_LINE {
+            // A line with no end in sight: keep its end (where a verdict would be), and move
+            // the rest to whoever owns it.
+            let cut = self.line.len() - KEEP_OF_LONG_LINE;
+            let head: Vec<u8> = self.line.drain(..cut).collect();
+            if let Some(cur) = self.current.as_mut().filter(|_| !self.in_tail) {
+                cur.noise.push(&head);
+            } else if let Some(out) = self.section.and_then(|pos| self.sections.get_mut(&pos)) {
+                out.push(&head);
+            }
+        }
         if !self.in_tail {
             // A start line has no newline until the test ends: act on it now, and keep only
             // the rest of the line for its verdict.
@@ -153,17 +173,45 @@ impl StreamParser {
                 }
             }
         }
-        end.failure_output = self.split_failures();
+        end.failure_output = self
+            .sections
+            .into_iter()
+            .map(|(pos, out)| (pos, trim_section(out.into_bytes())))
+            .collect();
         (events, end)
+    }
+
+    /// The test running now (started, no verdict yet), if any.
+    pub fn running(&self) -> Option<usize> {
+        self.current.as_ref().filter(|c| c.verdict.is_none()).map(|c| c.pos)
+    }
+
+    /// A line of the `failures:` part: `---- NAME stdout ----` opens a test's section, the
+    /// closing `failures:` list ends the last one.
+    fn on_tail_line(&mut self, line: &[u8]) {
+        if line.starts_with(b"test result: ") {
+            self.summary_seen = true;
+            self.section = None;
+            return;
+        }
+        let header = line
+            .strip_prefix(b"---- ")
+            .and_then(|l| l.strip_suffix(b" stdout ----"))
+            .and_then(|name| self.positions.get(name).copied());
+        if let Some(pos) = header {
+            self.section = Some(pos);
+            self.sections.insert(pos, BoundedOutput::new(self.keep));
+        } else if line == b"failures:" {
+            self.section = None;
+        } else if let Some(out) = self.section.and_then(|pos| self.sections.get_mut(&pos)) {
+            out.push(line);
+            out.push(b"\n");
+        }
     }
 
     fn on_line(&mut self, line: &[u8], complete: bool, events: &mut Vec<StreamEvent>) {
         if self.in_tail {
-            self.tail.push(line);
-            self.tail.push(b"\n");
-            if line.starts_with(b"test result: ") {
-                self.summary_seen = true;
-            }
+            self.on_tail_line(line);
             return;
         }
         if let Some((at, pos, rest)) = self.find_start(line) {
@@ -246,43 +294,6 @@ impl StreamParser {
             from = at + 1;
         }
         None
-    }
-
-    /// Splits the `failures:` part into each failed test's captured output.
-    fn split_failures(&mut self) -> HashMap<usize, Vec<u8>> {
-        let tail = std::mem::replace(&mut self.tail, BoundedOutput::new(0)).into_bytes();
-        let mut out = HashMap::new();
-        let mut current: Option<(usize, Vec<u8>)> = None;
-        let mut lines = tail.split(|&b| b == b'\n').peekable();
-        while let Some(line) = lines.next() {
-            let header = line
-                .strip_prefix(b"---- ")
-                .and_then(|l| l.strip_suffix(b" stdout ----"))
-                .and_then(|name| self.positions.get(name).copied());
-            if let Some(pos) = header {
-                if let Some((p, text)) = current.take() {
-                    out.insert(p, trim_section(text));
-                }
-                current = Some((pos, Vec::new()));
-                continue;
-            }
-            if line == b"failures:" && current.is_some() {
-                // The closing list of names: the last section ends here.
-                let (p, text) = current.take().expect("checked");
-                out.insert(p, trim_section(text));
-                continue;
-            }
-            if let Some((_, text)) = current.as_mut() {
-                text.extend_from_slice(line);
-                if lines.peek().is_some() {
-                    text.push(b'\n');
-                }
-            }
-        }
-        if let Some((p, text)) = current {
-            out.insert(p, trim_section(text));
-        }
-        out
     }
 }
 

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::protocol::{
-    BinarySpec, FromWorker, Outcome, TestReport, TestSpec, ToWorker, WorkerSetup,
+    BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker, WorkerSetup,
 };
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -12,12 +12,18 @@ fn outcome() -> impl Strategy<Value = Outcome> {
         Just(Outcome::Passed),
         Just(Outcome::Ignored),
         prop::option::of(".{0,40}").prop_map(|cause| Outcome::Failed { cause }),
+        any::<u64>().prop_map(|after_ms| Outcome::TimedOut { after_ms }),
     ]
 }
 
 fn from_worker() -> impl Strategy<Value = FromWorker> {
     prop_oneof![
         any::<u32>().prop_map(|index| FromWorker::Started { index }),
+        (any::<u32>(), any::<u64>())
+            .prop_map(|(index, elapsed_ms)| FromWorker::Slow { index, elapsed_ms }),
+        any::<u32>().prop_map(|pid| FromWorker::ProcessStarted { pid }),
+        Just(FromWorker::Heartbeat),
+        Just(FromWorker::ProcessExited),
         (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(index, outcome, duration_nanos, output)| {
                 FromWorker::Finished(TestReport { index, outcome, duration_nanos, output })
@@ -34,7 +40,8 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
         prop::collection::vec(any::<u32>(), 0..100).prop_map(ToWorker::Run),
         (prop::collection::vec(binary, 0..4), prop::collection::vec(test, 0..20), any::<bool>())
             .prop_map(|(binaries, tests, include_ignored)| {
-                ToWorker::Setup(WorkerSetup { binaries, tests, include_ignored })
+                let limits = RunLimits::default();
+                ToWorker::Setup(WorkerSetup { binaries, tests, include_ignored, limits })
             }),
     ]
 }

@@ -4,7 +4,9 @@ use super::*;
 
 fn session(tests: usize, workers: u32, mode: DistMode, max_fail: Option<u32>) -> DSession {
     let sched = make_scheduler(mode, tests, SchedConfig { max_sched_chunk: None });
-    DSession::new(tests, sched, SessionConfig { workers, max_worker_restart: 2, max_fail })
+    let config =
+        SessionConfig { workers, max_worker_restart: 2, max_fail, retries: 0, flaky_fails: false };
+    DSession::new(tests, sched, config)
 }
 
 fn report(index: TestIndex, outcome: Outcome) -> TestReport {
@@ -22,7 +24,10 @@ struct Harness {
     queues: BTreeMap<WorkerId, Vec<TestIndex>>,
     shutdown: Vec<WorkerId>,
     results: Vec<TestResult>,
+    retried: Vec<TestResult>,
     notes: Vec<String>,
+    /// Test index → how many of its runs fail before one passes.
+    flaky: BTreeMap<TestIndex, u32>,
 }
 
 impl Harness {
@@ -32,7 +37,9 @@ impl Harness {
             queues: BTreeMap::new(),
             shutdown: vec![],
             results: vec![],
+            retried: vec![],
             notes: vec![],
+            flaky: BTreeMap::new(),
         };
         let actions = h.session.start();
         h.apply(actions);
@@ -57,13 +64,17 @@ impl Harness {
                     self.apply(more);
                 }
                 Action::Report(r) => self.results.push(r),
+                Action::Retry(r) => self.retried.push(r),
+                Action::Slow { .. } => {}
                 Action::Note(n) => self.notes.push(n),
             }
         }
     }
 
-    /// Runs until nothing is left; `crash_on` names tests that kill their worker.
+    /// Runs until nothing is left; `crash_on` names tests that kill their worker the first
+    /// time they run.
     fn run(&mut self, crash_on: &[TestIndex], fail_on: &[TestIndex]) {
+        let mut crash_on = crash_on.to_vec();
         for _ in 0..10_000 {
             if self.session.is_done() {
                 return;
@@ -81,7 +92,8 @@ impl Harness {
             let index = queue.remove(0);
             let actions = self.session.handle(Event::Started { worker: w, index });
             self.apply(actions);
-            if crash_on.contains(&index) {
+            if let Some(pos) = crash_on.iter().position(|&i| i == index) {
+                crash_on.remove(pos);
                 self.queues.remove(&w);
                 let actions = self
                     .session
@@ -89,11 +101,12 @@ impl Harness {
                 self.apply(actions);
                 continue;
             }
-            let outcome = if fail_on.contains(&index) {
-                Outcome::Failed { cause: None }
-            } else {
-                Outcome::Passed
-            };
+            let flaky_left = self.flaky.get_mut(&index).filter(|n| **n > 0);
+            let fails = fail_on.contains(&index) || flaky_left.is_some();
+            if let Some(n) = flaky_left {
+                *n -= 1;
+            }
+            let outcome = if fails { Outcome::Failed { cause: None } } else { Outcome::Passed };
             let actions =
                 self.session.handle(Event::Finished { worker: w, report: report(index, outcome) });
             self.apply(actions);
@@ -186,4 +199,53 @@ fn interrupt_kills_every_worker_and_reports_everything() {
     assert!(h.session.is_done());
     assert_eq!(h.results.len(), 20);
     assert!(h.results.iter().all(|r| r.status == TestStatus::NotRun));
+}
+
+fn retrying(tests: usize, workers: u32, retries: u32, flaky_fails: bool) -> DSession {
+    let sched = make_scheduler(DistMode::Load, tests, SchedConfig { max_sched_chunk: None });
+    let config =
+        SessionConfig { workers, max_worker_restart: 2, max_fail: None, retries, flaky_fails };
+    DSession::new(tests, sched, config)
+}
+
+#[test]
+fn a_test_that_passes_on_retry_is_flaky() {
+    let mut h = Harness::new(retrying(20, 2, 2, false));
+    h.flaky.insert(5, 1);
+    h.run(&[], &[9]);
+    assert_eq!(h.results.len(), 20);
+    let five = h.results.iter().find(|r| r.index == 5).unwrap();
+    assert_eq!((five.status, five.attempt, five.is_flaky()), (TestStatus::Passed, 2, true));
+    let nine = h.results.iter().find(|r| r.index == 9).unwrap();
+    assert_eq!((nine.status, nine.attempt), (TestStatus::Failed, 3), "two retries, then final");
+    assert_eq!(h.retried.iter().filter(|r| r.index == 9).count(), 2);
+}
+
+#[test]
+fn flaky_result_fail_fails_the_test() {
+    let mut h = Harness::new(retrying(4, 1, 1, true));
+    h.flaky.insert(0, 1);
+    h.run(&[], &[]);
+    let zero = h.results.iter().find(|r| r.index == 0).unwrap();
+    assert_eq!(zero.status, TestStatus::Failed);
+    assert!(zero.cause.as_deref().unwrap().starts_with("flaky"));
+}
+
+#[test]
+fn a_retry_after_every_worker_finished_gets_a_new_worker() {
+    // One test per worker: each is shut down as soon as it finishes; the retry needs a worker.
+    let mut h = Harness::new(retrying(2, 2, 1, false));
+    h.flaky.insert(1, 1);
+    h.run(&[], &[]);
+    assert_eq!(h.results.len(), 2);
+    assert!(h.results.iter().all(|r| r.status == TestStatus::Passed));
+}
+
+#[test]
+fn a_crashed_test_is_retried_on_a_replacement() {
+    let mut h = Harness::new(retrying(10, 1, 1, false));
+    // The first run of test 3 kills its worker; the retry passes.
+    h.run(&[3], &[]);
+    let three = h.results.iter().find(|r| r.index == 3).unwrap();
+    assert_eq!((three.status, three.attempt), (TestStatus::Passed, 2));
 }
