@@ -338,3 +338,58 @@ fn kill(worker: &mut RunningWorker) {
     }
     let _ = killpg(Pid::from_raw(worker.child.id() as i32), Signal::SIGKILL);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_that_writes_garbage_is_closed_with_the_reason() {
+        let mut bytes = codec::encode_frame(&FromWorker::Heartbeat).unwrap();
+        bytes.extend_from_slice(&[3, 0, 0, 0, 0xde, 0xad, 0xbe]);
+        let (tx, rx) = mpsc::channel();
+        read_worker(7, std::io::Cursor::new(bytes), &tx);
+        assert!(matches!(rx.recv().unwrap(), Message::Frame(7, FromWorker::Heartbeat)));
+        let Message::Closed(7, Some(cause)) = rx.recv().unwrap() else { panic!("not closed") };
+        assert!(cause.starts_with("sent a bad frame (malformed frame"), "{cause}");
+    }
+
+    #[test]
+    fn a_worker_that_cannot_start_is_a_one_line_error() {
+        use xdist_core::SessionConfig;
+        use xdist_sched::{DistMode, SchedConfig, make_scheduler};
+        let sched = make_scheduler(DistMode::Load, 1, SchedConfig { max_sched_chunk: None });
+        let config = SessionConfig {
+            workers: 1,
+            max_worker_restart: 1,
+            max_fail: None,
+            retries: 0,
+            flaky_fails: false,
+        };
+        let mut session = DSession::new(1, sched, config);
+        let command = WorkerCommand {
+            program: "/nonexistent/cargo-xdist".into(),
+            args: vec![],
+            count: 1,
+            testrun_uid: "uid".into(),
+            silence_timeout: Duration::from_secs(60),
+        };
+        struct Ignore;
+        impl RunObserver for Ignore {
+            fn on_result(&mut self, _: TestResult) {}
+            fn on_retry(&mut self, _: &TestResult) {}
+            fn on_slow(&mut self, _: TestIndex, _: WorkerId, _: Duration) {}
+            fn on_note(&mut self, _: &str) {}
+        }
+        let setup = WorkerSetup {
+            binaries: vec![],
+            tests: vec![],
+            include_ignored: false,
+            limits: Default::default(),
+        };
+        let err = drive(&mut session, setup, &command, &mut Ignore).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("cannot start worker gw0 (/nonexistent/cargo-xdist): "), "{text}");
+        assert!(!text.contains('\n'));
+    }
+}

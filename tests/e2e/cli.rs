@@ -16,6 +16,9 @@ fn usage_errors_exit_2_with_one_line() {
         (&["--maxprocesses", "0"], "--maxprocesses must be at least 1"),
         (&["--dist", "sideways"], "invalid value 'sideways'"),
         (&["--", "--frobnicate"], "unsupported libtest argument after `--`: --frobnicate"),
+        (&["--timeout", "-1"], "must be a positive number of seconds, got `-1`"),
+        (&["--timeout", "abc"], "must be a number of seconds, got `abc`"),
+        (&["--slow-timeout", "0"], "must be a positive number of seconds"),
     ] {
         let out = run_args(args);
         let stderr = text(&out.stderr);
@@ -106,4 +109,20 @@ fn missing_manifest_is_a_clear_error() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(101), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unwritable_target_dir_is_a_build_failure() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cargo-xdist"))
+        .args(["xdist", "run", "--manifest-path"])
+        .arg(manifest("examples/demo"))
+        .args(["--target-dir", "/proc/xdist-cannot-write-here"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(101), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap().starts_with("error: building the tests failed"),
+        "{stderr}"
+    );
 }

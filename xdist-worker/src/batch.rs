@@ -158,7 +158,6 @@ impl<'a> Batch<'a> {
         sink(FromWorker::ProcessExited)?;
         let status = status.expect("the loop ends only after the exit");
         let stderr = stderr_reader.join().unwrap_or_else(|_| BoundedOutput::new(0)).into_bytes();
-        let started: Vec<bool> = (0..names.len()).map(|p| parser.has_started(p)).collect();
         let (events, end) = parser.finish();
         for event in events {
             run.on_event(event, sink)?;
@@ -171,7 +170,7 @@ impl<'a> Batch<'a> {
         }
 
         let unstarted: Vec<(TestIndex, &'a str)> =
-            (0..names.len()).filter(|&p| !started[p]).map(|p| self.tests[p]).collect();
+            (0..names.len()).filter(|&p| !end.started[p]).map(|p| self.tests[p]).collect();
         if let Some((pos, mut output)) = end.unfinished {
             output.extend_from_slice(&stderr);
             let index = self.tests[pos].0;

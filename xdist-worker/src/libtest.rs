@@ -77,6 +77,8 @@ pub struct StreamEnd {
     pub failure_output: HashMap<usize, Vec<u8>>,
     /// libtest printed its `test result:` line: the process ran to its normal end.
     pub completed: bool,
+    /// Which batch positions started.
+    pub started: Vec<bool>,
 }
 
 impl StreamParser {
@@ -94,11 +96,6 @@ impl StreamParser {
             summary_seen: false,
             keep,
         }
-    }
-
-    /// True if the test at `pos` has started.
-    pub fn has_started(&self, pos: usize) -> bool {
-        self.started[pos]
     }
 
     /// Feeds bytes; returns what they revealed.
@@ -125,7 +122,7 @@ impl StreamParser {
         if !self.in_tail {
             // A start line has no newline until the test ends: act on it now, and keep only
             // the rest of the line for its verdict.
-            if let Some((at, pos, rest)) = self.find_start(&self.line) {
+            while let Some((at, pos, rest)) = self.find_start(&self.line) {
                 let rest = self.line.len() - rest.len();
                 let line = std::mem::take(&mut self.line);
                 self.begin(pos, &line[..at], &mut events);
@@ -173,6 +170,7 @@ impl StreamParser {
                 }
             }
         }
+        end.started = std::mem::take(&mut self.started);
         end.failure_output = self
             .sections
             .into_iter()

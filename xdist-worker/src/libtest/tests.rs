@@ -130,3 +130,42 @@ fn twenty_thousand_lines_of_output_stay_bounded() {
     assert!(noise.len() < 2200, "kept {} bytes", noise.len());
     assert!(String::from_utf8_lossy(noise).contains("truncated by cargo-xdist"));
 }
+
+#[test]
+fn start_lines_with_nothing_between_them_all_count() {
+    // A start line, no verdict, and the next start line in one chunk with no newline: the
+    // first test ended without a verdict (failed), the second is the one that was running.
+    let (events, end) =
+        parse_in_chunks(b"test math::tests::adds ... test math::tests::panics ... ", 1000);
+    assert_eq!(verdicts(&events), vec![(3, Verdict::Failed)]);
+    assert_eq!(end.unfinished.map(|u| u.0), Some(4));
+    assert_eq!(end.started, vec![false, false, false, true, true]);
+}
+
+#[test]
+fn a_line_without_end_is_cut_but_its_verdict_is_kept() {
+    let mut p = StreamParser::new(&NAMES, 4096);
+    let mut events = p.feed(b"test math::tests::adds ... ");
+    for _ in 0..64 {
+        events.extend(p.feed(&[b'z'; 64 * 1024]));
+    }
+    events.extend(p.feed(b"ok\n\ntest result: ok.\n"));
+    events.extend(p.finish().0);
+    assert_eq!(verdicts(&events), vec![(3, Verdict::Ok)]);
+    let StreamEvent::Ended { noise, .. } = &events[1] else { panic!("{events:?}") };
+    assert!(noise.len() < 9000, "kept {} bytes", noise.len());
+}
+
+#[test]
+fn each_failure_section_is_bounded_on_its_own() {
+    let big = "y".repeat(100_000);
+    let stream = format!(
+        "test failing::tests::assert_fails ... FAILED\ntest failing::tests::result_err ... FAILED\n\nfailures:\n\n---- failing::tests::assert_fails stdout ----\n{big}\nend of first\n\n---- failing::tests::result_err stdout ----\nsecond\n\n\nfailures:\n    a\n\ntest result: FAILED.\n"
+    );
+    let mut p = StreamParser::new(&NAMES, 1000);
+    p.feed(stream.as_bytes());
+    let (_, end) = p.finish();
+    let first = String::from_utf8_lossy(&end.failure_output[&0]).into_owned();
+    assert!(first.len() < 2200 && first.ends_with("end of first\n"), "{}", first.len());
+    assert_eq!(end.failure_output[&1], b"second\n");
+}
