@@ -278,7 +278,7 @@ impl Driver<'_> {
         silent
             .into_iter()
             .map(|worker| {
-                let cause = format!("sent nothing for {}s and was killed", limit.as_secs());
+                let cause = format!("sent nothing for {}s and was killed", limit.as_secs_f64());
                 if let Some(w) = self.workers.get_mut(&worker) {
                     kill(w);
                 }
