@@ -1,97 +1,223 @@
-//! Property tests every scheduler must pass: driven by simulated workers that complete
-//! tests in random order and sometimes die, each test ends exactly once and the run ends.
+//! Property tests every scheduler must pass, in every mode: driven by simulated workers that
+//! complete tests in random order, sometimes die, answer steals late or not at all, and are
+//! shut down when idle (as the session does), each test ends exactly once, units stay
+//! whole, and the run ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
 
-use crate::{DistMode, SchedConfig, TestIndex, WorkerId, make_scheduler};
+use crate::{
+    Assignment, DistMode, SchedConfig, SchedOptions, Scheduler, StealRequest, TestIndex, TestMeta,
+    WorkerId, build_scheduler, make_scheduler,
+};
 
-/// One simulated step: which live worker acts, and whether it dies instead of finishing.
+/// One simulated round: which busy worker acts, and how.
 #[derive(Clone, Debug)]
 struct Step {
     pick: usize,
     dies: bool,
     slow: bool,
+    /// Rounds until a steal asked for in this round is answered (0: at once).
+    answer_after: usize,
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (any::<usize>(), prop::bool::weighted(0.05), any::<bool>())
-        .prop_map(|(pick, dies, slow)| Step { pick, dies, slow })
+    let answer_after = prop_oneof![2 => Just(0usize), 1 => 1usize..6];
+    (any::<usize>(), prop::bool::weighted(0.05), any::<bool>(), answer_after)
+        .prop_map(|(pick, dies, slow, answer_after)| Step { pick, dies, slow, answer_after })
 }
 
-/// Runs `mode` over `tests` tests and `workers` workers. Every death is followed by a
-/// replacement, as the session does; the test the worker was running counts as the crashed
-/// one. Returns how many times each test ended.
+/// A test from a small space of binaries, modules, files and groups, so units collide.
+fn test_meta() -> impl Strategy<Value = TestMeta> {
+    (
+        0u8..3,
+        prop::collection::vec(0u8..3, 0..=3),
+        0u8..4,
+        prop::option::of(0u8..3),
+        prop::option::of(0u8..4),
+        prop::option::of(0u64..500),
+    )
+        .prop_map(|(binary, modules, leaf, file, group, ms)| {
+            let mut path: Vec<String> = modules.iter().map(|m| format!("m{m}")).collect();
+            path.push(format!("t{leaf}"));
+            TestMeta {
+                binary_id: format!("bin{binary}"),
+                name: path.join("::"),
+                source_file: file.map(|f| format!("src/f{f}.rs")),
+                group: group.map(|g| format!("g{g}")),
+                duration: ms.map(Duration::from_millis),
+            }
+        })
+}
+
+/// What one simulated run knows besides the scheduler.
+struct World<'a> {
+    mode: DistMode,
+    tests: &'a [TestMeta],
+    ended: Vec<u32>,
+    live: Vec<WorkerId>,
+    dead: HashSet<WorkerId>,
+    next_id: WorkerId,
+    /// Tests each worker was sent and has neither completed nor given up.
+    sent: BTreeMap<WorkerId, Vec<TestIndex>>,
+    /// The worker each unit key last went to.
+    owner: HashMap<String, WorkerId>,
+    /// The steal in flight and the round it gets answered in.
+    steal: Option<(StealRequest, usize)>,
+}
+
+impl World<'_> {
+    fn received(&mut self, a: Assignment) {
+        assert!(!a.tests.is_empty(), "an assignment is never empty");
+        assert!(self.live.contains(&a.worker), "work only goes to live workers");
+        let mut last_of_key: HashMap<String, TestIndex> = HashMap::new();
+        for &index in &a.tests {
+            let Some(key) = self.mode.unit_key(&self.tests[index as usize]) else { continue };
+            if let Some(&prev) = self.owner.get(&key) {
+                assert!(
+                    prev == a.worker || self.dead.contains(&prev),
+                    "unit {key} split between gw{prev} (alive) and gw{}",
+                    a.worker
+                );
+            }
+            if let Some(&before) = last_of_key.get(&key) {
+                assert!(before < index, "unit {key} out of list order: {:?}", a.tests);
+            }
+            last_of_key.insert(key.clone(), index);
+            self.owner.insert(key, a.worker);
+        }
+        self.sent.entry(a.worker).or_default().extend(&a.tests);
+    }
+
+    /// The victim gives up everything asked if it has completed none of it, else nothing.
+    fn answer_steal(&mut self, sched: &mut dyn Scheduler) {
+        let Some((request, _)) = self.steal.take() else { return };
+        let held = self.sent.get_mut(&request.victim).expect("the victim is alive");
+        let untouched = request.tests.iter().all(|i| held.contains(i));
+        let released = if untouched { request.tests } else { Vec::new() };
+        held.retain(|i| !released.contains(i));
+        sched.steal_answered(request.victim, &released);
+    }
+
+    fn remove(&mut self, sched: &mut dyn Scheduler, worker: WorkerId) {
+        let moved = sched.remove_worker(worker);
+        assert_eq!(moved, self.sent.remove(&worker).unwrap_or_default(), "requeued = unfinished");
+        self.live.retain(|&w| w != worker);
+        if self.steal.as_ref().is_some_and(|(r, _)| r.victim == worker) {
+            // A worker that is gone never answers.
+            self.steal = None;
+        }
+    }
+}
+
+/// Runs `mode` over `tests` on `workers` workers. Every death is followed by a replacement,
+/// as the session does; the test the worker was running counts as the crashed one and ends
+/// there. Returns how many times each test ended.
 fn simulate(
     mode: DistMode,
-    tests: usize,
+    tests: &[TestMeta],
     workers: u32,
-    chunk: Option<usize>,
+    options: &SchedOptions,
+    shutdown_idle: bool,
     steps: &[Step],
 ) -> Vec<u32> {
-    let mut sched = make_scheduler(mode, tests, SchedConfig { max_sched_chunk: chunk });
-    let mut ended = vec![0u32; tests];
-    let mut live: Vec<WorkerId> = (0..workers).collect();
-    let mut next_id = workers;
-    let mut sent: BTreeMap<WorkerId, Vec<TestIndex>> = BTreeMap::new();
-    for &w in &live {
+    let mut sched = build_scheduler(mode, tests, options);
+    let mut world = World {
+        mode,
+        tests,
+        ended: vec![0; tests.len()],
+        live: (0..workers).collect(),
+        dead: HashSet::new(),
+        next_id: workers,
+        sent: BTreeMap::new(),
+        owner: HashMap::new(),
+        steal: None,
+    };
+    for w in 0..workers {
         sched.add_worker(w);
     }
     let mut script = steps.iter().cycle();
     let mut rounds = 0usize;
+    let mut passes = 0usize;
     loop {
+        passes += 1;
+        assert!(passes < 200 * (tests.len() + 10), "steals and schedules must settle");
+        let s = script.next().expect("cycle never ends");
         for a in sched.schedule() {
-            assert!(!a.tests.is_empty(), "an assignment is never empty");
-            assert!(live.contains(&a.worker), "work only goes to live workers");
-            sent.entry(a.worker).or_default().extend(&a.tests);
+            world.received(a);
+        }
+        let requests = sched.steal_requests();
+        assert!(requests.len() <= 1, "one steal at a time: {requests:?}");
+        for request in requests {
+            assert!(world.steal.is_none(), "no steal request while one is outstanding");
+            assert!(world.live.contains(&request.victim), "steal from a live worker");
+            let held = sched.pending(request.victim);
+            assert!(!request.tests.is_empty() && request.tests.iter().all(|i| held.contains(i)));
+            world.steal = Some((request, rounds + s.answer_after));
+        }
+        if world.steal.as_ref().is_some_and(|&(_, due)| due <= rounds) {
+            world.answer_steal(sched.as_mut());
+            continue;
+        }
+        if shutdown_idle && !sched.has_unsent() {
+            let idle: Vec<WorkerId> =
+                world.live.iter().copied().filter(|&w| sched.pending(w).is_empty()).collect();
+            for w in idle {
+                world.remove(sched.as_mut(), w);
+            }
         }
         if sched.is_finished() {
+            assert!(world.steal.is_none(), "finished with a steal in flight");
             break;
         }
         rounds += 1;
-        assert!(rounds < 50 * (tests + 10), "the run must end");
-        // Only workers that hold work can act.
+        assert!(rounds < 50 * (tests.len() + 10), "the run must end");
         let busy: Vec<WorkerId> =
-            live.iter().copied().filter(|&w| !sched.pending(w).is_empty()).collect();
-        assert!(!busy.is_empty(), "work is queued but no worker holds any: a hang");
-        let s = script.next().expect("cycle never ends");
+            world.live.iter().copied().filter(|&w| !sched.pending(w).is_empty()).collect();
+        if busy.is_empty() {
+            assert!(world.steal.is_some(), "work is left but no worker holds any: a hang");
+            world.answer_steal(sched.as_mut());
+            continue;
+        }
         let w = busy[s.pick % busy.len()];
         // Workers finish their tests in any order (libtest sorts a batch by name).
         let held = sched.pending(w);
-        let first = held[(s.pick / busy.len()) % held.len()];
-        let mine = sent.get_mut(&w).expect("sent");
-        let pos = mine.iter().position(|&i| i == first).expect("pending tests were sent");
+        let index = held[(s.pick / busy.len()) % held.len()];
+        let mine = world.sent.get_mut(&w).expect("sent");
+        let pos = mine.iter().position(|&i| i == index).expect("pending tests were sent");
         mine.remove(pos);
-        ended[first as usize] += 1;
+        world.ended[index as usize] += 1;
         let took = Duration::from_millis(if s.slow { 300 } else { 1 });
-        sched.mark_complete(w, first, took);
+        sched.mark_complete(w, index, took);
         if s.dies {
-            let moved = sched.remove_worker(w);
-            assert_eq!(moved, sent.remove(&w).unwrap_or_default(), "requeued = unfinished");
-            live.retain(|&x| x != w);
-            live.push(next_id);
-            sched.add_worker(next_id);
-            next_id += 1;
+            world.remove(sched.as_mut(), w);
+            world.dead.insert(w);
+            world.live.push(world.next_id);
+            sched.add_worker(world.next_id);
+            world.next_id += 1;
         }
     }
-    ended
+    world.ended
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(600))]
 
     #[test]
     fn every_test_ends_exactly_once(
-        mode in prop::sample::select(vec![DistMode::No, DistMode::Load]),
-        tests in 0usize..300,
+        mode in prop::sample::select(DistMode::ALL.to_vec()),
+        tests in prop::collection::vec(test_meta(), 0..200),
         workers in 1u32..9,
-        chunk in prop::option::of(1usize..20),
+        max_sched_chunk in prop::option::of(1usize..20),
+        loadscope_reorder in any::<bool>(),
+        use_history in any::<bool>(),
+        shutdown_idle in any::<bool>(),
         steps in prop::collection::vec(step(), 1..200),
     ) {
-        let workers = if mode == DistMode::No { 1 } else { workers };
-        let ended = simulate(mode, tests, workers, chunk, &steps);
+        let options = SchedOptions { max_sched_chunk, loadscope_reorder, use_history };
+        let ended = simulate(mode, &tests, workers, &options, shutdown_idle, &steps);
         prop_assert!(ended.iter().all(|&n| n == 1), "ended counts: {ended:?}");
     }
 }
@@ -112,4 +238,23 @@ fn draining_unsent_leaves_only_pending() {
         sched.mark_complete(1, i, Duration::ZERO);
     }
     assert!(sched.is_finished());
+}
+
+#[test]
+fn make_scheduler_runs_every_mode() {
+    for mode in DistMode::ALL {
+        let mut sched = make_scheduler(mode, 10, SchedConfig { max_sched_chunk: None });
+        sched.add_worker(0);
+        let mut ran = 0;
+        for _ in 0..10 {
+            for a in sched.schedule() {
+                for index in a.tests {
+                    sched.mark_complete(a.worker, index, Duration::ZERO);
+                    ran += 1;
+                }
+            }
+        }
+        assert_eq!(ran, 10, "{}", mode.name());
+        assert!(sched.is_finished(), "{}", mode.name());
+    }
 }

@@ -5,6 +5,11 @@
 //! may top its worker up from the front of the queue, between a low and a high water mark
 //! that shrink as the queue drains. A removed worker's unfinished tests go to the back of
 //! the queue.
+//!
+//! With history, [`build_scheduler`](crate::build_scheduler) hands this scheduler the tests
+//! longest first (LPT, unknown tests counted as the median; see `history.rs`) instead of in
+//! collection order; the algorithm itself is unchanged, so the long tests go out first and
+//! the short ones fill the gaps at the end.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -232,6 +237,26 @@ mod tests {
         s.add_worker(0);
         s.add_worker(1);
         assert_eq!(sizes(&s.schedule()), vec![3, 3]);
+    }
+
+    #[test]
+    fn history_sends_the_longest_tests_first() {
+        use crate::{DistMode, SchedOptions, TestMeta, build_scheduler};
+        // Test i took i ms; test 5 is new and counts as the median (8 ms). It goes before
+        // test 8, whose estimate is equal, since ties keep collection order.
+        let tests: Vec<TestMeta> = (0..16u64)
+            .map(|i| TestMeta {
+                duration: (i != 5).then(|| Duration::from_millis(i)),
+                ..TestMeta::new("b", format!("t{i}"))
+            })
+            .collect();
+        let mut s = build_scheduler(DistMode::Load, &tests, &SchedOptions::default());
+        s.add_worker(0);
+        s.add_worker(1);
+        let plan = s.schedule();
+        assert_eq!(plan[0].tests, vec![15, 14]);
+        assert_eq!(plan[1].tests, vec![13, 12]);
+        assert_eq!(s.drain_unsent(), vec![11, 10, 9, 5, 8, 7, 6, 4, 3, 2, 1, 0]);
     }
 
     #[test]

@@ -1,0 +1,68 @@
+//! Ordering by recorded durations ("history"): the longest tests or units go first.
+//!
+//! Where history knows some tests but not others, an unknown test is counted as the median
+//! of the known durations: a new test is as likely to be long as short, and the median keeps
+//! one outlier from deciding where every new test goes. Sorts are stable, so equal estimates
+//! (and the whole list, when nothing is known) keep collection order.
+
+use std::cmp::Reverse;
+use std::time::Duration;
+
+use crate::{SchedOptions, TestIndex, TestMeta, index_range};
+
+/// Each test's estimated run time, or `None` when history is off or knows no test at all.
+pub(crate) fn estimates(tests: &[TestMeta], options: &SchedOptions) -> Option<Vec<Duration>> {
+    if !options.use_history {
+        return None;
+    }
+    let mut known: Vec<Duration> = tests.iter().filter_map(|t| t.duration).collect();
+    if known.is_empty() {
+        return None;
+    }
+    known.sort_unstable();
+    let mid = known.len() / 2;
+    let median = if known.len() % 2 == 1 { known[mid] } else { (known[mid - 1] + known[mid]) / 2 };
+    Some(tests.iter().map(|t| t.duration.unwrap_or(median)).collect())
+}
+
+/// The order `load` and `worksteal` queue tests in: longest estimated first (LPT) when
+/// history is on and knows something, else collection order.
+pub(crate) fn run_order(tests: &[TestMeta], options: &SchedOptions) -> Vec<TestIndex> {
+    let mut order: Vec<TestIndex> = index_range(tests.len()).collect();
+    if let Some(estimate) = estimates(tests, options) {
+        order.sort_by_key(|&i| Reverse(estimate[i as usize]));
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(ms: Option<u64>) -> TestMeta {
+        TestMeta { duration: ms.map(Duration::from_millis), ..TestMeta::new("b", "t") }
+    }
+
+    #[test]
+    fn unknown_tests_count_as_the_median() {
+        let tests = [meta(Some(10)), meta(None), meta(Some(30)), meta(Some(20)), meta(Some(40))];
+        let est = estimates(&tests, &SchedOptions::default()).expect("history known");
+        assert_eq!(est[1], Duration::from_millis(25), "median of 10, 20, 30, 40");
+    }
+
+    #[test]
+    fn longest_first_keeps_collection_order_on_ties() {
+        let tests = [meta(Some(5)), meta(None), meta(Some(50)), meta(Some(5)), meta(Some(7))];
+        // Median of 5, 5, 7, 50 is 6: the unknown test sits between 7 and the 5s.
+        assert_eq!(run_order(&tests, &SchedOptions::default()), vec![2, 4, 1, 0, 3]);
+    }
+
+    #[test]
+    fn no_history_keeps_collection_order() {
+        let tests = [meta(Some(5)), meta(Some(50))];
+        let off = SchedOptions { use_history: false, ..SchedOptions::default() };
+        assert_eq!(run_order(&tests, &off), vec![0, 1]);
+        assert_eq!(run_order(&[meta(None), meta(None)], &SchedOptions::default()), vec![0, 1]);
+        assert!(estimates(&[meta(None)], &SchedOptions::default()).is_none());
+    }
+}
