@@ -27,6 +27,8 @@ pub struct BuiltBinary {
     pub kind: TargetKind,
     /// The target's name.
     pub target_name: String,
+    /// The target's root source file.
+    pub src_path: Utf8PathBuf,
 }
 
 /// What a build script left for the tests of its package.
@@ -53,6 +55,8 @@ pub struct BuildOutput {
     pub metadata: Metadata,
     /// rustc's sysroot, for the dynamic library path.
     pub sysroot: Option<Utf8PathBuf>,
+    /// The target directory in use (`--target-dir`, else cargo's).
+    pub target_dir: Utf8PathBuf,
 }
 
 fn cargo_program() -> String {
@@ -105,6 +109,7 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
                         package_id: artifact.package_id,
                         kind,
                         target_name: artifact.target.name,
+                        src_path: artifact.target.src_path,
                     });
                 } else if kind == TargetKind::Bin {
                     bin_exes
@@ -134,7 +139,22 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
             binary.id = binary_id(&package.name, &binary.kind, &binary.target_name);
         }
     }
-    Ok(BuildOutput { binaries, bin_exes, build_scripts, linked_paths, metadata, sysroot })
+    let target_dir = match &options.target_dir {
+        Some(dir) if dir.is_absolute() => dir.clone(),
+        Some(dir) => Utf8PathBuf::from_path_buf(std::env::current_dir().unwrap_or_default())
+            .unwrap_or_default()
+            .join(dir),
+        None => metadata.target_directory.clone(),
+    };
+    Ok(BuildOutput {
+        binaries,
+        bin_exes,
+        build_scripts,
+        linked_paths,
+        metadata,
+        sysroot,
+        target_dir,
+    })
 }
 
 fn describe_status(status: std::process::ExitStatus) -> String {

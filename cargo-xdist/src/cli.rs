@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use xdist_sched::DistMode;
 
 /// How cargo starts a subcommand: `cargo-xdist xdist <args>`.
 #[derive(Debug, Parser)]
@@ -31,6 +32,25 @@ pub enum Command {
     Run(RunArgs),
     /// Build and list tests as `<binary-id> <test name>`.
     List(ListArgs),
+    /// Simulate every --dist mode on generated tests and print makespans.
+    #[command(name = "__simulate", hide = true)]
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Tests to generate.
+    #[arg(long, default_value_t = 100_000)]
+    pub tests: usize,
+    /// Simulated workers.
+    #[arg(long, default_value_t = 1_000)]
+    pub workers: u32,
+    /// Tests per module (the unit of loadscope).
+    #[arg(long, default_value_t = 20)]
+    pub module_size: usize,
+    /// Modes to simulate [default: all but `no` and `each` when there are over 10,000 tests].
+    #[arg(long, value_parser = parse_dist)]
+    pub dist: Vec<DistMode>,
 }
 
 #[derive(Debug, Args)]
@@ -51,9 +71,23 @@ pub struct RunArgs {
     /// Upper bound on the number of workers.
     #[arg(long, value_name = "N", help_heading = "Distribution")]
     pub maxprocesses: Option<u32>,
-    /// How tests are spread over workers.
-    #[arg(long, value_enum, default_value_t = DistArg::Load, help_heading = "Distribution")]
-    pub dist: DistArg,
+    /// How tests are spread over workers: no, each, load, loadscope, loadfile, loadgroup or
+    /// worksteal.
+    #[arg(long, value_name = "MODE", default_value = "load", value_parser = parse_dist, help_heading = "Distribution")]
+    pub dist: DistMode,
+    /// loadscope/loadfile/loadgroup: send the largest (with history, the longest) units
+    /// first [default].
+    #[arg(long, overrides_with = "no_loadscope_reorder", help_heading = "Distribution")]
+    pub loadscope_reorder: bool,
+    /// loadscope/loadfile/loadgroup: send units in list order.
+    #[arg(long, help_heading = "Distribution")]
+    pub no_loadscope_reorder: bool,
+    /// Do not use (or record) the durations of earlier runs.
+    #[arg(long, help_heading = "Distribution")]
+    pub no_history: bool,
+    /// loadgroup: tests whose id contains PATTERN belong to group NAME (repeatable).
+    #[arg(long, value_name = "NAME=PATTERN", help_heading = "Distribution")]
+    pub group: Vec<String>,
     /// Largest number of tests sent to a worker at once (`load`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Distribution")]
     pub maxschedchunk: Option<u64>,
@@ -121,12 +155,11 @@ pub enum ListFormat {
     Json,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DistArg {
-    /// One worker runs every test in order.
-    No,
-    /// Tests go in chunks to whichever worker needs work.
-    Load,
+fn parse_dist(name: &str) -> Result<DistMode, String> {
+    DistMode::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = DistMode::ALL.iter().map(|m| m.name()).collect();
+        format!("invalid value '{name}' (possible values: {})", names.join(", "))
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! From cargo options to the run's test list: build, set up each binary's environment, list
 //! every binary once, then split the tests by the filter.
 
+use camino::Utf8PathBuf;
 use xdist_core::testlist::{Selection, TestFilter, TestList};
 
 use crate::cargo_build;
@@ -17,14 +18,20 @@ pub struct Collected {
     pub selected: Vec<usize>,
     /// Indices into `full.tests` that matched but are ignored.
     pub ignored: Vec<usize>,
+    /// The workspace root (where `.config/` lives).
+    pub workspace_root: Utf8PathBuf,
+    /// The target directory in use.
+    pub target_dir: Utf8PathBuf,
 }
 
 impl Collected {
-    /// The list of the tests that run, with the same binaries; indices are the session's.
-    pub fn run_list(&self) -> TestList {
+    /// The list of the tests that run, with the same binaries, `copies` times over (more
+    /// than once only for `--dist each`); indices are the session's.
+    pub fn run_list(&self, copies: usize) -> TestList {
+        let once = self.selected.iter().map(|&i| self.full.tests[i].clone());
         TestList {
             binaries: self.full.binaries.clone(),
-            tests: self.selected.iter().map(|&i| self.full.tests[i].clone()).collect(),
+            tests: (0..copies).flat_map(|_| once.clone()).collect(),
         }
     }
 }
@@ -32,6 +39,8 @@ impl Collected {
 /// Builds, lists and filters.
 pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, XdistError> {
     let build = cargo_build::build(cargo)?;
+    let workspace_root = build.metadata.workspace_root.clone();
+    let target_dir = build.target_dir.clone();
     let binaries = build.binaries.iter().map(|b| test_env::test_binary(b, &build)).collect();
     let full = listing::list_tests(binaries)?;
     let mut selected = Vec::new();
@@ -43,5 +52,5 @@ pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, X
             Selection::FilteredOut => {}
         }
     }
-    Ok(Collected { full, selected, ignored })
+    Ok(Collected { full, selected, ignored, workspace_root, target_dir })
 }

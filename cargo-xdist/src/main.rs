@@ -7,10 +7,16 @@ mod cargo_build;
 mod cli;
 mod collect;
 mod errors;
+mod groups;
+mod history;
+mod list;
 mod listing;
 mod options;
 mod reporter;
 mod run;
+mod sched_input;
+mod simulate;
+mod source_files;
 mod test_env;
 mod workers;
 
@@ -42,7 +48,8 @@ fn main() -> ExitCode {
     };
     let result = match app.command {
         Command::Run(args) => run::run(&args),
-        Command::List(args) => run::list(&args),
+        Command::List(args) => list::list(&args),
+        Command::Simulate(args) => simulate::simulate(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

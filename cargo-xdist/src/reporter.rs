@@ -19,11 +19,17 @@ pub struct Reporter<'a> {
     failures: Vec<TestResult>,
     /// Tests that passed on a retry, with the attempt that passed.
     flaky: Vec<(u32, u32)>,
+    /// How long each test that ran to a verdict took (for the history).
+    durations: Vec<(u32, Duration)>,
+    /// Tests per copy of the list, and whether there are several copies (`--dist each`).
+    per_copy: usize,
+    copies: bool,
 }
 
 impl<'a> Reporter<'a> {
-    /// A reporter for the tests of `list`.
-    pub fn new(list: &'a TestList, verbose: bool) -> Self {
+    /// A reporter for the tests of `list`, which holds copies of `per_copy` tests when
+    /// `copies` is set (`--dist each`): their ids then end in `@copyN`.
+    pub fn new(list: &'a TestList, verbose: bool, per_copy: usize, copies: bool) -> Self {
         Self {
             list,
             verbose,
@@ -31,7 +37,21 @@ impl<'a> Reporter<'a> {
             summary: RunSummary::default(),
             failures: Vec::new(),
             flaky: Vec::new(),
+            durations: Vec::new(),
+            per_copy: per_copy.max(1),
+            copies,
         }
+    }
+
+    /// The id shown for test `index`.
+    fn id(&self, index: u32) -> String {
+        let id = self.list.test_id(index as usize);
+        if self.copies { format!("{id} @copy{}", index as usize / self.per_copy) } else { id }
+    }
+
+    /// How long each test that ran took.
+    pub fn durations(&self) -> impl Iterator<Item = (u32, Duration)> + '_ {
+        self.durations.iter().copied()
     }
 
     /// The first line of the run.
@@ -60,7 +80,7 @@ impl<'a> Reporter<'a> {
             TestStatus::Skipped => "SKIP",
             TestStatus::NotRun => return,
         };
-        let id = self.list.test_id(result.index as usize);
+        let id = self.id(result.index);
         if self.verbose {
             let worker = result.worker.map_or_else(|| "-".to_string(), worker_name);
             let _ =
@@ -77,7 +97,7 @@ impl<'a> Reporter<'a> {
             self.failures.sort_by_key(|r| r.index);
             let _ = writeln!(out, "\nfailures:");
             for failure in &self.failures {
-                let id = self.list.test_id(failure.index as usize);
+                let id = self.id(failure.index);
                 let _ = writeln!(out, "\n---- {id} ----");
                 if let Some(cause) = &failure.cause {
                     let _ = writeln!(out, "{cause}");
@@ -89,7 +109,7 @@ impl<'a> Reporter<'a> {
             }
             let _ = writeln!(out, "\nfailures:");
             for failure in &self.failures {
-                let _ = writeln!(out, "    {}", self.list.test_id(failure.index as usize));
+                let _ = writeln!(out, "    {}", self.id(failure.index));
             }
         }
         let _ = writeln!(out);
@@ -118,6 +138,11 @@ impl<'a> Reporter<'a> {
 impl RunObserver for Reporter<'_> {
     fn on_result(&mut self, result: TestResult) {
         self.summary.add(&result);
+        if matches!(result.status, TestStatus::Passed | TestStatus::Failed)
+            && !result.duration.is_zero()
+        {
+            self.durations.push((result.index, result.duration));
+        }
         self.line(&result);
         if result.is_flaky() {
             self.flaky.push((result.index, result.attempt));
@@ -128,7 +153,7 @@ impl RunObserver for Reporter<'_> {
     }
 
     fn on_retry(&mut self, result: &TestResult) {
-        let id = self.list.test_id(result.index as usize);
+        let id = self.id(result.index);
         let why = result.cause.as_deref().map_or(String::new(), |c| format!(": {c}"));
         let _ = writeln!(self.out, "   RETRY {id} (attempt {} failed{why})", result.attempt);
     }

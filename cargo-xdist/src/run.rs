@@ -1,27 +1,28 @@
-//! `cargo xdist run` and `cargo xdist list`.
+//! `cargo xdist run`: collect, schedule, drive the workers, report, remember durations.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
 
-use xdist_core::protocol::{BinarySpec, RunLimits, TestSpec, WorkerSetup};
+use xdist_core::protocol::{Batching, BinarySpec, RunLimits, TestSpec, WorkerSetup};
 use xdist_core::testlist::{RunIgnored, TestList};
 use xdist_core::{DSession, SessionConfig};
-use xdist_sched::{DistMode, SchedConfig, make_scheduler};
+use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
 
-use crate::cli::{DistArg, FlakyResult, ListArgs, ListFormat, NoTests, RunArgs};
+use crate::cli::{FlakyResult, NoTests, RunArgs};
 use crate::collect::collect;
 use crate::errors::{XdistError, exit_code};
+use crate::groups::Groups;
+use crate::history::History;
 use crate::options::worker_count;
 use crate::reporter::Reporter;
+use crate::sched_input::test_metas;
 use crate::workers::{WorkerCommand, drive};
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
-    let mode = match args.dist {
-        DistArg::No => DistMode::No,
-        DistArg::Load => DistMode::Load,
-    };
+    let mode = args.dist;
     let mut workers = worker_count(args.numprocesses.as_deref(), args.maxprocesses)?;
     if mode == DistMode::No {
         workers = 1;
@@ -35,14 +36,24 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     if collected.selected.is_empty() {
         return no_tests(args.no_tests, collected.ignored.len());
     }
-    let list = collected.run_list();
-    let sched = make_scheduler(
-        mode,
-        list.tests.len(),
-        SchedConfig {
-            max_sched_chunk: args.maxschedchunk.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-        },
-    );
+    let groups = Groups::load(&collected.workspace_root, &args.group)?;
+    let mut history = (!args.no_history).then(|| History::load(&collected.target_dir));
+    let per_copy = collected.selected.len();
+    // `each`: one copy of the list per worker; every other mode: one copy, and never more
+    // workers than it can keep busy.
+    let copies = if mode == DistMode::Each { workers as usize } else { 1 };
+    let list = collected.run_list(copies);
+    let metas = test_metas(&list, &groups, history.as_ref());
+    if mode != DistMode::Each {
+        workers = workers.min(u32::try_from(useful_workers(mode, &metas)).unwrap_or(u32::MAX));
+    }
+    let options = SchedOptions {
+        max_sched_chunk: args.maxschedchunk.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        loadscope_reorder: !args.no_loadscope_reorder,
+        use_history: !args.no_history,
+        copies,
+    };
+    let sched = build_scheduler(mode, &metas, &options);
     let config = SessionConfig {
         workers,
         max_worker_restart: args.max_worker_restart.unwrap_or(4 * workers),
@@ -51,7 +62,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         flaky_fails: args.flaky_result == FlakyResult::Fail,
     };
     let mut session = DSession::new(list.tests.len(), sched, config);
-    let mut reporter = Reporter::new(&list, args.verbose);
+    let mut reporter = Reporter::new(&list, args.verbose, per_copy, copies > 1);
     reporter.header(list.tests.len(), collected.ignored.len(), session.initial_workers());
     for &i in &collected.ignored {
         reporter.skipped(&collected.full.test_id(i));
@@ -70,8 +81,21 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         output_keep: args.output_limit / 2,
         ..RunLimits::default()
     };
-    let setup = worker_setup(&list, filter.run_ignored != RunIgnored::Default, limits);
+    let batching = if mode == DistMode::WorkSteal { Batching::Quarter } else { Batching::Whole };
+    let include_ignored = filter.run_ignored != RunIgnored::Default;
+    let setup = worker_setup(&list, include_ignored, limits, batching);
     let outcome = drive(&mut session, setup, &command, &mut reporter)?;
+    if let Some(history) = history.as_mut() {
+        for (index, took) in reporter.durations() {
+            history.record(list.test_id(index as usize), took);
+        }
+        if let Err(e) = history.save() {
+            eprintln!(
+                "warning: could not save test durations to {}: {e}",
+                History::path(&collected.target_dir)
+            );
+        }
+    }
     let summary = reporter.finish(session.stop_reason());
     Ok(if outcome.interrupted_by.is_some() {
         exit_code::INTERRUPTED
@@ -82,46 +106,8 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     })
 }
 
-/// Lists the selected tests; returns the exit code.
-pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
-    let filter = args.filter.to_filter()?;
-    let collected = collect(&args.cargo, &filter)?;
-    match args.message_format {
-        ListFormat::Oneline => {
-            let mut out = String::new();
-            for &i in &collected.selected {
-                out.push_str(&collected.full.test_id(i));
-                out.push('\n');
-            }
-            print!("{out}");
-        }
-        ListFormat::Json => {
-            let selected: std::collections::HashSet<usize> =
-                collected.selected.iter().copied().collect();
-            let binaries: Vec<serde_json::Value> = collected
-                .full
-                .binaries
-                .iter()
-                .enumerate()
-                .map(|(b, binary)| {
-                    let tests: Vec<serde_json::Value> = collected
-                        .full
-                        .tests
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, t)| t.binary as usize == b)
-                        .map(|(i, t)| serde_json::json!({"name": t.name, "ignored": t.ignored, "selected": selected.contains(&i)}))
-                        .collect();
-                    serde_json::json!({"binary-id": binary.id, "binary-path": binary.path, "cwd": binary.cwd, "tests": tests})
-                })
-                .collect();
-            println!("{}", serde_json::json!({ "binaries": binaries }));
-        }
-    }
-    Ok(exit_code::OK)
-}
-
-fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
+/// Handles a selection with no test in it.
+pub fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
     let message = if ignored > 0 {
         format!("no tests to run ({ignored} matched but are ignored; see --run-ignored)")
     } else {
@@ -144,11 +130,16 @@ fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
     }
 }
 
-fn millis(d: std::time::Duration) -> u64 {
+fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-fn worker_setup(list: &TestList, include_ignored: bool, limits: RunLimits) -> WorkerSetup {
+fn worker_setup(
+    list: &TestList,
+    include_ignored: bool,
+    limits: RunLimits,
+    batching: Batching,
+) -> WorkerSetup {
     WorkerSetup {
         binaries: list
             .binaries
@@ -162,16 +153,16 @@ fn worker_setup(list: &TestList, include_ignored: bool, limits: RunLimits) -> Wo
             .collect(),
         include_ignored,
         limits,
+        batching,
     }
 }
 
 fn random_uid() -> String {
     let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
     hasher.write_u32(std::process::id());
     let a = hasher.finish();
     hasher.write_u64(a);

@@ -44,6 +44,8 @@ pub fn test_binary(built: &BuiltBinary, build: &BuildOutput) -> TestBinary {
         path: built.path.to_string(),
         cwd: manifest_dir.to_string(),
         env,
+        kind: built.kind.to_string(),
+        src_path: built.src_path.to_string(),
     }
 }
 

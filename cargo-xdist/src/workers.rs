@@ -153,6 +153,7 @@ impl Driver<'_> {
                 ))
             })?,
             Action::Send(worker, tests) => self.send(worker, &ToWorker::Run(tests)),
+            Action::Steal(worker, tests) => self.send(worker, &ToWorker::Steal(tests)),
             Action::Shutdown(worker) => {
                 self.send(worker, &ToWorker::Shutdown);
                 if let Some(w) = self.workers.get_mut(&worker) {
@@ -241,6 +242,7 @@ impl Driver<'_> {
                 running.test_group = None;
                 None
             }
+            FromWorker::Released(tests) => Some(Event::Released { worker, tests }),
             FromWorker::Heartbeat => None,
         }
     }
@@ -386,6 +388,7 @@ mod tests {
             tests: vec![],
             include_ignored: false,
             limits: Default::default(),
+            batching: Default::default(),
         };
         let err = drive(&mut session, setup, &command, &mut Ignore).unwrap_err();
         let text = err.to_string();

@@ -48,6 +48,88 @@ fn dist_no_matches_cargo_test() {
 }
 
 #[test]
+fn every_dist_mode_matches_cargo_test() {
+    for mode in ["loadscope", "loadfile", "loadgroup", "worksteal"] {
+        assert_matches_cargo_test(&["-n", "3", "--dist", mode]);
+    }
+}
+
+#[test]
+fn each_runs_every_test_on_every_worker() {
+    let out = xdist(DEMO, "run").args(["-n", "2", "--dist", "each"]).output().unwrap();
+    let got = xdist_outcomes(&out);
+    for copy in 0..2 {
+        let this_copy: Outcomes = got
+            .iter()
+            .filter_map(|(id, o)| {
+                Some((id.strip_suffix(&format!(" @copy{copy}"))?.to_string(), *o))
+            })
+            .collect();
+        let want: Outcomes = expected()
+            .iter()
+            .filter(|(_, o)| **o != Outcome::Skip)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        assert_eq!(this_copy, want, "copy {copy}:\n{}", text(&out.stdout));
+    }
+    assert!(text(&out.stdout).starts_with("running 50 tests across 2 workers"));
+}
+
+/// Runs the fixture tests under `mode` with logging on; returns (test log, fixture log).
+fn fixture_logs(mode: &str, name: &str) -> (String, String) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-log-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = xdist(DEMO, "run")
+        .args(["-n", "3", "--dist", mode, "--no-history", "fixture", "math", "text", "env"])
+        .env("DEMO_LOG_DIR", &dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let tests = std::fs::read_to_string(dir.join("tests.log")).unwrap();
+    let builds = std::fs::read_to_string(dir.join("fixture.log")).unwrap();
+    (tests, builds)
+}
+
+#[test]
+fn scopes_and_groups_stay_on_one_worker_and_build_the_fixture_once() {
+    for mode in ["loadscope", "loadfile", "loadgroup"] {
+        let (tests, builds) = fixture_logs(mode, mode);
+        let workers: std::collections::BTreeSet<&str> = tests
+            .lines()
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("worker=")))
+            .collect();
+        let pids: std::collections::BTreeSet<&str> = tests
+            .lines()
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("pid=")))
+            .collect();
+        assert_eq!(tests.lines().count(), 5, "{mode}: {tests}");
+        assert_eq!(workers.len(), 1, "{mode}: the fixture module ran on one worker:\n{tests}");
+        assert_eq!(pids.len(), 1, "{mode}: in one process:\n{tests}");
+        assert_eq!(builds.lines().count(), 1, "{mode}: the fixture was built once:\n{builds}");
+    }
+}
+
+#[test]
+fn durations_are_remembered_and_a_corrupt_history_is_ignored() {
+    let file = target_dir().join("xdist").join("durations.json");
+    let run =
+        || xdist(DEMO, "run").args(["-n", "2", "--dist", "load", "fixture"]).output().unwrap();
+    assert_eq!(run().status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let fixture_1 = json["durations"]["demo-core fixture::tests::fixture_1"].as_f64();
+    assert!(fixture_1.is_some(), "{json}");
+    std::fs::write(&file, b"{ this is not json").unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(
+        json["durations"]["demo-core fixture::tests::fixture_1"].is_number(),
+        "rewritten: {json}"
+    );
+}
+
+#[test]
 fn ignored_tests_run_when_asked() {
     let expected = cargo_test_outcomes(DEMO, &[], &["--include-ignored"]);
     let out = xdist(DEMO, "run").args(["-n", "2", "--run-ignored", "all"]).output().unwrap();

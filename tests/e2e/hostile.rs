@@ -28,7 +28,13 @@ fn expected() -> Outcomes {
 fn every_test_gets_its_expected_outcome_in_every_mode() {
     let want = expected();
     assert_eq!(want.len(), 20);
-    for args in [&["-n", "1"][..], &["-n", "2"], &["-n", "4"], &["--dist", "no"]] {
+    let modes = ["no", "load", "loadscope", "loadfile", "loadgroup", "worksteal"];
+    let runs = modes
+        .iter()
+        .map(|m| vec!["-n", "3", "--dist", m])
+        .chain([vec!["-n", "1"], vec!["-n", "4"]]);
+    for args in runs {
+        let args = &args[..];
         let out = xdist(HOSTILE, "run").args(args).output().unwrap();
         assert_eq!(xdist_outcomes(&out), want, "under {args:?}:\n{}", text(&out.stdout));
         assert_eq!(out.status.code(), Some(100));

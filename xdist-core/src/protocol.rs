@@ -17,6 +17,9 @@ pub enum ToWorker {
     Run(Vec<TestIndex>),
     /// Finish the tests already sent, then exit.
     Shutdown,
+    /// Give up these tests if none of them has started (all or nothing); answered with
+    /// [`FromWorker::Released`].
+    Steal(Vec<TestIndex>),
 }
 
 /// The test list as a worker needs it.
@@ -30,6 +33,18 @@ pub struct WorkerSetup {
     pub include_ignored: bool,
     /// Time and size limits of test processes.
     pub limits: RunLimits,
+    /// How many of its queued tests the worker puts in one process.
+    pub batching: Batching,
+}
+
+/// How much of its queue a worker runs in one test process.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub enum Batching {
+    /// Everything queued (per binary): fewest processes.
+    #[default]
+    Whole,
+    /// A quarter of what is queued (at least one test), so the rest can still be stolen.
+    Quarter,
 }
 
 /// Time and size limits the worker applies to each test.
@@ -103,6 +118,8 @@ pub enum FromWorker {
     },
     /// The test process started by the last `ProcessStarted` has ended.
     ProcessExited,
+    /// The answer to a [`ToWorker::Steal`]: the tests given up (all asked for, or none).
+    Released(Vec<TestIndex>),
     /// The worker is alive (sent periodically, even while a test runs).
     Heartbeat,
 }

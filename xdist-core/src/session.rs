@@ -55,6 +55,13 @@ pub enum Event {
         /// How long it has run.
         elapsed: Duration,
     },
+    /// The worker answered a steal: it gave up these tests (all asked for, or none).
+    Released {
+        /// The worker.
+        worker: WorkerId,
+        /// The tests it gave up.
+        tests: Vec<TestIndex>,
+    },
     /// The worker's process ended (its pipe closed, or it broke the protocol).
     Exited {
         /// The worker.
@@ -73,6 +80,8 @@ pub enum Action {
     Send(WorkerId, Vec<TestIndex>),
     /// Tell the worker to exit after its tests.
     Shutdown(WorkerId),
+    /// Ask the worker to give up these tests (all or none).
+    Steal(WorkerId, Vec<TestIndex>),
     /// Stop the worker and its test processes now.
     Kill(WorkerId),
     /// A test has its outcome.
@@ -112,6 +121,8 @@ pub struct DSession {
     crashed: u32,
     failed: u32,
     stop_reason: Option<String>,
+    /// A steal came back empty: ask again only after some test finished.
+    steal_backoff: bool,
 }
 
 impl DSession {
@@ -128,6 +139,7 @@ impl DSession {
             crashed: 0,
             failed: 0,
             stop_reason: None,
+            steal_backoff: false,
         }
     }
 
@@ -156,7 +168,20 @@ impl DSession {
                         Some(index);
                 }
             }
-            Event::Finished { worker, report } => self.finished(worker, report, &mut actions),
+            Event::Finished { worker, report } => {
+                self.steal_backoff = false;
+                self.finished(worker, report, &mut actions);
+            }
+            Event::Released { worker, tests } => {
+                self.steal_backoff = tests.is_empty();
+                self.sched.steal_answered(worker, &tests);
+                if let Some(reason) = self.stop_reason.clone() {
+                    // A late answer after a stop: what it freed will not run.
+                    for index in self.sched.drain_unsent() {
+                        self.report(not_run(index, &reason), &mut actions);
+                    }
+                }
+            }
             Event::Slow { worker, index, elapsed } => {
                 if self.holds(worker, index) {
                     actions.push(Action::Slow { index, worker, elapsed });
@@ -373,8 +398,14 @@ impl DSession {
             for assignment in self.sched.schedule() {
                 actions.push(Action::Send(assignment.worker, assignment.tests));
             }
+            if !self.steal_backoff {
+                for steal in self.sched.steal_requests() {
+                    actions.push(Action::Steal(steal.victim, steal.tests));
+                }
+            }
         }
-        if self.sched.has_unsent() && self.stop_reason.is_none() {
+        let more_may_come = self.sched.has_unsent() || self.sched.steal_in_flight();
+        if more_may_come && self.stop_reason.is_none() {
             return;
         }
         let idle: Vec<WorkerId> = self

@@ -14,6 +14,10 @@ pub struct TestBinary {
     pub cwd: String,
     /// Variables its processes get on top of the inherited environment.
     pub env: Vec<(String, String)>,
+    /// Cargo's target kind: `lib`, `bin`, `test`, `bench`, `example`, ...
+    pub kind: String,
+    /// The target's root source file (`src/lib.rs`, `tests/cli.rs`, ...).
+    pub src_path: String,
 }
 
 /// One test of a binary.
@@ -193,6 +197,8 @@ mod tests {
             path: String::new(),
             cwd: String::new(),
             env: vec![],
+            kind: "lib".into(),
+            src_path: String::new(),
         };
         let list = TestList::new(vec![
             (bin("b::t"), vec![("x1".into(), false), ("Upper".into(), false)]),

@@ -216,7 +216,10 @@ proptest! {
         shutdown_idle in any::<bool>(),
         steps in prop::collection::vec(step(), 1..200),
     ) {
-        let options = SchedOptions { max_sched_chunk, loadscope_reorder, use_history };
+        // `each` runs one copy of the list per worker.
+        let copies = if mode == DistMode::Each { workers as usize } else { 1 };
+        let tests: Vec<TestMeta> = (0..copies).flat_map(|_| tests.iter().cloned()).collect();
+        let options = SchedOptions { max_sched_chunk, loadscope_reorder, use_history, copies };
         let ended = simulate(mode, &tests, workers, &options, shutdown_idle, &steps);
         prop_assert!(ended.iter().all(|&n| n == 1), "ended counts: {ended:?}");
     }

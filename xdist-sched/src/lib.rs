@@ -9,6 +9,7 @@
 //! (binary id, name, source file, group, recorded duration). One file per mode:
 //!
 //! - `serial.rs`: `no`, everything on one worker.
+//! - `each.rs`: `each`, every worker runs its own copy of every test.
 //! - `load.rs`: `load`, pytest-xdist's chunked top-up over single tests.
 //! - `units.rs`: the scheduler of whole units shared by `loadscope`, `loadfile` and
 //!   `loadgroup`; each of `loadscope.rs`, `loadfile.rs` and `loadgroup.rs` only says which
@@ -17,6 +18,7 @@
 //! - `history.rs`: ordering by recorded durations (longest first), used by every mode but `no`.
 //! - `sim.rs`: [`simulate_makespan`], a discrete-event simulation of a whole run.
 
+mod each;
 mod history;
 mod load;
 mod loadfile;
@@ -29,6 +31,7 @@ mod worksteal;
 
 use std::time::Duration;
 
+pub use each::EachScheduler;
 pub use load::LoadScheduler;
 pub use serial::SerialScheduler;
 pub use sim::simulate_makespan;
@@ -96,6 +99,12 @@ pub trait Scheduler {
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
         let _ = (victim, released);
     }
+
+    /// True while a steal request waits for its answer: idle workers should wait for the
+    /// tests it may free rather than shut down.
+    fn steal_in_flight(&self) -> bool {
+        false
+    }
 }
 
 /// A request that a worker give up tests it holds but has not started.
@@ -112,6 +121,8 @@ pub struct StealRequest {
 pub enum DistMode {
     /// One worker runs every test in order.
     No,
+    /// Every worker runs every test (one report per worker).
+    Each,
     /// Chunks of tests go to whichever worker needs work (pytest-xdist's `load`).
     Load,
     /// Each module (binary id plus the name up to the last `::`) runs on one worker.
@@ -126,8 +137,9 @@ pub enum DistMode {
 
 impl DistMode {
     /// Every mode, in the order the command line lists them.
-    pub const ALL: [DistMode; 6] = [
+    pub const ALL: [DistMode; 7] = [
         DistMode::No,
+        DistMode::Each,
         DistMode::Load,
         DistMode::LoadScope,
         DistMode::LoadFile,
@@ -139,6 +151,7 @@ impl DistMode {
     pub fn name(self) -> &'static str {
         match self {
             DistMode::No => "no",
+            DistMode::Each => "each",
             DistMode::Load => "load",
             DistMode::LoadScope => "loadscope",
             DistMode::LoadFile => "loadfile",
@@ -164,7 +177,7 @@ impl DistMode {
             DistMode::LoadScope => Some(loadscope::scope_key),
             DistMode::LoadFile => Some(loadfile::file_key),
             DistMode::LoadGroup => Some(loadgroup::group_key),
-            DistMode::No | DistMode::Load | DistMode::WorkSteal => None,
+            DistMode::No | DistMode::Each | DistMode::Load | DistMode::WorkSteal => None,
         }
     }
 }
@@ -208,11 +221,13 @@ pub struct SchedOptions {
     pub loadscope_reorder: bool,
     /// Order by recorded durations where known (off: `--no-history`).
     pub use_history: bool,
+    /// `each`: how many copies of the tests the list holds (one per worker).
+    pub copies: usize,
 }
 
 impl Default for SchedOptions {
     fn default() -> Self {
-        Self { max_sched_chunk: None, loadscope_reorder: true, use_history: true }
+        Self { max_sched_chunk: None, loadscope_reorder: true, use_history: true, copies: 1 }
     }
 }
 
@@ -225,7 +240,17 @@ pub fn build_scheduler(
     let order = || history::run_order(tests, options);
     match mode {
         DistMode::No => Box::new(SerialScheduler::new(index_range(tests.len()).collect())),
-        DistMode::Load => Box::new(LoadScheduler::new(order(), options.max_sched_chunk)),
+        DistMode::Each => {
+            let copies = options.copies.max(1);
+            Box::new(EachScheduler::new(copies, tests.len() / copies))
+        }
+        DistMode::Load => {
+            let sched = LoadScheduler::new(order(), options.max_sched_chunk);
+            match history::estimates(tests, options) {
+                Some(estimates) => Box::new(sched.with_estimates(estimates)),
+                None => Box::new(sched),
+            }
+        }
         DistMode::WorkSteal => {
             let sched = WorkStealScheduler::new(order());
             match history::estimates(tests, options) {
@@ -282,7 +307,7 @@ mod tests {
         for mode in DistMode::ALL {
             assert_eq!(DistMode::parse(mode.name()), Some(mode));
         }
-        assert_eq!(DistMode::parse("each"), None);
+        assert_eq!(DistMode::parse("sideways"), None);
         assert_eq!(DistMode::parse("LoadScope"), None);
     }
 

@@ -11,7 +11,8 @@
 //! collection order; the algorithm itself is unchanged, so the long tests go out first and
 //! the short ones fill the gaps at the end.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use crate::{Assignment, Scheduler, TestIndex, WorkerId};
@@ -30,6 +31,8 @@ pub struct LoadScheduler {
     /// Workers whose holdings changed since the last `schedule`.
     to_check: BTreeSet<WorkerId>,
     initial_sent: bool,
+    /// Estimated run time of each test, when history knows some.
+    estimates: Option<Vec<Duration>>,
 }
 
 #[derive(Debug, Default)]
@@ -49,14 +52,40 @@ impl LoadScheduler {
             workers: BTreeMap::new(),
             to_check: BTreeSet::new(),
             initial_sent: false,
+            estimates: None,
         }
+    }
+
+    /// Deals the start by estimated run time (`estimates[index]`) instead of in contiguous
+    /// chunks. The queue is then longest first, and contiguous chunks would hand the first
+    /// worker all the longest tests; dealt, each test goes to the worker with the least
+    /// estimated work so far (fewer tests, then the lower id, on ties).
+    pub fn with_estimates(mut self, estimates: Vec<Duration>) -> Self {
+        self.estimates = Some(estimates);
+        self
     }
 
     fn initial(&mut self) -> Vec<Assignment> {
         self.initial_sent = true;
         let count = self.workers.len();
         let mut plan: BTreeMap<WorkerId, Vec<TestIndex>> = BTreeMap::new();
-        if self.total < 2 * count {
+        if let Some(estimates) = &self.estimates {
+            let per_worker = self.queue.len() / count;
+            let chunk = (per_worker / 4).min(self.max_chunk).max(2);
+            let take = if self.total < 2 * count {
+                self.queue.len()
+            } else {
+                (chunk * count).min(self.queue.len())
+            };
+            let mut loads: BinaryHeap<Reverse<(Duration, usize, WorkerId)>> =
+                self.workers.keys().map(|&w| Reverse((Duration::ZERO, 0, w))).collect();
+            for index in self.queue.drain(..take) {
+                let Reverse((load, held, worker)) = loads.pop().expect("workers exist");
+                plan.entry(worker).or_default().push(index);
+                let estimate = estimates.get(index as usize).copied().unwrap_or_default();
+                loads.push(Reverse((load + estimate, held + 1, worker)));
+            }
+        } else if self.total < 2 * count {
             // Few tests: one at a time, round-robin, until all are out.
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
             for (i, index) in self.queue.drain(..).enumerate() {
@@ -189,6 +218,20 @@ mod tests {
     }
 
     #[test]
+    fn with_history_the_start_is_dealt_not_chunked() {
+        // 40 tests longest first (index 0 longest); 4 workers, chunks of 2.
+        let estimates: Vec<Duration> = (0..40).rev().map(Duration::from_secs).collect();
+        let mut s = LoadScheduler::new((0..40).collect(), None).with_estimates(estimates);
+        for w in 0..4 {
+            s.add_worker(w);
+        }
+        let plan = s.schedule();
+        let firsts: Vec<TestIndex> = plan.iter().map(|a| a.tests[0]).collect();
+        assert_eq!(firsts, vec![0, 1, 2, 3], "the four longest go to four workers");
+        assert_eq!(plan[3].tests, vec![3, 4], "the least loaded worker takes the next");
+    }
+
+    #[test]
     fn few_tests_go_round_robin() {
         let mut s = LoadScheduler::new((0..5).collect(), None);
         for w in 0..3 {
@@ -254,8 +297,9 @@ mod tests {
         s.add_worker(0);
         s.add_worker(1);
         let plan = s.schedule();
-        assert_eq!(plan[0].tests, vec![15, 14]);
-        assert_eq!(plan[1].tests, vec![13, 12]);
+        // Dealt by estimated load: 15 | 14, then 13 to the lighter, then 12 to the other.
+        assert_eq!(plan[0].tests, vec![15, 12]);
+        assert_eq!(plan[1].tests, vec![14, 13]);
         assert_eq!(s.drain_unsent(), vec![11, 10, 9, 5, 8, 7, 6, 4, 3, 2, 1, 0]);
     }
 

@@ -20,6 +20,14 @@ pub fn simulate_makespan(
     workers: u32,
     options: &SchedOptions,
 ) -> Duration {
+    // `each` runs one copy of the list per worker.
+    let copies: Vec<TestMeta>;
+    let (tests, options) = if mode == DistMode::Each {
+        copies = (0..workers).flat_map(|_| tests.iter().cloned()).collect();
+        (copies.as_slice(), &SchedOptions { copies: workers as usize, ..*options })
+    } else {
+        (tests, options)
+    };
     let mut sim = Sim {
         sched: build_scheduler(mode, tests, options),
         tests,

@@ -198,6 +198,10 @@ impl Scheduler for WorkStealScheduler {
         vec![StealRequest { victim, tests }]
     }
 
+    fn steal_in_flight(&self) -> bool {
+        self.stealing_from.is_some()
+    }
+
     /// Moves what `victim` gave up to the queue. After a stop (`drain_unsent`) the session
     /// should drain again if a late answer put tests back.
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {

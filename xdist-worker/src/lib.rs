@@ -7,15 +7,16 @@ pub mod batch;
 pub mod capture;
 pub mod libtest;
 
+use std::collections::VecDeque;
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use xdist_core::TestIndex;
 use xdist_core::codec::{self, FrameError};
-use xdist_core::protocol::{FromWorker, ToWorker, WorkerSetup};
+use xdist_core::protocol::{Batching, FromWorker, ToWorker, WorkerSetup};
 
 use crate::batch::Batch;
 
@@ -36,6 +37,15 @@ pub enum WorkerError {
     Io(#[from] io::Error),
 }
 
+/// Tests sent to the worker and not yet handed to a test process.
+#[derive(Default)]
+struct Inbox {
+    queue: VecDeque<TestIndex>,
+    shutdown: bool,
+}
+
+type Shared<T> = Arc<(Mutex<T>, Condvar)>;
+
 /// Serves one controller over `input`/`output` until it sends `Shutdown` or closes the pipe.
 pub fn serve(
     mut input: impl Read + Send + 'static,
@@ -45,54 +55,78 @@ pub fn serve(
         Some(ToWorker::Setup(setup)) => setup,
         _ => return Err(WorkerError::NoSetup),
     };
-    let current_group = Arc::new(AtomicI32::new(0));
-    let (tx, rx) = mpsc::channel::<ToWorker>();
-    let group = Arc::clone(&current_group);
-    thread::spawn(move || {
-        loop {
-            let frame = codec::read_frame::<ToWorker>(&mut input);
-            match frame {
-                Ok(Some(ToWorker::Run(tests))) => {
-                    if tx.send(ToWorker::Run(tests)).is_err() {
-                        return;
-                    }
-                }
-                Ok(Some(ToWorker::Shutdown)) => {
-                    let _ = tx.send(ToWorker::Shutdown);
-                    return;
-                }
-                _ => {
-                    // The controller is gone (or mad): stop the running test and leave.
-                    kill_group(&group);
-                    std::process::exit(4);
-                }
-            }
-        }
-    });
     let output = Arc::new(Mutex::new(BufWriter::new(output)));
+    let current_group = Arc::new(AtomicI32::new(0));
+    let inbox: Shared<Inbox> = Arc::default();
+    {
+        let (inbox, group, output) =
+            (Arc::clone(&inbox), Arc::clone(&current_group), Arc::clone(&output));
+        thread::spawn(move || read_commands(&mut input, &inbox, &group, &output));
+    }
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
-    let mut sink = |message: FromWorker| {
-        let mut out = output.lock().map_err(|_| io::Error::other("output lock poisoned"))?;
-        codec::write_frame(&mut *out, &message).map_err(into_io)
-    };
-    let mut queue: Vec<TestIndex> = Vec::new();
-    let mut shutting_down = false;
+    let mut sink = |message: FromWorker| send(&output, &message);
     loop {
-        if queue.is_empty() {
-            if shutting_down {
+        let batch = {
+            let (lock, ready) = &*inbox;
+            let mut inbox = lock.lock().map_err(|_| io::Error::other("inbox lock poisoned"))?;
+            while inbox.queue.is_empty() && !inbox.shutdown {
+                inbox = ready.wait(inbox).map_err(|_| io::Error::other("inbox lock poisoned"))?;
+            }
+            if inbox.queue.is_empty() {
                 return Ok(());
             }
-            match rx.recv() {
-                Ok(frame) => shutting_down |= take(frame, &mut queue)?,
-                Err(_) => return Ok(()),
+            let take = match setup.batching {
+                Batching::Whole => inbox.queue.len(),
+                Batching::Quarter => inbox.queue.len().div_ceil(4),
+            };
+            inbox.queue.drain(..take).collect::<Vec<_>>()
+        };
+        run_queue(&setup, batch, &current_group, &mut sink)?;
+    }
+}
+
+/// Reads the controller's frames: queues tests, answers steals at once (even while a test
+/// runs), and when the controller goes away, stops the running test and exits.
+fn read_commands<W: Write>(
+    input: &mut impl Read,
+    inbox: &Shared<Inbox>,
+    group: &AtomicI32,
+    output: &Mutex<W>,
+) {
+    let (lock, ready) = &**inbox;
+    loop {
+        let frame = codec::read_frame::<ToWorker>(input);
+        let Ok(mut queued) = lock.lock() else { return };
+        match frame {
+            Ok(Some(ToWorker::Run(tests))) => queued.queue.extend(tests),
+            Ok(Some(ToWorker::Shutdown)) => {
+                queued.shutdown = true;
+                ready.notify_all();
+                return;
+            }
+            Ok(Some(ToWorker::Steal(tests))) => {
+                let all_queued = tests.iter().all(|t| queued.queue.contains(t));
+                let released = if all_queued { tests } else { Vec::new() };
+                queued.queue.retain(|t| !released.contains(t));
+                drop(queued);
+                if send(output, &FromWorker::Released(released)).is_err() {
+                    return;
+                }
+                continue;
+            }
+            _ => {
+                // The controller is gone (or mad): stop the running test and leave.
+                kill_group(group);
+                std::process::exit(4);
             }
         }
-        // Everything already sent joins this round of batches.
-        while let Ok(frame) = rx.try_recv() {
-            shutting_down |= take(frame, &mut queue)?;
-        }
-        run_queue(&setup, std::mem::take(&mut queue), &current_group, &mut sink)?;
+        ready.notify_all();
     }
+}
+
+fn send<W: Write>(output: &Mutex<W>, message: &FromWorker) -> io::Result<()> {
+    let mut out = output.lock().map_err(|_| io::Error::other("output lock poisoned"))?;
+    codec::write_frame(&mut *out, message).map_err(into_io)
 }
 
 /// Tells the controller, periodically, that this worker is alive.
@@ -100,8 +134,7 @@ fn start_heartbeat<W: Write + Send + 'static>(output: Arc<Mutex<W>>, every: Dura
     thread::spawn(move || {
         loop {
             thread::sleep(every);
-            let Ok(mut out) = output.lock() else { return };
-            if codec::write_frame(&mut *out, &FromWorker::Heartbeat).is_err() {
+            if send(&output, &FromWorker::Heartbeat).is_err() {
                 return;
             }
         }
@@ -115,18 +148,6 @@ fn kill_group(group: &AtomicI32) {
             nix::unistd::Pid::from_raw(pgid),
             nix::sys::signal::Signal::SIGKILL,
         );
-    }
-}
-
-/// Adds a frame's tests to the queue; true when the controller asked to shut down.
-fn take(frame: ToWorker, queue: &mut Vec<TestIndex>) -> Result<bool, WorkerError> {
-    match frame {
-        ToWorker::Run(tests) => {
-            queue.extend(tests);
-            Ok(false)
-        }
-        ToWorker::Shutdown => Ok(true),
-        ToWorker::Setup(_) => Err(WorkerError::NoSetup),
     }
 }
 

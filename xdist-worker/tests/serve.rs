@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use xdist_core::codec::{encode_frame, read_frame};
 use xdist_core::protocol::{
-    BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker, WorkerSetup,
+    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
+    WorkerSetup,
 };
 
 #[derive(Clone, Default)]
@@ -74,6 +75,7 @@ fn setup(path: String, names: &[&str]) -> ToWorker {
         tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
         include_ignored: false,
         limits: RunLimits::default(),
+        batching: Batching::Whole,
     })
 }
 

@@ -4,7 +4,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::protocol::{
-    BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker, WorkerSetup,
+    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
+    WorkerSetup,
 };
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -24,6 +25,7 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
         any::<u32>().prop_map(|pid| FromWorker::ProcessStarted { pid }),
         Just(FromWorker::Heartbeat),
         Just(FromWorker::ProcessExited),
+        prop::collection::vec(any::<u32>(), 0..20).prop_map(FromWorker::Released),
         (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(index, outcome, duration_nanos, output)| {
                 FromWorker::Finished(TestReport { index, outcome, duration_nanos, output })
@@ -38,10 +40,12 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
     prop_oneof![
         Just(ToWorker::Shutdown),
         prop::collection::vec(any::<u32>(), 0..100).prop_map(ToWorker::Run),
+        prop::collection::vec(any::<u32>(), 0..100).prop_map(ToWorker::Steal),
         (prop::collection::vec(binary, 0..4), prop::collection::vec(test, 0..20), any::<bool>())
             .prop_map(|(binaries, tests, include_ignored)| {
                 let limits = RunLimits::default();
-                ToWorker::Setup(WorkerSetup { binaries, tests, include_ignored, limits })
+                let batching = if include_ignored { Batching::Quarter } else { Batching::Whole };
+                ToWorker::Setup(WorkerSetup { binaries, tests, include_ignored, limits, batching })
             }),
     ]
 }

@@ -57,6 +57,16 @@ impl Harness {
                     self.queues.get_mut(&w).expect("spawned").extend(tests);
                 }
                 Action::Shutdown(w) => self.shutdown.push(w),
+                Action::Steal(w, tests) => {
+                    // The worker gives the tests up if none has started: its queue front is
+                    // what runs next, so anything still queued counts as not started.
+                    let queue = self.queues.get_mut(&w).expect("steal from a live worker");
+                    let all_queued = tests.iter().all(|t| queue.contains(t));
+                    let released = if all_queued { tests } else { vec![] };
+                    queue.retain(|t| !released.contains(t));
+                    let more = self.session.handle(Event::Released { worker: w, tests: released });
+                    self.apply(more);
+                }
                 Action::Kill(w) => {
                     self.queues.remove(&w);
                     let more =
@@ -248,4 +258,23 @@ fn a_crashed_test_is_retried_on_a_replacement() {
     h.run(&[3], &[]);
     let three = h.results.iter().find(|r| r.index == 3).unwrap();
     assert_eq!((three.status, three.attempt), (TestStatus::Passed, 2));
+}
+
+#[test]
+fn worksteal_moves_work_to_idle_workers_and_loses_nothing() {
+    let sched = make_scheduler(DistMode::WorkSteal, 40, SchedConfig { max_sched_chunk: None });
+    let config = SessionConfig {
+        workers: 3,
+        max_worker_restart: 2,
+        max_fail: None,
+        retries: 0,
+        flaky_fails: false,
+    };
+    let mut h = Harness::new(DSession::new(40, sched, config));
+    h.run(&[5, 30], &[7]);
+    assert_eq!(h.results.len(), 40);
+    let mut seen: Vec<u32> = h.results.iter().map(|r| r.index).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 40, "each test exactly once");
 }

@@ -1,0 +1,56 @@
+//! `cargo xdist list`: the tests a run would run, as `<binary-id> <test name>` lines or JSON.
+
+use std::collections::HashSet;
+
+use crate::cli::{ListArgs, ListFormat};
+use crate::collect::collect;
+use crate::errors::{XdistError, exit_code};
+
+/// Lists the selected tests; returns the exit code.
+pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
+    let filter = args.filter.to_filter()?;
+    let collected = collect(&args.cargo, &filter)?;
+    let full = &collected.full;
+    match args.message_format {
+        ListFormat::Oneline => {
+            let mut out = String::new();
+            for &i in &collected.selected {
+                out.push_str(&full.test_id(i));
+                out.push('\n');
+            }
+            print!("{out}");
+        }
+        ListFormat::Json => {
+            let selected: HashSet<usize> = collected.selected.iter().copied().collect();
+            let binaries: Vec<serde_json::Value> = full
+                .binaries
+                .iter()
+                .enumerate()
+                .map(|(b, binary)| {
+                    let tests: Vec<serde_json::Value> = full
+                        .tests
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.binary as usize == b)
+                        .map(|(i, t)| {
+                            serde_json::json!({
+                                "name": t.name,
+                                "ignored": t.ignored,
+                                "selected": selected.contains(&i),
+                            })
+                        })
+                        .collect();
+                    serde_json::json!({
+                        "binary-id": binary.id,
+                        "binary-path": binary.path,
+                        "kind": binary.kind,
+                        "cwd": binary.cwd,
+                        "tests": tests,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::json!({ "binaries": binaries }));
+        }
+    }
+    Ok(exit_code::OK)
+}

@@ -1,0 +1,29 @@
+//! What the scheduler is told about each test: its binary id and name (scopes), its source
+//! file (`loadfile`), its group (`loadgroup`) and its recorded duration (history).
+
+use xdist_core::testlist::TestList;
+use xdist_sched::TestMeta;
+
+use crate::groups::Groups;
+use crate::history::History;
+use crate::source_files::SourceFiles;
+
+/// One [`TestMeta`] per test of `list`, in order.
+pub fn test_metas(list: &TestList, groups: &Groups, history: Option<&History>) -> Vec<TestMeta> {
+    let mut sources = SourceFiles::default();
+    list.tests
+        .iter()
+        .enumerate()
+        .map(|(i, test)| {
+            let binary = &list.binaries[test.binary as usize];
+            let id = list.test_id(i);
+            TestMeta {
+                binary_id: binary.id.clone(),
+                name: test.name.clone(),
+                source_file: sources.file_of(&binary.src_path, &test.name),
+                group: groups.group_of(&id).map(String::from),
+                duration: history.and_then(|h| h.get(&id)),
+            }
+        })
+        .collect()
+}
