@@ -261,3 +261,43 @@ fn make_scheduler_runs_every_mode() {
         assert!(sched.is_finished(), "{}", mode.name());
     }
 }
+
+#[test]
+fn a_crash_at_every_position_loses_nothing() {
+    // 24 tests over two binaries, four modules, three files and two groups.
+    let tests: Vec<TestMeta> = (0..24u64)
+        .map(|i| TestMeta {
+            binary_id: format!("bin{}", i % 2),
+            name: format!("m{}::t{i:02}", i % 4),
+            source_file: Some(format!("src/f{}.rs", i % 3)),
+            group: (i % 5 == 0).then(|| format!("g{}", i % 2)),
+            duration: Some(Duration::from_millis(10 * (i % 7))),
+        })
+        .collect();
+    for mode in DistMode::ALL {
+        for workers in [1, 3] {
+            let copies = if mode == DistMode::Each { workers as usize } else { 1 };
+            let list: Vec<TestMeta> = (0..copies).flat_map(|_| tests.iter().cloned()).collect();
+            let options = SchedOptions { copies, ..SchedOptions::default() };
+            let rounds = 50 * (list.len() + 10);
+            for crash_at in 0..list.len() {
+                let steps: Vec<Step> = (0..rounds)
+                    .map(|r| Step {
+                        pick: r * 7 + 3,
+                        dies: r == crash_at,
+                        slow: r % 3 == 0,
+                        answer_after: r % 2,
+                    })
+                    .collect();
+                for shutdown_idle in [false, true] {
+                    let ended = simulate(mode, &list, workers, &options, shutdown_idle, &steps);
+                    assert!(
+                        ended.iter().all(|&n| n == 1),
+                        "{} on {workers} workers, crash at {crash_at}: {ended:?}",
+                        mode.name()
+                    );
+                }
+            }
+        }
+    }
+}
