@@ -74,13 +74,7 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
         }
         command.exec().map_err(|e| XdistError::Metadata(e.to_string()))
     });
-    let sysroot = thread::spawn(|| {
-        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
-        let out =
-            Command::new(rustc).args(["--print", "sysroot"]).stderr(Stdio::null()).output().ok()?;
-        let text = String::from_utf8(out.stdout).ok()?;
-        out.status.success().then(|| Utf8PathBuf::from(text.trim()))
-    });
+    let sysroot = thread::spawn(find_sysroot);
 
     let mut child = Command::new(cargo_program())
         .args(["test", "--no-run", "--message-format", "json-render-diagnostics"])
@@ -155,6 +149,23 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
         sysroot,
         target_dir,
     })
+}
+
+/// rustc's sysroot. Under `cargo xdist`, cargo runs from `<sysroot>/bin/cargo` and says so in
+/// `CARGO`, which saves starting rustc (through rustup's proxy) for `--print sysroot`.
+fn find_sysroot() -> Option<Utf8PathBuf> {
+    let from_cargo = std::env::var("CARGO").ok().map(Utf8PathBuf::from).and_then(|cargo| {
+        let root = cargo.parent()?.parent()?.to_path_buf();
+        root.join("lib").join("rustlib").is_dir().then_some(root)
+    });
+    if from_cargo.is_some() && std::env::var_os("RUSTC").is_none() {
+        return from_cargo;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let out =
+        Command::new(rustc).args(["--print", "sysroot"]).stderr(Stdio::null()).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    out.status.success().then(|| Utf8PathBuf::from(text.trim()))
 }
 
 fn describe_status(status: std::process::ExitStatus) -> String {

@@ -44,8 +44,12 @@ pub fn list_tests(binaries: Vec<TestBinary>) -> Result<TestList, XdistError> {
 }
 
 fn list_binary(binary: &TestBinary) -> Listed {
-    let all = run_list(binary, false)?;
-    let ignored = run_list(binary, true)?;
+    // Both listings at once, as nextest does.
+    let (all, ignored) = thread::scope(|scope| {
+        let ignored = scope.spawn(|| run_list(binary, true));
+        (run_list(binary, false), ignored.join().expect("listing thread panicked"))
+    });
+    let (all, ignored) = (all?, ignored?);
     let ignored: std::collections::HashSet<String> = ignored.into_iter().collect();
     let mut tests: Vec<(String, bool)> = all
         .into_iter()

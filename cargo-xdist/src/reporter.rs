@@ -14,7 +14,7 @@ use crate::workers::RunObserver;
 pub struct Reporter<'a> {
     list: &'a TestList,
     verbose: bool,
-    out: io::Stdout,
+    out: io::BufWriter<io::Stdout>,
     summary: RunSummary,
     failures: Vec<TestResult>,
     /// Tests that passed on a retry, with the attempt that passed.
@@ -33,7 +33,7 @@ impl<'a> Reporter<'a> {
         Self {
             list,
             verbose,
-            out: io::stdout(),
+            out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
             summary: RunSummary::default(),
             failures: Vec::new(),
             flaky: Vec::new(),
@@ -92,7 +92,8 @@ impl<'a> Reporter<'a> {
 
     /// Prints the failures and the summary; returns the totals.
     pub fn finish(mut self, stop_reason: Option<&str>) -> RunSummary {
-        let mut out = self.out.lock();
+        let _ = self.out.flush();
+        let mut out = io::stdout().lock();
         if !self.failures.is_empty() {
             self.failures.sort_by_key(|r| r.index);
             let _ = writeln!(out, "\nfailures:");
@@ -165,7 +166,12 @@ impl RunObserver for Reporter<'_> {
     }
 
     fn on_note(&mut self, note: &str) {
+        let _ = self.out.flush();
         let _ = writeln!(io::stderr(), "xdist: {note}");
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
     }
 }
 

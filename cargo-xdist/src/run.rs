@@ -81,7 +81,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         output_keep: args.output_limit / 2,
         ..RunLimits::default()
     };
-    let batching = if mode == DistMode::WorkSteal { Batching::Quarter } else { Batching::Whole };
+    // Smaller batches where work must stay movable (steals) or stoppable (`-x`): a failure
+    // is known when its process ends, since libtest prints captured output last.
+    let batching = if mode == DistMode::WorkSteal || max_fail.is_some() {
+        Batching::Quarter
+    } else {
+        Batching::Whole
+    };
     let include_ignored = filter.run_ignored != RunIgnored::Default;
     let setup = worker_setup(&list, include_ignored, limits, batching);
     let outcome = drive(&mut session, setup, &command, &mut reporter)?;

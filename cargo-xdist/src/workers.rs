@@ -45,6 +45,8 @@ pub trait RunObserver {
     fn on_slow(&mut self, index: TestIndex, worker: WorkerId, elapsed: Duration);
     /// A message about the run (a crashed worker, a stop).
     fn on_note(&mut self, note: &str);
+    /// Nothing more is ready for now: show what was reported.
+    fn flush(&mut self) {}
 }
 
 /// How a driven run ended.
@@ -90,7 +92,7 @@ pub fn drive(
         if session.is_done() {
             return Ok(outcome);
         }
-        match driver.next_message(&rx) {
+        match driver.next_message(&rx, observer) {
             Some(Message::Signal(raw)) => {
                 let signal = Signal::try_from(raw).unwrap_or(Signal::SIGINT);
                 if outcome.interrupted_by.is_some() {
@@ -211,7 +213,16 @@ impl Driver<'_> {
     }
 
     /// The next message, or `None` after a second of quiet (time to check for silence).
-    fn next_message(&mut self, rx: &Receiver<Message>) -> Option<Message> {
+    /// The observer shows what it has before the loop waits.
+    fn next_message(
+        &mut self,
+        rx: &Receiver<Message>,
+        observer: &mut dyn RunObserver,
+    ) -> Option<Message> {
+        if let Ok(message) = rx.try_recv() {
+            return Some(message);
+        }
+        observer.flush();
         match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(message) => Some(message),
             Err(RecvTimeoutError::Timeout) => None,
@@ -308,7 +319,8 @@ impl Drop for Driver<'_> {
     }
 }
 
-fn read_worker(worker: WorkerId, mut stdout: impl std::io::Read, tx: &Sender<Message>) {
+fn read_worker(worker: WorkerId, stdout: impl std::io::Read, tx: &Sender<Message>) {
+    let mut stdout = std::io::BufReader::with_capacity(64 * 1024, stdout);
     loop {
         match codec::read_frame::<FromWorker>(&mut stdout) {
             Ok(Some(message)) => {

@@ -58,7 +58,8 @@ fn never_more_workers_than_tests() {
 
 #[test]
 fn exitfirst_stops_and_reports_not_run() {
-    let out = run_args(&["-n", "1", "-x"]);
+    // Chunks of two: the stop comes between batches.
+    let out = run_args(&["-n", "1", "-x", "--maxschedchunk", "2", "--no-history"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(100));
     assert!(stdout.contains("xdist: stopping after 1 failure"), "{stdout}");

@@ -50,8 +50,15 @@ pub fn encode_frame<T: Encode>(message: &T) -> Result<Vec<u8>, FrameError> {
 
 /// Writes `message` as one frame and flushes.
 pub fn write_frame<T: Encode>(out: &mut impl Write, message: &T) -> Result<(), FrameError> {
-    out.write_all(&encode_frame(message)?)?;
+    queue_frame(out, message)?;
     out.flush()?;
+    Ok(())
+}
+
+/// Writes `message` as one frame without flushing (for a buffered writer that the caller
+/// flushes after a burst of frames).
+pub fn queue_frame<T: Encode>(out: &mut impl Write, message: &T) -> Result<(), FrameError> {
+    out.write_all(&encode_frame(message)?)?;
     Ok(())
 }
 

@@ -10,6 +10,12 @@
 //! longest first (LPT, unknown tests counted as the median; see `history.rs`) instead of in
 //! collection order; the algorithm itself is unchanged, so the long tests go out first and
 //! the short ones fill the gaps at the end.
+//!
+//! One addition for batching workers: once the work left is small (by the mean of the
+//! durations seen so far, or of the history), it is dealt out at once in even shares. A
+//! worker runs what it holds in one process, so fine-grained top-ups of tests that take
+//! microseconds would cost a process start each and win nothing in balance; 2,000 tiny
+//! tests then take 4 processes on 2 workers instead of about 40.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
@@ -20,6 +26,12 @@ use crate::{Assignment, Scheduler, TestIndex, WorkerId};
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
 /// topped up while it still holds two or more.
 const SLOW_TEST: Duration = Duration::from_millis(100);
+
+/// Below this much estimated work left per worker, the rest is dealt out at once.
+const COARSE_BELOW: Duration = Duration::from_millis(250);
+
+/// Completions needed before their mean stands for the tests not yet run.
+const MIN_SAMPLES: u32 = 8;
 
 /// pytest-xdist's `LoadScheduling`, over test indices.
 #[derive(Debug)]
@@ -33,6 +45,10 @@ pub struct LoadScheduler {
     initial_sent: bool,
     /// Estimated run time of each test, when history knows some.
     estimates: Option<Vec<Duration>>,
+    /// Mean of the estimates, when there are some.
+    mean_estimate: Option<Duration>,
+    /// Sum and count of the durations reported so far.
+    observed: (Duration, u32),
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +69,35 @@ impl LoadScheduler {
             to_check: BTreeSet::new(),
             initial_sent: false,
             estimates: None,
+            mean_estimate: None,
+            observed: (Duration::ZERO, 0),
         }
+    }
+
+    /// The mean duration of a test not yet run: seen so far, else from history.
+    fn mean_duration(&self) -> Option<Duration> {
+        let (total, count) = self.observed;
+        if count >= MIN_SAMPLES { Some(total / count) } else { self.mean_estimate }
+    }
+
+    /// True when the work left is too little to be worth more than one share per worker.
+    fn is_coarse(&self) -> bool {
+        let Some(mean) = self.mean_duration() else { return false };
+        let per_worker = self.queue.len().div_ceil(self.workers.len().max(1));
+        mean.saturating_mul(u32::try_from(per_worker).unwrap_or(u32::MAX)) < COARSE_BELOW
+    }
+
+    /// Deals the whole queue out in even shares (each bounded by `--maxschedchunk`).
+    fn deal_rest(&mut self) -> BTreeMap<WorkerId, Vec<TestIndex>> {
+        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        let mut plan = BTreeMap::new();
+        for (i, &worker) in ids.iter().enumerate() {
+            let share = self.queue.len().div_ceil(ids.len() - i).min(self.max_chunk);
+            if share > 0 {
+                plan.insert(worker, self.queue.drain(..share).collect());
+            }
+        }
+        plan
     }
 
     /// Deals the start by estimated run time (`estimates[index]`) instead of in contiguous
@@ -61,6 +105,8 @@ impl LoadScheduler {
     /// worker all the longest tests; dealt, each test goes to the worker with the least
     /// estimated work so far (fewer tests, then the lower id, on ties).
     pub fn with_estimates(mut self, estimates: Vec<Duration>) -> Self {
+        let count = u32::try_from(estimates.len()).unwrap_or(u32::MAX).max(1);
+        self.mean_estimate = Some(estimates.iter().sum::<Duration>() / count);
         self.estimates = Some(estimates);
         self
     }
@@ -69,10 +115,11 @@ impl LoadScheduler {
         self.initial_sent = true;
         let count = self.workers.len();
         let mut plan: BTreeMap<WorkerId, Vec<TestIndex>> = BTreeMap::new();
+        let coarse = self.is_coarse();
         if let Some(estimates) = &self.estimates {
             let per_worker = self.queue.len() / count;
             let chunk = (per_worker / 4).min(self.max_chunk).max(2);
-            let take = if self.total < 2 * count {
+            let take = if self.total < 2 * count || coarse {
                 self.queue.len()
             } else {
                 (chunk * count).min(self.queue.len())
@@ -146,6 +193,8 @@ impl Scheduler for LoadScheduler {
             }
             state.last_duration = duration;
             self.to_check.insert(worker);
+            self.observed.0 += duration;
+            self.observed.1 += 1;
         }
     }
 
@@ -165,6 +214,11 @@ impl Scheduler for LoadScheduler {
         if !self.initial_sent {
             self.to_check.clear();
             return self.initial();
+        }
+        if !self.queue.is_empty() && self.is_coarse() {
+            self.to_check.clear();
+            let plan = self.deal_rest();
+            return self.record(plan);
         }
         let mut plan = BTreeMap::new();
         for worker in std::mem::take(&mut self.to_check) {
@@ -232,6 +286,43 @@ mod tests {
     }
 
     #[test]
+    fn tiny_tests_are_dealt_out_in_shares_once_their_speed_is_known() {
+        let mut s = LoadScheduler::new((0..2000).collect(), None);
+        s.add_worker(0);
+        s.add_worker(1);
+        assert_eq!(sizes(&s.schedule()), vec![250, 250], "pytest-xdist's start");
+        for i in 0..7 {
+            s.mark_complete(0, i, Duration::from_micros(20));
+            assert!(s.schedule().is_empty(), "too few samples to judge");
+        }
+        s.mark_complete(0, 7, Duration::from_micros(20));
+        assert_eq!(sizes(&s.schedule()), vec![750, 750], "1,500 x 20 µs left: one share each");
+        assert!(!s.has_unsent());
+    }
+
+    #[test]
+    fn slow_tests_keep_the_fine_grained_top_ups() {
+        let mut s = LoadScheduler::new((0..2000).collect(), None);
+        s.add_worker(0);
+        s.add_worker(1);
+        s.schedule();
+        for i in 0..70 {
+            s.mark_complete(0, i, Duration::from_millis(5));
+        }
+        let plan = s.schedule();
+        assert_eq!(sizes(&plan), vec![195], "refilled to the high mark, 1,500 x 5 ms left");
+    }
+
+    #[test]
+    fn with_history_tiny_suites_go_out_whole() {
+        let estimates = vec![Duration::from_micros(30); 1000];
+        let mut s = LoadScheduler::new((0..1000).collect(), None).with_estimates(estimates);
+        s.add_worker(0);
+        s.add_worker(1);
+        assert_eq!(sizes(&s.schedule()), vec![500, 500]);
+    }
+
+    #[test]
     fn few_tests_go_round_robin() {
         let mut s = LoadScheduler::new((0..5).collect(), None);
         for w in 0..3 {
@@ -285,11 +376,11 @@ mod tests {
     #[test]
     fn history_sends_the_longest_tests_first() {
         use crate::{DistMode, SchedOptions, TestMeta, build_scheduler};
-        // Test i took i ms; test 5 is new and counts as the median (8 ms). It goes before
-        // test 8, whose estimate is equal, since ties keep collection order.
+        // Test i took i × 100 ms; test 5 is new and counts as the median (800 ms). It goes
+        // before test 8, whose estimate is equal, since ties keep collection order.
         let tests: Vec<TestMeta> = (0..16u64)
             .map(|i| TestMeta {
-                duration: (i != 5).then(|| Duration::from_millis(i)),
+                duration: (i != 5).then(|| Duration::from_millis(100 * i)),
                 ..TestMeta::new("b", format!("t{i}"))
             })
             .collect();

@@ -20,12 +20,26 @@ use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestRepor
 use crate::capture::BoundedOutput;
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
 
-/// Where a batch sends its reports.
-pub type Sink<'a> = dyn FnMut(FromWorker) -> io::Result<()> + 'a;
+/// Where a batch sends its reports: frames may be buffered until `flush`.
+pub trait Sink {
+    /// Queues a frame for the controller.
+    fn send(&mut self, message: FromWorker) -> io::Result<()>;
+    /// Sends what is queued.
+    fn flush(&mut self) -> io::Result<()>;
+}
 
 /// How long to keep reading after the process exited, for output still in the pipe (a
 /// grandchild that escaped the process group may hold it open for ever).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
+
+/// A read shorter than this is followed by a short pause, so that the next read takes many
+/// lines at once.
+const COALESCE_BELOW: usize = 16 * 1024;
+const COALESCE_FOR: Duration = Duration::from_millis(1);
+
+/// Frames go to the controller at least this often while a batch runs (and at its end,
+/// and whenever the output pauses).
+const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
 /// One batch: tests of one binary.
 pub struct Batch<'a> {
@@ -51,7 +65,7 @@ enum Pipe {
 impl<'a> Batch<'a> {
     /// Runs the batch once. Returns the tests to run again in a new process (those that
     /// never started because an earlier test of the process crashed).
-    pub fn run(&self, sink: &mut Sink<'_>) -> io::Result<Vec<(TestIndex, &'a str)>> {
+    pub fn run(&self, sink: &mut dyn Sink) -> io::Result<Vec<(TestIndex, &'a str)>> {
         let names: Vec<&str> = self.tests.iter().map(|t| t.1).collect();
         let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);
         let mut command = Command::new(&self.binary.path);
@@ -74,14 +88,15 @@ impl<'a> Batch<'a> {
             Err(e) => {
                 let cause = format!("could not start test binary {}: {e}", self.binary.path);
                 for &(index, _) in &self.tests {
-                    sink(failed(index, Some(cause.clone()), Duration::ZERO, Vec::new()))?;
+                    sink.send(failed(index, Some(cause.clone()), Duration::ZERO, Vec::new()))?;
                 }
                 return Ok(Vec::new());
             }
         };
         let pid = child.id();
         self.current_group.store(pid as i32, Ordering::SeqCst);
-        sink(FromWorker::ProcessStarted { pid })?;
+        sink.send(FromWorker::ProcessStarted { pid })?;
+        sink.flush()?;
 
         let (tx, rx) = mpsc::channel();
         let mut stdout = child.stdout.take().expect("piped");
@@ -94,6 +109,11 @@ impl<'a> Batch<'a> {
                     Ok(n) => {
                         if stdout_tx.send(Pipe::Stdout(buf[..n].to_vec())).is_err() {
                             return;
+                        }
+                        if n < COALESCE_BELOW {
+                            // libtest writes a line at a time: let a few gather in the pipe
+                            // rather than wake twice per test.
+                            thread::sleep(COALESCE_FOR);
                         }
                     }
                 }
@@ -131,15 +151,21 @@ impl<'a> Batch<'a> {
         let mut status = None;
         let mut stdout_open = true;
         let mut exited_at: Option<Instant> = None;
+        let mut flushed_at = Instant::now();
+        let mut unflushed = false;
         while stdout_open || status.is_none() {
-            let wait = match exited_at {
+            let mut wait = match exited_at {
                 Some(at) => DRAIN_AFTER_EXIT.saturating_sub(at.elapsed()),
                 None => run.next_wake(parser.running()),
             };
+            if unflushed {
+                wait = wait.min(FLUSH_EVERY.saturating_sub(flushed_at.elapsed()));
+            }
             match rx.recv_timeout(wait) {
                 Ok(Pipe::Stdout(bytes)) => {
                     for event in parser.feed(&bytes) {
                         run.on_event(event, sink)?;
+                        unflushed = true;
                     }
                 }
                 Ok(Pipe::StdoutClosed) => stdout_open = false,
@@ -150,12 +176,21 @@ impl<'a> Batch<'a> {
                     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
                 }
                 Err(RecvTimeoutError::Timeout) if exited_at.is_some() => break,
-                Err(RecvTimeoutError::Timeout) => run.on_tick(parser.running(), sink)?,
+                Err(RecvTimeoutError::Timeout) => {
+                    run.on_tick(parser.running(), sink)?;
+                    unflushed = true;
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // Frames travel in bursts: a flush per test would cost more than the test.
+            if unflushed && flushed_at.elapsed() >= FLUSH_EVERY {
+                sink.flush()?;
+                flushed_at = Instant::now();
+                unflushed = false;
             }
         }
         self.current_group.store(0, Ordering::SeqCst);
-        sink(FromWorker::ProcessExited)?;
+        sink.send(FromWorker::ProcessExited)?;
         let status = status.expect("the loop ends only after the exit");
         let stderr = stderr_reader.join().unwrap_or_else(|_| BoundedOutput::new(0)).into_bytes();
         let (events, end) = parser.finish();
@@ -166,7 +201,7 @@ impl<'a> Batch<'a> {
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
             let mut output = failure_output.remove(&pos).unwrap_or_default();
             output.extend(noise);
-            sink(failed(self.tests[pos].0, None, duration, output))?;
+            sink.send(failed(self.tests[pos].0, None, duration, output))?;
         }
 
         let unstarted: Vec<(TestIndex, &'a str)> =
@@ -186,7 +221,7 @@ impl<'a> Batch<'a> {
                     )),
                 },
             };
-            sink(report(index, outcome, elapsed, output))?;
+            sink.send(report(index, outcome, elapsed, output))?;
             return Ok(unstarted);
         }
         if unstarted.is_empty() {
@@ -201,7 +236,7 @@ impl<'a> Batch<'a> {
             format!("test process {} before running any test", describe(status))
         };
         for &(index, _) in &unstarted {
-            sink(failed(index, Some(cause.clone()), Duration::ZERO, stderr.clone()))?;
+            sink.send(failed(index, Some(cause.clone()), Duration::ZERO, stderr.clone()))?;
         }
         Ok(Vec::new())
     }
@@ -250,7 +285,7 @@ impl BatchRun<'_, '_> {
     }
 
     /// The clocks: report slow tests, and stop one that ran past its timeout.
-    fn on_tick(&mut self, running: Option<usize>, sink: &mut Sink<'_>) -> io::Result<()> {
+    fn on_tick(&mut self, running: Option<usize>, sink: &mut dyn Sink) -> io::Result<()> {
         let group = Pid::from_raw(self.pid as i32);
         if self.sigkill_at.is_some_and(|at| Instant::now() >= at) {
             let _ = killpg(group, Signal::SIGKILL);
@@ -263,7 +298,7 @@ impl BatchRun<'_, '_> {
             if elapsed >= Duration::from_millis(slow * (*sent + 1)) {
                 *sent += 1;
                 let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-                sink(FromWorker::Slow { index: self.tests[pos].0, elapsed_ms })?;
+                sink.send(FromWorker::Slow { index: self.tests[pos].0, elapsed_ms })?;
             }
         }
         if let Some(timeout) = self.limits.timeout_ms {
@@ -277,12 +312,12 @@ impl BatchRun<'_, '_> {
         Ok(())
     }
 
-    fn on_event(&mut self, event: StreamEvent, sink: &mut Sink<'_>) -> io::Result<()> {
+    fn on_event(&mut self, event: StreamEvent, sink: &mut dyn Sink) -> io::Result<()> {
         match event {
             StreamEvent::Started(pos) => {
                 self.ran_any = true;
                 self.started_at.insert(pos, Instant::now());
-                sink(FromWorker::Started { index: self.tests[pos].0 })
+                sink.send(FromWorker::Started { index: self.tests[pos].0 })
             }
             StreamEvent::Ended { pos, verdict, noise } => {
                 let duration = self.elapsed(pos);
@@ -296,7 +331,7 @@ impl BatchRun<'_, '_> {
                 };
                 let output =
                     if noise.iter().all(u8::is_ascii_whitespace) { Vec::new() } else { noise };
-                sink(report(self.tests[pos].0, outcome, duration, output))
+                sink.send(report(self.tests[pos].0, outcome, duration, output))
             }
         }
     }

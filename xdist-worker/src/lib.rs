@@ -64,7 +64,7 @@ pub fn serve(
         thread::spawn(move || read_commands(&mut input, &inbox, &group, &output));
     }
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
-    let mut sink = |message: FromWorker| send(&output, &message);
+    let mut sink = SharedOutput(Arc::clone(&output));
     loop {
         let batch = {
             let (lock, ready) = &*inbox;
@@ -124,6 +124,21 @@ fn read_commands<W: Write>(
     }
 }
 
+/// The worker's stdout, shared with the heartbeat and steal-answering threads.
+struct SharedOutput<W>(Arc<Mutex<W>>);
+
+impl<W: Write> batch::Sink for SharedOutput<W> {
+    fn send(&mut self, message: FromWorker) -> io::Result<()> {
+        let mut out = self.0.lock().map_err(|_| io::Error::other("output lock poisoned"))?;
+        codec::queue_frame(&mut *out, &message).map_err(into_io)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.lock().map_err(|_| io::Error::other("output lock poisoned"))?.flush()
+    }
+}
+
+/// Writes one frame and flushes it (for the rare frames sent outside a batch).
 fn send<W: Write>(output: &Mutex<W>, message: &FromWorker) -> io::Result<()> {
     let mut out = output.lock().map_err(|_| io::Error::other("output lock poisoned"))?;
     codec::write_frame(&mut *out, message).map_err(into_io)
@@ -164,7 +179,7 @@ fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
     current_group: &AtomicI32,
-    sink: &mut batch::Sink<'_>,
+    sink: &mut dyn batch::Sink,
 ) -> Result<(), WorkerError> {
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
     for index in queue {
@@ -185,6 +200,7 @@ fn run_queue(
                 current_group,
             };
             tests = batch.run(sink)?;
+            sink.flush()?;
         }
     }
     Ok(())
