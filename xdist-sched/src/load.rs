@@ -11,11 +11,13 @@
 //! collection order; the algorithm itself is unchanged, so the long tests go out first and
 //! the short ones fill the gaps at the end.
 //!
-//! One addition for batching workers: once the work left is small (by the mean of the
-//! durations seen so far, or of the history), it is dealt out at once in even shares. A
-//! worker runs what it holds in one process, so fine-grained top-ups of tests that take
-//! microseconds would cost a process start each and win nothing in balance; 2,000 tiny
-//! tests then take 4 processes on 2 workers instead of about 40.
+//! One addition for batching workers, which run what they hold in one process: a top-up is
+//! at least [`BATCH_TARGET`] worth of tests, judged by a moving average of the durations
+//! seen so far (never more than the worker's fair share of the queue). Top-ups of tests
+//! that take microseconds would otherwise cost a process start each and win nothing in
+//! balance: 2,000 tiny tests take 4 processes on 2 workers instead of about 40. The average
+//! follows the tests as they get slower, so slow tests keep fine-grained top-ups. With
+//! history, a suite whose whole estimated work is small goes out at once.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
@@ -27,10 +29,13 @@ use crate::{Assignment, Scheduler, TestIndex, WorkerId};
 /// topped up while it still holds two or more.
 const SLOW_TEST: Duration = Duration::from_millis(100);
 
-/// Below this much estimated work left per worker, the rest is dealt out at once.
+/// With history: below this much estimated work per worker, everything goes out at once.
 const COARSE_BELOW: Duration = Duration::from_millis(250);
 
-/// Completions needed before their mean stands for the tests not yet run.
+/// A top-up carries at least this much estimated work (one process start is a few ms).
+const BATCH_TARGET: Duration = Duration::from_millis(100);
+
+/// Completions needed before their average stands for the tests not yet run.
 const MIN_SAMPLES: u32 = 8;
 
 /// pytest-xdist's `LoadScheduling`, over test indices.
@@ -47,8 +52,8 @@ pub struct LoadScheduler {
     estimates: Option<Vec<Duration>>,
     /// Mean of the estimates, when there are some.
     mean_estimate: Option<Duration>,
-    /// Sum and count of the durations reported so far.
-    observed: (Duration, u32),
+    /// Moving average (in seconds) and count of the durations reported so far.
+    observed: (f64, u32),
 }
 
 #[derive(Debug, Default)]
@@ -70,34 +75,36 @@ impl LoadScheduler {
             initial_sent: false,
             estimates: None,
             mean_estimate: None,
-            observed: (Duration::ZERO, 0),
+            observed: (0.0, 0),
         }
     }
 
-    /// The mean duration of a test not yet run: seen so far, else from history.
-    fn mean_duration(&self) -> Option<Duration> {
-        let (total, count) = self.observed;
-        if count >= MIN_SAMPLES { Some(total / count) } else { self.mean_estimate }
+    /// The duration of a test not yet run: the recent average, else the history's mean.
+    fn typical_duration(&self) -> Option<Duration> {
+        let (average, count) = self.observed;
+        if count >= MIN_SAMPLES {
+            Some(Duration::from_secs_f64(average))
+        } else {
+            self.mean_estimate
+        }
     }
 
-    /// True when the work left is too little to be worth more than one share per worker.
+    /// With history: true when the whole suite is too little work to split finely.
     fn is_coarse(&self) -> bool {
-        let Some(mean) = self.mean_duration() else { return false };
+        let Some(mean) = self.mean_estimate else { return false };
         let per_worker = self.queue.len().div_ceil(self.workers.len().max(1));
         mean.saturating_mul(u32::try_from(per_worker).unwrap_or(u32::MAX)) < COARSE_BELOW
     }
 
-    /// Deals the whole queue out in even shares (each bounded by `--maxschedchunk`).
-    fn deal_rest(&mut self) -> BTreeMap<WorkerId, Vec<TestIndex>> {
-        let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
-        let mut plan = BTreeMap::new();
-        for (i, &worker) in ids.iter().enumerate() {
-            let share = self.queue.len().div_ceil(ids.len() - i).min(self.max_chunk);
-            if share > 0 {
-                plan.insert(worker, self.queue.drain(..share).collect());
+    /// How many tests make [`BATCH_TARGET`] worth of work (0 while that is unknown).
+    fn tests_per_batch_target(&self) -> usize {
+        match self.typical_duration() {
+            Some(typical) if !typical.is_zero() => {
+                (BATCH_TARGET.as_secs_f64() / typical.as_secs_f64()).min(1e9) as usize
             }
+            Some(_) => usize::MAX,
+            None => 0,
         }
-        plan
     }
 
     /// Deals the start by estimated run time (`estimates[index]`) instead of in contiguous
@@ -176,7 +183,11 @@ impl LoadScheduler {
         if state.last_duration >= SLOW_TEST && held >= 2 {
             return 0;
         }
-        (high - held).min((2usize.saturating_sub(held)).max(self.max_chunk))
+        let pytest = (high - held).min((2usize.saturating_sub(held)).max(self.max_chunk));
+        // Batching: at least a process worth of work, at most a fair share of the queue.
+        let fair_share = self.queue.len().div_ceil(self.workers.len());
+        let by_time = self.tests_per_batch_target().min(fair_share).min(self.max_chunk);
+        pytest.max(by_time)
     }
 }
 
@@ -193,8 +204,11 @@ impl Scheduler for LoadScheduler {
             }
             state.last_duration = duration;
             self.to_check.insert(worker);
-            self.observed.0 += duration;
-            self.observed.1 += 1;
+            // A short memory, so a switch to slower tests shows within a few completions.
+            let (average, count) = &mut self.observed;
+            let weight = if *count < MIN_SAMPLES { 1.0 / f64::from(*count + 1) } else { 0.2 };
+            *average += (duration.as_secs_f64() - *average) * weight;
+            *count += 1;
         }
     }
 
@@ -214,11 +228,6 @@ impl Scheduler for LoadScheduler {
         if !self.initial_sent {
             self.to_check.clear();
             return self.initial();
-        }
-        if !self.queue.is_empty() && self.is_coarse() {
-            self.to_check.clear();
-            let plan = self.deal_rest();
-            return self.record(plan);
         }
         let mut plan = BTreeMap::new();
         for worker in std::mem::take(&mut self.to_check) {
@@ -286,18 +295,33 @@ mod tests {
     }
 
     #[test]
-    fn tiny_tests_are_dealt_out_in_shares_once_their_speed_is_known() {
+    fn tiny_tests_get_top_ups_of_a_fair_share() {
         let mut s = LoadScheduler::new((0..2000).collect(), None);
         s.add_worker(0);
         s.add_worker(1);
         assert_eq!(sizes(&s.schedule()), vec![250, 250], "pytest-xdist's start");
-        for i in 0..7 {
+        for i in 0..63 {
             s.mark_complete(0, i, Duration::from_micros(20));
-            assert!(s.schedule().is_empty(), "too few samples to judge");
+            assert!(s.schedule().is_empty(), "worker 0 still holds enough");
         }
-        s.mark_complete(0, 7, Duration::from_micros(20));
-        assert_eq!(sizes(&s.schedule()), vec![750, 750], "1,500 x 20 µs left: one share each");
-        assert!(!s.has_unsent());
+        s.mark_complete(0, 63, Duration::from_micros(20));
+        assert_eq!(sizes(&s.schedule()), vec![750], "1,500 x 20 µs left: a fair share at once");
+    }
+
+    #[test]
+    fn top_ups_shrink_when_tests_get_slower() {
+        let mut s = LoadScheduler::new((0..2000).collect(), None);
+        s.add_worker(0);
+        s.add_worker(1);
+        s.schedule();
+        for i in 0..40 {
+            s.mark_complete(0, i, Duration::from_micros(20));
+        }
+        for i in 40..64 {
+            s.mark_complete(0, i, Duration::from_millis(20));
+        }
+        // 20 ms tests: 100 ms is five of them; pytest-xdist's own top-up is larger here.
+        assert_eq!(sizes(&s.schedule()), vec![189]);
     }
 
     #[test]
