@@ -253,6 +253,9 @@ pub struct CargoOptions {
     /// Test all targets.
     #[arg(long)]
     pub all_targets: bool,
+    /// Build for this target triple.
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
     /// Build jobs.
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<String>,
@@ -332,6 +335,7 @@ impl CargoOptions {
             ("--manifest-path", self.manifest_path.as_ref().map(ToString::to_string)),
             ("--target-dir", self.target_dir.as_ref().map(ToString::to_string)),
             ("--jobs", self.jobs.clone()),
+            ("--target", self.target.clone()),
         ];
         for (flag, value) in single {
             if let Some(value) = value {

@@ -41,7 +41,11 @@ pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, X
     let build = cargo_build::build(cargo)?;
     let workspace_root = build.metadata.workspace_root.clone();
     let target_dir = build.target_dir.clone();
-    let binaries = build.binaries.iter().map(|b| test_env::test_binary(b, &build)).collect();
+    let cwd = std::env::current_dir()
+        .map_err(|e| XdistError::Internal(format!("no current directory: {e}")))?;
+    let config_env = crate::cargo_config::config_env(&cwd)?;
+    let binaries =
+        build.binaries.iter().map(|b| test_env::test_binary(b, &build, &config_env)).collect();
     let full = listing::list_tests(binaries)?;
     let mut selected = Vec::new();
     let mut ignored = Vec::new();

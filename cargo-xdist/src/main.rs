@@ -4,6 +4,7 @@
 //! the worker in `xdist-worker`, run from this same executable.
 
 mod cargo_build;
+mod cargo_config;
 mod cli;
 mod collect;
 mod errors;

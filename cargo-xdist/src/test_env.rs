@@ -1,6 +1,7 @@
-//! The environment a test process gets, as `cargo test` (and nextest) give it: cwd = the
-//! package root, `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `OUT_DIR` and build script variables,
-//! `CARGO_BIN_EXE_<name>` for integration tests and benches, and the dynamic library path.
+//! The environment a test process gets, as `cargo test` (and nextest) give it: cargo's
+//! `[env]` configuration, cwd = the package root, `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
+//! `OUT_DIR` and build script variables, `CARGO_BIN_EXE_<name>` for integration tests and
+//! benches, and the dynamic library path.
 
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Package, TargetKind};
@@ -13,15 +14,20 @@ const DYLIB_PATH_VAR: &str = "DYLD_FALLBACK_LIBRARY_PATH";
 #[cfg(not(target_os = "macos"))]
 const DYLIB_PATH_VAR: &str = "LD_LIBRARY_PATH";
 
-/// The binary with its cwd and environment filled in.
-pub fn test_binary(built: &BuiltBinary, build: &BuildOutput) -> TestBinary {
+/// The binary with its cwd and environment filled in; `config_env` (cargo's `[env]`) comes
+/// first, so cargo's own variables override it, as under `cargo test`.
+pub fn test_binary(
+    built: &BuiltBinary,
+    build: &BuildOutput,
+    config_env: &[(String, String)],
+) -> TestBinary {
     let package = build.metadata.packages.iter().find(|p| p.id == built.package_id);
     let manifest_dir = package
         .and_then(|p| p.manifest_path.parent())
         .map(Utf8Path::to_path_buf)
         .or_else(|| build.metadata.workspace_root.clone().into())
         .unwrap_or_default();
-    let mut env: Vec<(String, String)> = Vec::new();
+    let mut env: Vec<(String, String)> = config_env.to_vec();
     env.push(("CARGO_MANIFEST_DIR".into(), manifest_dir.to_string()));
     if let Some(package) = package {
         env.push(("CARGO_MANIFEST_PATH".into(), package.manifest_path.to_string()));

@@ -38,6 +38,13 @@ fn a_hanging_test_times_out_and_its_batch_goes_on() {
 }
 
 #[test]
+fn cargo_config_env_reaches_the_tests() {
+    let out = xdist(STALL, "run").args(["--", "--exact", "t::config_env"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(final_line(&out), "xdist: 1 passed, 0 failed, 0 skipped");
+}
+
+#[test]
 fn slow_tests_are_announced() {
     let out = xdist(STALL, "run")
         .args(["-n", "1", "--slow-timeout", "0.5", "--", "--exact", "t::slow"])

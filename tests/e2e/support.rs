@@ -33,6 +33,8 @@ pub fn target_dir() -> PathBuf {
 /// `cargo xdist <args>` on `fixture`, with the shared target dir.
 pub fn xdist(fixture: &str, subcommand: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-xdist"));
+    // From the fixture's directory, as a user runs it (cargo's config is found from there).
+    cmd.current_dir(repo_root().join(fixture));
     cmd.args(["xdist", subcommand, "--manifest-path"])
         .arg(manifest(fixture))
         .arg("--target-dir")
@@ -91,6 +93,7 @@ pub fn cargo_test_outcomes(fixture: &str, env: &[(&str, &str)], extra: &[&str]) 
     let ids = binary_ids(fixture);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
+        .current_dir(repo_root().join(fixture))
         .args(["test", "--no-fail-fast", "--manifest-path"])
         .arg(manifest(fixture))
         .arg("--target-dir")

@@ -189,21 +189,68 @@ fn run_queue(
             None => by_binary.push((test.binary, vec![(index, &test.name)])),
         }
     }
-    for (binary, mut tests) in by_binary {
+    for (binary, tests) in by_binary {
         let binary = setup.binaries.get(binary as usize).ok_or(WorkerError::BadIndex(binary))?;
-        while !tests.is_empty() {
-            let batch = Batch {
-                binary,
-                tests,
-                include_ignored: setup.include_ignored,
-                limits: &setup.limits,
-                current_group,
-            };
-            tests = batch.run(sink)?;
-            sink.flush()?;
+        for mut tests in split_for_command_line(tests) {
+            while !tests.is_empty() {
+                let batch = Batch {
+                    binary,
+                    tests,
+                    include_ignored: setup.include_ignored,
+                    limits: &setup.limits,
+                    current_group,
+                };
+                tests = batch.run(sink)?;
+                sink.flush()?;
+            }
         }
     }
     Ok(())
+}
+
+/// Most tests named on one command line: libtest compares every test of the binary with
+/// every name given, and the kernel limits the size of a command line.
+const MAX_BATCH_TESTS: usize = 4096;
+/// Most bytes of test names on one command line.
+const MAX_BATCH_NAME_BYTES: usize = 256 * 1024;
+
+/// Cuts a binary's tests into batches that fit on a command line.
+fn split_for_command_line(tests: Vec<(TestIndex, &str)>) -> Vec<Vec<(TestIndex, &str)>> {
+    let mut batches = vec![Vec::new()];
+    let mut bytes = 0;
+    for test in tests {
+        let current = batches.last_mut().expect("never empty");
+        if !current.is_empty()
+            && (current.len() >= MAX_BATCH_TESTS || bytes + test.1.len() + 1 > MAX_BATCH_NAME_BYTES)
+        {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += test.1.len() + 1;
+        batches.last_mut().expect("never empty").push(test);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_fit_on_a_command_line() {
+        let long = "x".repeat(1000);
+        let tests: Vec<(TestIndex, &str)> = (0..1000).map(|i| (i, long.as_str())).collect();
+        let batches = split_for_command_line(tests);
+        assert!(
+            batches
+                .iter()
+                .all(|b| b.iter().map(|t| t.1.len() + 1).sum::<usize>() <= MAX_BATCH_NAME_BYTES)
+        );
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 1000);
+        let short: Vec<(TestIndex, &str)> = (0..10_000).map(|i| (i, "t")).collect();
+        let sizes: Vec<usize> = split_for_command_line(short).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![4096, 4096, 1808]);
+    }
 }
 
 /// The worker's entry point: serves the controller on stdin/stdout.
