@@ -232,6 +232,17 @@ fn split_for_command_line(tests: Vec<(TestIndex, &str)>) -> Vec<Vec<(TestIndex, 
     batches
 }
 
+/// The worker's entry point: serves the controller on stdin/stdout.
+pub fn main() -> std::process::ExitCode {
+    match serve(io::stdin(), io::stdout()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xdist-worker: {e}");
+            std::process::ExitCode::from(3)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,16 +261,5 @@ mod tests {
         let short: Vec<(TestIndex, &str)> = (0..10_000).map(|i| (i, "t")).collect();
         let sizes: Vec<usize> = split_for_command_line(short).iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![4096, 4096, 1808]);
-    }
-}
-
-/// The worker's entry point: serves the controller on stdin/stdout.
-pub fn main() -> std::process::ExitCode {
-    match serve(io::stdin(), io::stdout()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("xdist-worker: {e}");
-            std::process::ExitCode::from(3)
-        }
     }
 }
