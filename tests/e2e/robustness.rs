@@ -237,24 +237,30 @@ fn a_silent_worker_is_killed_and_replaced() {
 
 #[test]
 fn sigint_stops_everything_within_two_seconds() {
+    stops_everything_on(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_and_sighup_stop_everything_too() {
+    stops_everything_on(nix::sys::signal::Signal::SIGTERM);
+    stops_everything_on(nix::sys::signal::Signal::SIGHUP);
+}
+
+fn stops_everything_on(signal: nix::sys::signal::Signal) {
     let (mut child, mut lines) = start_sleepers(&["-n", "2"], "2000", 1);
     let family = descendants(child.id());
     let workers = family.iter().filter(|&&p| cmdline(p).contains("__xdist-worker")).count();
     let tests = family.iter().filter(|&&p| cmdline(p).contains("t::sleeper_")).count();
     assert!(workers >= 1 && tests >= 1, "workers and test processes run: {family:?}");
     let sent = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
     let took = sent.elapsed();
     lines.extend(rest_of_output());
     let stdout = lines.join("\n");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert_eq!(status.code(), Some(130), "{stdout}");
-    assert!(stdout.contains("xdist: interrupted by SIGINT"), "{stdout}");
+    assert!(stdout.contains(&format!("xdist: interrupted by {}", signal.as_str())), "{stdout}");
     assert!(lines.last().unwrap().starts_with("xdist: "), "{stdout}");
     assert!(stdout.contains("tests not run"), "{stdout}");
     std::thread::sleep(Duration::from_millis(200));
