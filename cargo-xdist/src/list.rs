@@ -1,6 +1,7 @@
 //! `cargo xdist list`: the tests a run would run, as `<binary-id> <test name>` lines or JSON.
 
 use std::collections::HashSet;
+use std::io::Write;
 
 use crate::cli::{ListArgs, ListFormat};
 use crate::collect::collect;
@@ -18,7 +19,7 @@ pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
                 out.push_str(&full.test_id(i));
                 out.push('\n');
             }
-            print!("{out}");
+            write_stdout(&out);
         }
         ListFormat::Json => {
             let selected: HashSet<usize> = collected.selected.iter().copied().collect();
@@ -49,8 +50,14 @@ pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::json!({ "binaries": binaries }));
+            write_stdout(&format!("{}\n", serde_json::json!({ "binaries": binaries })));
         }
     }
     Ok(exit_code::OK)
+}
+
+/// Writes to stdout; a reader that went away (`cargo xdist list | head`) is not an error.
+fn write_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

@@ -119,14 +119,18 @@ pub fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
     } else {
         "no tests to run".to_string()
     };
+    let summary = format!("xdist: 0 passed, 0 failed, {ignored} skipped\n");
+    let print_summary = || {
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), summary.as_bytes());
+    };
     match policy {
         NoTests::Pass => {
-            println!("xdist: 0 passed, 0 failed, {ignored} skipped");
+            print_summary();
             Ok(exit_code::OK)
         }
         NoTests::Warn => {
             eprintln!("warning: {message}");
-            println!("xdist: 0 passed, 0 failed, {ignored} skipped");
+            print_summary();
             Ok(exit_code::OK)
         }
         NoTests::Fail => {
