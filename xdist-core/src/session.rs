@@ -116,6 +116,9 @@ pub struct DSession {
     unreported: usize,
     /// Failed runs of each test so far.
     failed_runs: Vec<u32>,
+    /// The worker each test was last sent to, until it reports it or gives it up (kept
+    /// here so that checking a report costs O(1), whatever a worker holds).
+    owner: Vec<Option<WorkerId>>,
     live: BTreeMap<WorkerId, WorkerState>,
     next_worker: WorkerId,
     crashed: u32,
@@ -134,6 +137,7 @@ impl DSession {
             reported: vec![false; test_count],
             unreported: test_count,
             failed_runs: vec![0; test_count],
+            owner: vec![None; test_count],
             live: BTreeMap::new(),
             next_worker: 0,
             crashed: 0,
@@ -175,6 +179,11 @@ impl DSession {
             Event::Released { worker, tests } => {
                 self.steal_backoff = tests.is_empty();
                 self.sched.steal_answered(worker, &tests);
+                for &index in &tests {
+                    if self.owner.get(index as usize) == Some(&Some(worker)) {
+                        self.owner[index as usize] = None;
+                    }
+                }
                 if let Some(reason) = self.stop_reason.clone() {
                     // A late answer after a stop: what it freed will not run.
                     for index in self.sched.drain_unsent() {
@@ -224,8 +233,8 @@ impl DSession {
 
     fn holds(&self, worker: WorkerId, index: TestIndex) -> bool {
         self.live.contains_key(&worker)
-            && !self.reported.get(index as usize).copied().unwrap_or(true)
-            && self.sched.pending(worker).contains(&index)
+            && self.owner.get(index as usize) == Some(&Some(worker))
+            && !self.reported[index as usize]
     }
 
     fn spawn(&mut self, actions: &mut Vec<Action>) {
@@ -253,6 +262,7 @@ impl DSession {
     /// back at the front of the queue. Returns true when the outcome was final.
     fn conclude(&mut self, mut result: TestResult, actions: &mut Vec<Action>) -> bool {
         let index = result.index as usize;
+        self.owner[index] = None;
         result.attempt = self.failed_runs[index] + 1;
         if result.is_failure()
             && self.failed_runs[index] < self.config.retries
@@ -396,6 +406,9 @@ impl DSession {
         }
         if self.stop_reason.is_none() {
             for assignment in self.sched.schedule() {
+                for &index in &assignment.tests {
+                    self.owner[index as usize] = Some(assignment.worker);
+                }
                 actions.push(Action::Send(assignment.worker, assignment.tests));
             }
             if !self.steal_backoff {
