@@ -86,7 +86,7 @@ fn package_vars(package: &Package) -> Vec<(String, String)> {
 }
 
 /// Build scripts' link paths that exist, the profile dir and its `deps`, the toolchain's
-/// `lib`, then whatever the variable already held; no duplicates.
+/// library directories, then whatever the variable already held; no duplicates.
 fn dylib_path(binary: &Utf8Path, build: &BuildOutput) -> String {
     let mut dirs: Vec<Utf8PathBuf> =
         build.linked_paths.iter().filter(|p| p.exists()).cloned().collect();
@@ -97,7 +97,19 @@ fn dylib_path(binary: &Utf8Path, build: &BuildOutput) -> String {
         dirs.push(deps.to_path_buf());
     }
     if let Some(sysroot) = &build.sysroot {
+        // The host libdir (rustc's own libraries), then each target libdir, where the
+        // dynamic `libstd` lives that proc-macro and `prefer-dynamic` tests link to.
         dirs.push(sysroot.join("lib"));
+        let rustlib = sysroot.join("lib").join("rustlib");
+        if let Ok(entries) = rustlib.read_dir_utf8() {
+            let mut targets: Vec<Utf8PathBuf> = entries
+                .flatten()
+                .map(|e| e.path().join("lib"))
+                .filter(|lib| lib.is_dir())
+                .collect();
+            targets.sort();
+            dirs.extend(targets);
+        }
     }
     let mut parts: Vec<String> = dirs.into_iter().map(|d| d.to_string()).collect();
     if let Ok(inherited) = std::env::var(DYLIB_PATH_VAR) {

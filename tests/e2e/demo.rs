@@ -72,7 +72,7 @@ fn each_runs_every_test_on_every_worker() {
             .collect();
         assert_eq!(this_copy, want, "copy {copy}:\n{}", text(&out.stdout));
     }
-    assert!(text(&out.stdout).starts_with("running 50 tests across 2 workers"));
+    assert!(text(&out.stdout).starts_with("running 52 tests across 2 workers"));
 }
 
 /// Runs the fixture tests under `mode` with logging on; returns (test log, fixture log).
