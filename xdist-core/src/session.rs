@@ -226,11 +226,6 @@ impl DSession {
         self.stop_reason.as_deref()
     }
 
-    /// The workers still running.
-    pub fn live_workers(&self) -> impl Iterator<Item = WorkerId> + '_ {
-        self.live.keys().copied()
-    }
-
     fn holds(&self, worker: WorkerId, index: TestIndex) -> bool {
         self.live.contains_key(&worker)
             && self.owner.get(index as usize) == Some(&Some(worker))

@@ -90,11 +90,6 @@ impl RunSummary {
         }
     }
 
-    /// Every test counted.
-    pub fn total(&self) -> usize {
-        self.passed + self.failed + self.skipped + self.not_run
-    }
-
     /// True when no test failed and none was left unrun.
     pub fn is_success(&self) -> bool {
         self.failed == 0 && self.not_run == 0

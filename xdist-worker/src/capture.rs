@@ -1,9 +1,6 @@
 //! [`BoundedOutput`]: a byte buffer that keeps the head and the tail of what it is given and
 //! counts what it dropped, so a test that prints gigabytes costs kilobytes.
 
-/// Default bytes kept from the start and from the end of one test's output.
-pub const DEFAULT_KEEP: usize = 512 * 1024;
-
 /// Keeps the first `keep` bytes and the last `keep` bytes.
 #[derive(Clone, Debug)]
 pub struct BoundedOutput {
