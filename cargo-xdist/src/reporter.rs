@@ -81,7 +81,8 @@ impl<'a> Reporter<'a> {
             TestStatus::NotRun => return,
         };
         let id = self.id(result.index);
-        if self.verbose {
+        // `each` always says which worker ran a copy.
+        if self.verbose || self.copies {
             let worker = result.worker.map_or_else(|| "-".to_string(), worker_name);
             let _ =
                 writeln!(self.out, "    {label} [{worker}] [{}] {id}", seconds(result.duration));
