@@ -81,10 +81,12 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         output_keep: args.output_limit / 2,
         ..RunLimits::default()
     };
-    // Smaller batches where work must stay movable (steals) or stoppable (`-x`): a failure
-    // is known when its process ends, since libtest prints captured output last.
+    // Paced batches where work must stay movable (worksteal) or stoppable (`-x`: a failure
+    // is known when its process ends, since libtest prints captured output last); whole
+    // ones elsewhere, since tests that share a per-process fixture pay for it once per
+    // process (regex's suite: more processes made its first run slower, not faster).
     let batching = if mode == DistMode::WorkSteal || max_fail.is_some() {
-        Batching::Quarter
+        Batching::Adaptive
     } else {
         Batching::Whole
     };

@@ -40,11 +40,12 @@ pub struct WorkerSetup {
 /// How much of its queue a worker runs in one test process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub enum Batching {
-    /// Everything queued (per binary): fewest processes.
+    /// Everything queued (per binary): fewest processes, and a unit stays in one process.
     #[default]
     Whole,
-    /// A quarter of what is queued (at least one test), so the rest can still be stolen.
-    Quarter,
+    /// About a second of work by the durations seen so far (a small probe of a binary not
+    /// seen yet), so that what waits can still be stolen, and a stop comes soon.
+    Adaptive,
 }
 
 /// Time and size limits the worker applies to each test.

@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::time::Duration;
 
-use crate::{Assignment, Scheduler, TestIndex, WorkerId};
+use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
 /// topped up while it still holds two or more.
@@ -52,6 +52,8 @@ pub struct LoadScheduler {
     estimates: Option<Vec<Duration>>,
     /// Mean of the estimates, when there are some.
     mean_estimate: Option<Duration>,
+    /// The worker asked to give up tests, until it answers.
+    stealing_from: Option<WorkerId>,
     /// Moving average (in seconds) and count of the durations reported so far.
     observed: (f64, u32),
 }
@@ -75,6 +77,7 @@ impl LoadScheduler {
             initial_sent: false,
             estimates: None,
             mean_estimate: None,
+            stealing_from: None,
             observed: (0.0, 0),
         }
     }
@@ -214,6 +217,10 @@ impl Scheduler for LoadScheduler {
 
     fn remove_worker(&mut self, worker: WorkerId) -> Vec<TestIndex> {
         self.to_check.remove(&worker);
+        if self.stealing_from == Some(worker) {
+            // A dead victim never answers.
+            self.stealing_from = None;
+        }
         let Some(state) = self.workers.remove(&worker) else { return Vec::new() };
         self.queue.extend(&state.pending);
         // Everyone else may now take the requeued work.
@@ -244,7 +251,9 @@ impl Scheduler for LoadScheduler {
     }
 
     fn is_finished(&self) -> bool {
-        self.queue.is_empty() && self.workers.values().all(|s| s.pending.is_empty())
+        self.queue.is_empty()
+            && self.stealing_from.is_none()
+            && self.workers.values().all(|s| s.pending.is_empty())
     }
 
     fn has_unsent(&self) -> bool {
@@ -258,6 +267,51 @@ impl Scheduler for LoadScheduler {
     fn requeue_front(&mut self, index: TestIndex) {
         self.queue.push_front(index);
         self.to_check.extend(self.workers.keys().copied());
+    }
+
+    /// At the end of the run, a worker with nothing left may take half of the tail of the
+    /// longest holding (as `worksteal` does): a run of slow tests handed to one worker
+    /// before their durations were known need not finish there.
+    fn steal_requests(&mut self) -> Vec<StealRequest> {
+        if self.stealing_from.is_some() || !self.queue.is_empty() {
+            return Vec::new();
+        }
+        if !self.workers.values().any(|s| s.pending.is_empty()) {
+            return Vec::new();
+        }
+        let Some((&victim, state)) =
+            self.workers.iter().max_by_key(|(w, s)| (s.pending.len(), Reverse(**w)))
+        else {
+            return Vec::new();
+        };
+        let len = state.pending.len();
+        let count = (len / 2).min(len.saturating_sub(2));
+        if count == 0 {
+            return Vec::new();
+        }
+        self.stealing_from = Some(victim);
+        vec![StealRequest { victim, tests: state.pending[len - count..].to_vec() }]
+    }
+
+    fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
+        if self.stealing_from == Some(victim) {
+            self.stealing_from = None;
+        }
+        let Some(state) = self.workers.get_mut(&victim) else { return };
+        let before = state.pending.len();
+        state.pending.retain(|index| !released.contains(index));
+        if state.pending.len() == before {
+            return;
+        }
+        // What was freed runs next, on whoever needs work.
+        for &index in released.iter().rev() {
+            self.queue.push_front(index);
+        }
+        self.to_check.extend(self.workers.keys().copied());
+    }
+
+    fn steal_in_flight(&self) -> bool {
+        self.stealing_from.is_some()
     }
 }
 
@@ -344,6 +398,28 @@ mod tests {
         s.add_worker(0);
         s.add_worker(1);
         assert_eq!(sizes(&s.schedule()), vec![500, 500]);
+    }
+
+    #[test]
+    fn an_idle_worker_steals_the_tail_of_the_longest_holding() {
+        let mut s = LoadScheduler::new((0..20).collect(), None);
+        s.add_worker(0);
+        s.add_worker(1);
+        assert_eq!(sizes(&s.schedule()), vec![2, 2]);
+        // Worker 1 is handed everything else, then worker 0 finishes its two.
+        s.drain_unsent();
+        s.record(BTreeMap::from([(1, (4..20).collect())]));
+        s.mark_complete(0, 0, Duration::ZERO);
+        s.mark_complete(0, 1, Duration::ZERO);
+        assert!(s.schedule().is_empty());
+        let steals = s.steal_requests();
+        assert_eq!(steals, vec![StealRequest { victim: 1, tests: (11..20).collect() }]);
+        assert!(s.steal_requests().is_empty(), "one steal at a time");
+        assert!(!s.is_finished());
+        s.steal_answered(1, &(11..20).collect::<Vec<_>>());
+        let plan = s.schedule();
+        assert_eq!(plan[0].worker, 0, "the stolen tests go to the idle worker");
+        assert_eq!(plan[0].tests[0], 11);
     }
 
     #[test]

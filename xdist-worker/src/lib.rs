@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod capture;
 pub mod libtest;
+pub mod pace;
 
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, Read, Write};
@@ -64,7 +65,11 @@ pub fn serve(
         thread::spawn(move || read_commands(&mut input, &inbox, &group, &output));
     }
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
-    let mut sink = SharedOutput(Arc::clone(&output));
+    let mut sink = PacedOutput {
+        out: SharedOutput(Arc::clone(&output)),
+        pace: pace::Pace::default(),
+        setup: &setup,
+    };
     loop {
         let batch = {
             let (lock, ready) = &*inbox;
@@ -77,7 +82,7 @@ pub fn serve(
             }
             let take = match setup.batching {
                 Batching::Whole => inbox.queue.len(),
-                Batching::Quarter => inbox.queue.len().div_ceil(4),
+                Batching::Adaptive => sink.pace.batch_len(&setup, &inbox.queue),
             };
             inbox.queue.drain(..take).collect::<Vec<_>>()
         };
@@ -135,6 +140,28 @@ impl<W: Write> batch::Sink for SharedOutput<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.0.lock().map_err(|_| io::Error::other("output lock poisoned"))?.flush()
+    }
+}
+
+/// The output, noting each test's duration for [`pace::Pace`] on the way.
+struct PacedOutput<'s, W> {
+    out: SharedOutput<W>,
+    pace: pace::Pace,
+    setup: &'s WorkerSetup,
+}
+
+impl<W: Write> batch::Sink for PacedOutput<'_, W> {
+    fn send(&mut self, message: FromWorker) -> io::Result<()> {
+        if let FromWorker::Finished(report) = &message {
+            if let Some(test) = self.setup.tests.get(report.index as usize) {
+                self.pace.record(test.binary, Duration::from_nanos(report.duration_nanos));
+            }
+        }
+        self.out.send(message)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 

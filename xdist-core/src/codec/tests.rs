@@ -44,7 +44,7 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
         (prop::collection::vec(binary, 0..4), prop::collection::vec(test, 0..20), any::<bool>())
             .prop_map(|(binaries, tests, include_ignored)| {
                 let limits = RunLimits::default();
-                let batching = if include_ignored { Batching::Quarter } else { Batching::Whole };
+                let batching = if include_ignored { Batching::Adaptive } else { Batching::Whole };
                 ToWorker::Setup(WorkerSetup { binaries, tests, include_ignored, limits, batching })
             }),
     ]

@@ -165,7 +165,14 @@ fn worker_dying_mid_batch_fails_only_the_running_test() {
         for i in (0..40).filter(|&i| i != 7) {
             assert_eq!(h.status_of(i), vec![TestStatus::Passed], "test {i} under {mode:?}");
         }
-        assert!(h.notes.iter().any(|n| n.starts_with("replacing crashed worker")), "{:?}", h.notes);
+        if mode == DistMode::No {
+            // The only worker died with tests left: a replacement must take them.
+            assert!(
+                h.notes.iter().any(|n| n.starts_with("replacing crashed worker")),
+                "{:?}",
+                h.notes
+            );
+        }
     }
 }
 
