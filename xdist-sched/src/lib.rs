@@ -107,6 +107,12 @@ pub trait Scheduler {
     }
 }
 
+/// How many tests a steal asks of a victim holding `held`: half, always leaving it two
+/// (pytest-xdist's `worksteal` rule, which `load` follows at the end of a run too).
+pub(crate) fn steal_count(held: usize) -> usize {
+    (held / 2).min(held.saturating_sub(2))
+}
+
 /// A request that a worker give up tests it holds but has not started.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StealRequest {

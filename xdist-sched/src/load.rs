@@ -285,7 +285,7 @@ impl Scheduler for LoadScheduler {
             return Vec::new();
         };
         let len = state.pending.len();
-        let count = (len / 2).min(len.saturating_sub(2));
+        let count = crate::steal_count(len);
         if count == 0 {
             return Vec::new();
         }

@@ -189,7 +189,7 @@ impl Scheduler for WorkStealScheduler {
             return Vec::new();
         }
         let Some(&(len, Reverse(victim))) = self.by_len.last() else { return Vec::new() };
-        let count = (len / 2).min(len.saturating_sub(MIN_PENDING));
+        let count = crate::steal_count(len);
         if count == 0 {
             return Vec::new();
         }
