@@ -123,7 +123,8 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
     }
     let status = child.wait().map_err(|e| XdistError::Build(e.to_string()))?;
     if !status.success() {
-        return Err(XdistError::Build(format!("cargo test --no-run {}", describe_status(status))));
+        let how = xdist_worker::batch::describe(status);
+        return Err(XdistError::Build(format!("cargo test --no-run {how}")));
     }
     let metadata =
         metadata.join().map_err(|_| XdistError::Internal("metadata thread panicked".into()))??;
@@ -166,13 +167,6 @@ fn find_sysroot() -> Option<Utf8PathBuf> {
         Command::new(rustc).args(["--print", "sysroot"]).stderr(Stdio::null()).output().ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     out.status.success().then(|| Utf8PathBuf::from(text.trim()))
-}
-
-fn describe_status(status: std::process::ExitStatus) -> String {
-    match status.code() {
-        Some(code) => format!("exited with code {code}"),
-        None => "was killed by a signal".to_string(),
-    }
 }
 
 /// The package name as the package id spells it (`path+file:///ws/alpha#0.1.0` or

@@ -1,6 +1,7 @@
 //! Lists every test binary once, in the controller: `<bin> --list --format terse` and the
 //! same with `--ignored`, several binaries at a time, as nextest does.
 
+use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,20 +51,16 @@ fn list_binary(binary: &TestBinary) -> Listed {
         (run_list(binary, false), ignored.join().expect("listing thread panicked"))
     });
     let (all, ignored) = (all?, ignored?);
-    let ignored: std::collections::HashSet<String> = ignored.into_iter().collect();
+    let mut ignored: HashSet<String> = ignored.into_iter().collect();
     let mut tests: Vec<(String, bool)> = all
         .into_iter()
         .map(|n| {
-            let is_ignored = ignored.contains(&n);
+            let is_ignored = ignored.remove(&n);
             (n, is_ignored)
         })
         .collect();
-    // A custom harness may list ignored tests only under `--ignored`.
-    for name in &ignored {
-        if !tests.iter().any(|(n, _)| n == name) {
-            tests.push((name.clone(), true));
-        }
-    }
+    // What is left was listed only under `--ignored` (a custom harness may do that).
+    tests.extend(ignored.into_iter().map(|n| (n, true)));
     Ok(tests)
 }
 

@@ -36,11 +36,6 @@ impl BoundedOutput {
         self.tail.extend(bytes);
     }
 
-    /// True when nothing was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.head.is_empty()
-    }
-
     /// The kept bytes, with a marker where bytes were dropped.
     pub fn into_bytes(self) -> Vec<u8> {
         let mut out = self.head;
