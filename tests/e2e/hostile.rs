@@ -1,5 +1,6 @@
 //! The hostile fixture: aborts, segfaults, early exits (even with status 0), stack overflow,
-//! a panic in a destructor, stray and non-UTF-8 bytes on fd 1, 20,000-line outputs. Every
+//! a panic in a destructor, stray and non-UTF-8 bytes on fd 1, 20,000-line outputs, and
+//! output (its own or a child's) that imitates libtest's result, start and summary lines. Every
 //! test gets exactly the outcome of `tests/fixtures/hostile/EXPECTED.tsv`, in every mode.
 
 use crate::support::*;
@@ -27,7 +28,7 @@ fn expected() -> Outcomes {
 #[test]
 fn every_test_gets_its_expected_outcome_in_every_mode() {
     let want = expected();
-    assert_eq!(want.len(), 20);
+    assert_eq!(want.len(), 28);
     let modes = ["no", "load", "loadscope", "loadfile", "loadgroup", "worksteal"];
     let runs = modes
         .iter()
@@ -38,7 +39,7 @@ fn every_test_gets_its_expected_outcome_in_every_mode() {
         let out = xdist(HOSTILE, "run").args(args).output().unwrap();
         assert_eq!(xdist_outcomes(&out), want, "under {args:?}:\n{}", text(&out.stdout));
         assert_eq!(out.status.code(), Some(100));
-        assert_eq!(final_line(&out), "xdist: 9 passed, 10 failed, 1 skipped");
+        assert_eq!(final_line(&out), "xdist: 13 passed, 14 failed, 1 skipped");
     }
 }
 
@@ -53,6 +54,10 @@ fn crash_causes_are_named() {
         ("t::f_exit3", "test process exited with code 3 before the test finished"),
         ("t::g_stack_overflow", "has overflowed its stack"),
         ("t::h_panic_in_drop", "panic in a destructor during cleanup"),
+        ("t::r_ok_then_exit0", "test process exited with code 0 before the test finished"),
+        ("t::s_ok_then_abort", "test process was killed by SIGABRT before the test finished"),
+        ("t::t_fake_summary_then_panic", "after a fake summary"),
+        ("t::v_child_prints_libtest_lines", "after a child printed libtest's lines"),
     ] {
         let section = stdout
             .split("\n---- ")
@@ -60,4 +65,19 @@ fn crash_causes_are_named() {
             .unwrap_or_else(|| panic!("no failure section for {test}:\n{stdout}"));
         assert!(section.contains(cause), "{test}: {section}");
     }
+}
+
+#[test]
+fn a_hang_after_a_fake_result_times_out() {
+    let out = xdist(HOSTILE, "run")
+        .args(["-n", "2", "--timeout", "2", "--", "x_fake_ok_then_hang", "y_pass"])
+        .env("HOSTILE_HANG", "1")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let outcomes = xdist_outcomes(&out);
+    assert_eq!(outcomes["hostile t::x_fake_ok_then_hang"], Outcome::Fail, "{stdout}");
+    assert_eq!(outcomes["hostile t::y_pass"], Outcome::Pass, "{stdout}");
+    assert!(stdout.contains("TIMEOUT"), "{stdout}");
+    assert_eq!(final_line(&out), "xdist: 1 passed, 1 failed, 0 skipped");
 }

@@ -1,15 +1,15 @@
 //! Runs one batch: a single process of one test binary for a list of its tests, parsed as it
-//! runs. Reports every test that ended, applies `--slow-timeout` and `--timeout` to the test
-//! that is running, and hands back the tests that never started because the process died,
-//! so the caller can run them again in a fresh process.
+//! runs. Reports every test whose outcome is final, applies `--slow-timeout` and `--timeout`
+//! to the test whose outcome is open, and hands back the tests that never started because
+//! the process died, so the caller can run them again in a fresh process.
 
-use std::collections::HashMap;
-use std::io::{self, Read};
+mod clock;
+mod output;
+
+use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -17,8 +17,9 @@ use nix::unistd::Pid;
 use xdist_core::TestIndex;
 use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestReport};
 
-use crate::capture::BoundedOutput;
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
+use clock::TestClock;
+use output::{Arrival, ProcessOutput};
 
 /// Where a batch sends its reports: frames may be buffered until `flush`.
 pub trait Sink {
@@ -27,15 +28,6 @@ pub trait Sink {
     /// Sends what is queued.
     fn flush(&mut self) -> io::Result<()>;
 }
-
-/// How long to keep reading after the process exited, for output still in the pipe (a
-/// grandchild that escaped the process group may hold it open for ever).
-const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
-
-/// A read shorter than this is followed by a short pause, so that the next read takes many
-/// lines at once.
-const COALESCE_BELOW: usize = 16 * 1024;
-const COALESCE_FOR: Duration = Duration::from_millis(1);
 
 /// Frames go to the controller at least this often while a batch runs (and at its end,
 /// and whenever the output pauses).
@@ -56,17 +48,12 @@ pub struct Batch<'a> {
     pub current_group: &'a AtomicI32,
 }
 
-enum Pipe {
-    Stdout(Vec<u8>),
-    StdoutClosed,
-    Exited(io::Result<ExitStatus>),
-}
-
 impl<'a> Batch<'a> {
     /// Runs the batch once. Returns the tests to run again in a new process (those that
     /// never started because an earlier test of the process crashed).
     pub fn run(&self, sink: &mut dyn Sink) -> io::Result<Vec<(TestIndex, &'a str)>> {
         let names: Vec<&str> = self.tests.iter().map(|t| t.1).collect();
+        let indices: Vec<TestIndex> = self.tests.iter().map(|t| t.0).collect();
         let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);
         let mut command = Command::new(&self.binary.path);
         command.args(["--exact", "--test-threads=1", "--color=never"]);
@@ -83,7 +70,7 @@ impl<'a> Batch<'a> {
             .stderr(Stdio::piped())
             // Its own process group: a timeout kills the test and whatever it started.
             .process_group(0);
-        let mut child = match command.spawn() {
+        let child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
                 let cause = format!("could not start test binary {}: {e}", self.binary.path);
@@ -97,103 +84,61 @@ impl<'a> Batch<'a> {
         self.current_group.store(pid as i32, Ordering::SeqCst);
         sink.send(FromWorker::ProcessStarted { pid })?;
         sink.flush()?;
-
-        let (tx, rx) = mpsc::channel();
-        let mut stdout = child.stdout.take().expect("piped");
-        let stdout_tx = tx.clone();
-        thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match stdout.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if stdout_tx.send(Pipe::Stdout(buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                        if n < COALESCE_BELOW {
-                            // libtest writes a line at a time: let a few gather in the pipe
-                            // rather than wake twice per test.
-                            thread::sleep(COALESCE_FOR);
-                        }
-                    }
-                }
-            }
-            let _ = stdout_tx.send(Pipe::StdoutClosed);
-        });
-        let mut stderr = child.stderr.take().expect("piped");
-        let stderr_reader = thread::spawn(move || {
-            let mut kept = BoundedOutput::new(keep);
-            let mut buf = [0u8; 16 * 1024];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                kept.push(&buf[..n]);
-            }
-            kept
-        });
-        thread::spawn(move || {
-            let _ = tx.send(Pipe::Exited(child.wait()));
-        });
+        let mut output = ProcessOutput::start(child, keep)?;
 
         let mut run = BatchRun {
-            tests: &self.tests,
-            limits: self.limits,
-            pid,
-            started_at: HashMap::new(),
-            slow_reports: HashMap::new(),
+            tests: &indices,
+            clock: TestClock::new(&indices, self.limits, pid),
+            running: None,
             failed: Vec::new(),
-            ran_any: false,
-            timed_out: None,
-            sigkill_at: None,
         };
         let mut parser = StreamParser::new(&names, keep);
-        let mut status = None;
-        let mut stdout_open = true;
-        let mut exited_at: Option<Instant> = None;
+        let mut status: Option<ExitStatus> = None;
         let mut flushed_at = Instant::now();
         let mut unflushed = false;
-        while stdout_open || status.is_none() {
-            let mut wait = match exited_at {
-                Some(at) => DRAIN_AFTER_EXIT.saturating_sub(at.elapsed()),
-                None => run.next_wake(parser.running()),
-            };
+        let mut look_at = run.clock.next_look(None);
+        // The end is decided by the stream alone: whichever timer wakes the loop, it ends
+        // only once the exit and all output before it have been read.
+        while !output.is_whole() {
+            let mut until = output.drain_deadline().unwrap_or(look_at);
             if unflushed {
-                wait = wait.min(FLUSH_EVERY.saturating_sub(flushed_at.elapsed()));
+                until = until.min(flushed_at + FLUSH_EVERY);
             }
-            match rx.recv_timeout(wait) {
-                Ok(Pipe::Stdout(bytes)) => {
+            match output.next(until) {
+                Arrival::Stdout(bytes) => {
                     for event in parser.feed(&bytes) {
                         run.on_event(event, sink)?;
                         unflushed = true;
                     }
+                    if let Some(pos) = parser.running() {
+                        run.clock.showing(pos, parser.showing_verdict() == Some(pos));
+                    }
                 }
-                Ok(Pipe::StdoutClosed) => stdout_open = false,
-                Ok(Pipe::Exited(result)) => {
+                Arrival::Exited(result) => {
                     status = Some(result?);
-                    exited_at = Some(Instant::now());
                     // Leftovers of the test (children in its group) go with it.
                     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
                 }
-                Err(RecvTimeoutError::Timeout) if exited_at.is_some() => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    run.on_tick(parser.running(), sink)?;
-                    unflushed = true;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+                Arrival::Nothing => {}
+            }
+            let now = Instant::now();
+            if status.is_none() && now >= look_at {
+                run.clock.look(parser.running(), sink)?;
+                look_at = run.clock.next_look(parser.running());
+                unflushed = true;
             }
             // Frames travel in bursts: a flush per test would cost more than the test.
-            if unflushed && flushed_at.elapsed() >= FLUSH_EVERY {
+            if unflushed && now >= flushed_at + FLUSH_EVERY {
                 sink.flush()?;
-                flushed_at = Instant::now();
+                flushed_at = now;
                 unflushed = false;
             }
         }
         self.current_group.store(0, Ordering::SeqCst);
         sink.send(FromWorker::ProcessExited)?;
-        let status = status.expect("the loop ends only after the exit");
-        let stderr = stderr_reader.join().unwrap_or_else(|_| BoundedOutput::new(0)).into_bytes();
-        let (events, end) = parser.finish();
+        let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
+        let stderr = output.stderr();
+        let (events, end) = parser.finish(status.code());
         for event in events {
             run.on_event(event, sink)?;
         }
@@ -201,16 +146,14 @@ impl<'a> Batch<'a> {
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
             let mut output = failure_output.remove(&pos).unwrap_or_default();
             output.extend(noise);
-            sink.send(failed(self.tests[pos].0, None, duration, output))?;
+            sink.send(failed(indices[pos], None, duration, output))?;
         }
 
         let unstarted: Vec<(TestIndex, &'a str)> =
             (0..names.len()).filter(|&p| !end.started[p]).map(|p| self.tests[p]).collect();
         if let Some((pos, mut output)) = end.unfinished {
             output.extend_from_slice(&stderr);
-            let index = self.tests[pos].0;
-            let elapsed = run.elapsed(pos);
-            let outcome = match run.timed_out {
+            let outcome = match run.clock.timed_out {
                 Some(timed_out) if timed_out == pos => {
                     Outcome::TimedOut { after_ms: self.limits.timeout_ms.unwrap_or_default() }
                 }
@@ -221,7 +164,7 @@ impl<'a> Batch<'a> {
                     )),
                 },
             };
-            sink.send(report(index, outcome, elapsed, output))?;
+            sink.send(report(indices[pos], outcome, run.clock.duration(pos), output))?;
             return Ok(unstarted);
         }
         if unstarted.is_empty() {
@@ -229,9 +172,6 @@ impl<'a> Batch<'a> {
         }
         let cause = if end.completed {
             "the test binary did not run this test (its name was not found)".to_string()
-        } else if run.ran_any {
-            // Died between two tests: the rest deserve a fresh process.
-            return Ok(unstarted);
         } else {
             format!("test process {} before running any test", describe(status))
         };
@@ -242,85 +182,29 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// State of one process while its output streams in.
-struct BatchRun<'t, 'n> {
-    tests: &'t [(TestIndex, &'n str)],
-    limits: &'t RunLimits,
-    pid: u32,
-    started_at: HashMap<usize, Instant>,
-    slow_reports: HashMap<usize, u64>,
+/// The outcomes of one process while its output streams in.
+struct BatchRun<'t> {
+    tests: &'t [TestIndex],
+    clock: TestClock<'t>,
+    /// The test that started last.
+    running: Option<usize>,
     /// Failed tests wait for their captured output, printed after all tests.
     failed: Vec<(usize, Duration, Vec<u8>)>,
-    ran_any: bool,
-    /// The test that ran past `--timeout`.
-    timed_out: Option<usize>,
-    /// When a SIGTERMed group gets SIGKILL.
-    sigkill_at: Option<Instant>,
 }
 
-impl BatchRun<'_, '_> {
-    fn elapsed(&self, pos: usize) -> Duration {
-        self.started_at.get(&pos).map_or(Duration::ZERO, Instant::elapsed)
-    }
-
-    /// How long to wait for output before checking the clocks again.
-    fn next_wake(&self, running: Option<usize>) -> Duration {
-        let mut wait = Duration::from_millis(500);
-        if let Some(at) = self.sigkill_at {
-            wait = wait.min(at.saturating_duration_since(Instant::now()));
-        }
-        if let Some(pos) = running {
-            let elapsed = self.elapsed(pos);
-            if let Some(timeout) = self.limits.timeout_ms.map(Duration::from_millis) {
-                if self.timed_out.is_none() {
-                    wait = wait.min(timeout.saturating_sub(elapsed));
-                }
-            }
-            if let Some(slow) = self.limits.slow_ms.filter(|&ms| ms > 0) {
-                let next = slow * (self.slow_reports.get(&pos).copied().unwrap_or(0) + 1);
-                wait = wait.min(Duration::from_millis(next).saturating_sub(elapsed));
-            }
-        }
-        wait.max(Duration::from_millis(1))
-    }
-
-    /// The clocks: report slow tests, and stop one that ran past its timeout.
-    fn on_tick(&mut self, running: Option<usize>, sink: &mut dyn Sink) -> io::Result<()> {
-        let group = Pid::from_raw(self.pid as i32);
-        if self.sigkill_at.is_some_and(|at| Instant::now() >= at) {
-            let _ = killpg(group, Signal::SIGKILL);
-            self.sigkill_at = None;
-        }
-        let Some(pos) = running else { return Ok(()) };
-        let elapsed = self.elapsed(pos);
-        if let Some(slow) = self.limits.slow_ms.filter(|&ms| ms > 0) {
-            let sent = self.slow_reports.entry(pos).or_default();
-            if elapsed >= Duration::from_millis(slow * (*sent + 1)) {
-                *sent += 1;
-                let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-                sink.send(FromWorker::Slow { index: self.tests[pos].0, elapsed_ms })?;
-            }
-        }
-        if let Some(timeout) = self.limits.timeout_ms {
-            if self.timed_out.is_none() && elapsed >= Duration::from_millis(timeout) {
-                self.timed_out = Some(pos);
-                let _ = killpg(group, Signal::SIGTERM);
-                self.sigkill_at =
-                    Some(Instant::now() + Duration::from_millis(self.limits.kill_grace_ms));
-            }
-        }
-        Ok(())
-    }
-
+impl BatchRun<'_> {
     fn on_event(&mut self, event: StreamEvent, sink: &mut dyn Sink) -> io::Result<()> {
         match event {
             StreamEvent::Started(pos) => {
-                self.ran_any = true;
-                self.started_at.insert(pos, Instant::now());
-                sink.send(FromWorker::Started { index: self.tests[pos].0 })
+                if let Some(before) = self.running.replace(pos) {
+                    // libtest moved on: the test before ended by now at the latest.
+                    self.clock.showing(before, true);
+                }
+                self.clock.started(pos);
+                sink.send(FromWorker::Started { index: self.tests[pos] })
             }
             StreamEvent::Ended { pos, verdict, noise } => {
-                let duration = self.elapsed(pos);
+                let duration = self.clock.duration(pos);
                 let outcome = match verdict {
                     Verdict::Ok => Outcome::Passed,
                     Verdict::Ignored => Outcome::Ignored,
@@ -331,7 +215,7 @@ impl BatchRun<'_, '_> {
                 };
                 let output =
                     if noise.iter().all(u8::is_ascii_whitespace) { Vec::new() } else { noise };
-                sink.send(report(self.tests[pos].0, outcome, duration, output))
+                sink.send(report(self.tests[pos], outcome, duration, output))
             }
         }
     }

@@ -1,14 +1,31 @@
 //! Reads the output of `<bin> --exact --test-threads=1 names...` as it arrives and says which
 //! test started and how each ended.
 //!
-//! libtest writes `test NAME ... ` before a test and `ok`, `FAILED` or `ignored` after it.
-//! Bytes a test writes around the capture (direct writes to fd 1, child processes) land in
-//! between and may be anything, so a test's result is the *last* result-like line before the
-//! next test's start line (or the end of the tests), and only names of this batch count as
-//! start lines. After the tests, the `failures:` part holds each failed test's captured
-//! output, which [`StreamParser::finish`] hands out.
+//! libtest writes `test NAME ... ` before a test and `ok`, `FAILED` or `ignored` after it,
+//! running the names in sorted order. Bytes a test writes around the capture (direct writes
+//! to fd 1, child processes, C code) land anywhere in between and may imitate any of
+//! libtest's lines, so nothing a test prints can settle an outcome. An outcome is final only
+//! when libtest itself moves on:
+//!
+//! - **the next start line**: when libtest announced as many tests as the batch holds, the
+//!   only start line that can follow is the next name in sorted order; any other is output.
+//!   The test before it ended with the result word of its last line; if other output hid
+//!   that line, the test is settled at the end of the stream from libtest's list of
+//!   failures.
+//! - **the end of the stream**, for the last test: the process exited with 0 (nothing
+//!   failed) or 101 (something did) after a well-formed `test result:` line whose counts
+//!   agree with every outcome, preceded by a `failures:` list that names exactly the failed
+//!   tests. Then the summary settles the last test. Otherwise the last test that started
+//!   did not finish, whatever its output said ([`StreamEnd::unfinished`]).
+
+mod lines;
+mod tail;
 
 use std::collections::HashMap;
+
+pub use lines::{Counts, Verdict};
+use lines::{announced_count, find, verdict_of};
+use tail::Tail;
 
 use crate::capture::BoundedOutput;
 
@@ -17,23 +34,12 @@ const MAX_PARTIAL_LINE: usize = 64 * 1024;
 /// How much of a cut line is kept: more than any test name and result word.
 const KEEP_OF_LONG_LINE: usize = 16 * 1024;
 
-/// A result word libtest printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// `ok`
-    Ok,
-    /// `FAILED`
-    Failed,
-    /// `ignored` or `ignored, <reason>`
-    Ignored,
-}
-
 /// What the parser saw happen.
 #[derive(Debug, PartialEq, Eq)]
 pub enum StreamEvent {
     /// The test at this position of the batch started.
     Started(usize),
-    /// The test at this position ended with a verdict; `noise` is what it wrote around the
+    /// The test at this position has its final verdict; `noise` is what it wrote around the
     /// capture.
     Ended {
         /// Position in the batch.
@@ -45,37 +51,55 @@ pub enum StreamEvent {
     },
 }
 
+/// The test whose outcome is not final yet: the last one that started.
 struct Current {
     pos: usize,
+    /// The result word of its last non-blank line, if that line had one.
     verdict: Option<Verdict>,
+    /// The last result word seen at all: the best guess if the process dies.
+    last_verdict: Option<Verdict>,
     noise: BoundedOutput,
     /// The line that gave `verdict` and blank lines after it: noise if more output follows.
     held: Vec<u8>,
 }
 
+/// A test libtest moved past whose result line other output hid: settled at the end.
+struct Unsettled {
+    pos: usize,
+    guess: Verdict,
+    noise: Vec<u8>,
+}
+
 /// Incremental parser for one batch process.
 pub struct StreamParser {
     positions: HashMap<Vec<u8>, usize>,
+    names: Vec<Vec<u8>>,
+    /// Batch positions in the order libtest runs them (sorted by name).
+    order: Vec<usize>,
+    /// Each position's place in `order`.
+    rank: Vec<usize>,
     started: Vec<bool>,
+    started_count: usize,
+    /// `running N tests`: how many of the names libtest found.
+    announced: Option<usize>,
     line: Vec<u8>,
     current: Option<Current>,
-    in_tail: bool,
-    /// Captured output of failed tests, from the `failures:` part, by batch position.
-    sections: HashMap<usize, BoundedOutput>,
-    /// The section being read.
-    section: Option<usize>,
-    summary_seen: bool,
+    unsettled: Vec<Unsettled>,
+    /// The verdicts given out so far.
+    given: Counts,
+    /// A candidate end of the tests, with the running test's noise from before it.
+    tail: Option<(Tail, BoundedOutput)>,
     keep: usize,
 }
 
 /// What is left when the stream ends.
 #[derive(Debug, Default)]
 pub struct StreamEnd {
-    /// The test that started and never got a result, with what it wrote.
+    /// The test that started and never got a final result, with what it wrote.
     pub unfinished: Option<(usize, Vec<u8>)>,
     /// Captured output of failed tests, by batch position.
     pub failure_output: HashMap<usize, Vec<u8>>,
-    /// libtest printed its `test result:` line: the process ran to its normal end.
+    /// The process ran to libtest's normal end (see the module documentation).
     pub completed: bool,
     /// Which batch positions started.
     pub started: Vec<bool>,
@@ -84,16 +108,27 @@ pub struct StreamEnd {
 impl StreamParser {
     /// A parser for a batch of `names` (in any order); positions refer to this slice.
     pub fn new(names: &[&str], keep: usize) -> Self {
-        let positions = names.iter().enumerate().map(|(i, n)| (n.as_bytes().to_vec(), i)).collect();
+        let names: Vec<Vec<u8>> = names.iter().map(|n| n.as_bytes().to_vec()).collect();
+        let positions = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        let mut rank = vec![0; names.len()];
+        for (r, &pos) in order.iter().enumerate() {
+            rank[pos] = r;
+        }
         Self {
             positions,
             started: vec![false; names.len()],
+            names,
+            order,
+            rank,
+            started_count: 0,
+            announced: None,
             line: Vec::new(),
             current: None,
-            in_tail: false,
-            sections: HashMap::new(),
-            section: None,
-            summary_seen: false,
+            unsettled: Vec::new(),
+            given: Counts::default(),
+            tail: None,
             keep,
         }
     }
@@ -113,57 +148,74 @@ impl StreamParser {
             // the rest to whoever owns it.
             let cut = self.line.len() - KEEP_OF_LONG_LINE;
             let head: Vec<u8> = self.line.drain(..cut).collect();
-            if let Some(cur) = self.current.as_mut().filter(|_| !self.in_tail) {
+            if let Some(cur) = self.current.as_mut() {
                 cur.noise.push(&head);
-            } else if let Some(out) = self.section.and_then(|pos| self.sections.get_mut(&pos)) {
-                out.push(&head);
+            }
+            if let Some((tail, _)) = self.tail.as_mut() {
+                tail.overflow(&head);
             }
         }
-        if !self.in_tail {
-            // A start line has no newline until the test ends: act on it now, and keep only
-            // the rest of the line for its verdict.
-            while let Some((at, pos, rest)) = self.find_start(&self.line) {
-                let rest = self.line.len() - rest.len();
-                let line = std::mem::take(&mut self.line);
-                self.begin(pos, &line[..at], &mut events);
-                self.line = line[rest..].to_vec();
-            }
+        // A start line has no newline until its test ends: act on it now, and keep only the
+        // rest of the line for its verdict.
+        while let Some((at, pos, rest)) = self.find_start(&self.line) {
+            let rest = self.line.len() - rest.len();
+            let line = std::mem::take(&mut self.line);
+            self.begin(pos, &line[..at], &mut events);
+            self.line = line[rest..].to_vec();
         }
         events
     }
 
-    /// The test at `pos` starts; `before` is what the line held before its start line.
-    fn begin(&mut self, pos: usize, before: &[u8], events: &mut Vec<StreamEvent>) {
-        if let Some(cur) = self.current.as_mut() {
-            cur.noise.push(before);
-        }
-        self.end_current(events);
-        events.push(StreamEvent::Started(pos));
-        self.started[pos] = true;
-        self.current = Some(Current {
-            pos,
-            verdict: None,
-            noise: BoundedOutput::new(self.keep),
-            held: Vec::new(),
-        });
+    /// The test whose outcome is not final yet, if any: the clocks run for it.
+    pub fn running(&self) -> Option<usize> {
+        self.current.as_ref().map(|c| c.pos)
     }
 
-    /// Ends the stream; returns the last events and what was left.
-    pub fn finish(mut self) -> (Vec<StreamEvent>, StreamEnd) {
+    /// The running test, if it looks finished: its last line shows a result word, or what
+    /// may be libtest's end of the tests follows one.
+    pub fn showing_verdict(&self) -> Option<usize> {
+        let shown = |c: &&Current| c.verdict.is_some() || self.tail.is_some();
+        self.current.as_ref().filter(shown).map(|c| c.pos)
+    }
+
+    /// Ends the stream of a process that exited with `exit_code` (`None`: killed by a
+    /// signal); returns the last events and what was left.
+    pub fn finish(mut self, exit_code: Option<i32>) -> (Vec<StreamEvent>, StreamEnd) {
         let mut events = Vec::new();
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.on_line(&line, false, &mut events);
         }
-        let mut end = StreamEnd { completed: self.summary_seen, ..Default::default() };
-        if let Some(cur) = self.current.take() {
-            match cur.verdict {
-                Some(verdict) => events.push(StreamEvent::Ended {
-                    pos: cur.pos,
-                    verdict,
-                    noise: cur.noise.into_bytes(),
-                }),
-                None => {
+        let tail = self.tail.take();
+        let settled = tail.as_ref().and_then(|(tail, _)| self.settle(tail, exit_code));
+        let mut end = StreamEnd { completed: settled.is_some(), ..Default::default() };
+        let unsettled = std::mem::take(&mut self.unsettled);
+        match settled {
+            Some((verdicts, last)) => {
+                for (u, verdict) in unsettled.into_iter().zip(verdicts) {
+                    events.push(StreamEvent::Ended { pos: u.pos, verdict, noise: u.noise });
+                }
+                if let (Some(cur), Some(verdict)) = (self.current.take(), last) {
+                    let noise =
+                        tail.as_ref().map(|(_, before)| before.clone()).unwrap_or(cur.noise);
+                    events.push(StreamEvent::Ended {
+                        pos: cur.pos,
+                        verdict,
+                        noise: noise.into_bytes(),
+                    });
+                }
+            }
+            None => {
+                // libtest moved past these, so they ended; the last result word they showed
+                // is all there is to go by.
+                for u in unsettled {
+                    events.push(StreamEvent::Ended {
+                        pos: u.pos,
+                        verdict: u.guess,
+                        noise: u.noise,
+                    });
+                }
+                if let Some(cur) = self.current.take() {
                     let mut noise = cur.noise;
                     noise.push(&cur.held);
                     end.unfinished = Some((cur.pos, noise.into_bytes()));
@@ -171,67 +223,130 @@ impl StreamParser {
             }
         }
         end.started = std::mem::take(&mut self.started);
-        end.failure_output = self
-            .sections
-            .into_iter()
-            .map(|(pos, out)| (pos, trim_section(out.into_bytes())))
-            .collect();
+        if let Some((tail, _)) = tail {
+            end.failure_output = tail
+                .sections
+                .into_iter()
+                .map(|(pos, out)| (pos, trim_section(out.into_bytes())))
+                .collect();
+        }
         (events, end)
     }
 
-    /// The test running now (started, no verdict yet), if any.
-    pub fn running(&self) -> Option<usize> {
-        self.current.as_ref().filter(|c| c.verdict.is_none()).map(|c| c.pos)
-    }
-
-    /// A line of the `failures:` part: `---- NAME stdout ----` opens a test's section, the
-    /// closing `failures:` list ends the last one.
-    fn on_tail_line(&mut self, line: &[u8]) {
-        if line.starts_with(b"test result: ") {
-            self.summary_seen = true;
-            self.section = None;
-            return;
+    /// Whether `tail` is the true end of the process, and if so the verdicts of the
+    /// unsettled tests (in order) and of the last one.
+    fn settle(
+        &self,
+        tail: &Tail,
+        exit_code: Option<i32>,
+    ) -> Option<(Vec<Verdict>, Option<Verdict>)> {
+        let summary = tail.summary?;
+        let expected_code = if summary.failed > 0 { 101 } else { 0 };
+        if exit_code != Some(expected_code) || tail.listed.len() != summary.failed {
+            return None;
         }
-        let header = line
-            .strip_prefix(b"---- ")
-            .and_then(|l| l.strip_suffix(b" stdout ----"))
-            .and_then(|name| self.positions.get(name).copied());
-        if let Some(pos) = header {
-            self.section = Some(pos);
-            self.sections.insert(pos, BoundedOutput::new(self.keep));
-        } else if line == b"failures:" {
-            self.section = None;
-        } else if let Some(out) = self.section.and_then(|pos| self.sections.get_mut(&pos)) {
-            out.push(line);
-            out.push(b"\n");
-        }
+        let mut counts = self.given;
+        let verdicts: Vec<Verdict> = self
+            .unsettled
+            .iter()
+            .map(|u| match u.guess {
+                _ if tail.listed.contains(&u.pos) => Verdict::Failed,
+                Verdict::Ignored => Verdict::Ignored,
+                _ => Verdict::Ok,
+            })
+            .collect();
+        verdicts.iter().for_each(|&v| counts.add(v));
+        let last = self.current.as_ref().map(|cur| {
+            let verdict = if tail.listed.contains(&cur.pos) {
+                Verdict::Failed
+            } else if summary.ignored > counts.ignored {
+                Verdict::Ignored
+            } else {
+                Verdict::Ok
+            };
+            counts.add(verdict);
+            verdict
+        });
+        (counts == summary).then_some((verdicts, last))
     }
 
     fn on_line(&mut self, line: &[u8], complete: bool, events: &mut Vec<StreamEvent>) {
-        if self.in_tail {
-            self.on_tail_line(line);
-            return;
-        }
         if let Some((at, pos, rest)) = self.find_start(line) {
             let rest = rest.to_vec();
             self.begin(pos, &line[..at], events);
             self.on_result_line(&rest, complete);
             return;
         }
-        let ends_tests = line == b"failures:" || line.starts_with(b"test result: ");
-        match self.current.as_ref() {
-            // A test that crashed leaves no verdict; the tail then cannot start.
-            Some(cur) if cur.verdict.is_some() && ends_tests => {
-                self.end_current(events);
-                self.enter_tail(line);
+        if self.current.is_none() && self.tail.is_none() {
+            if let Some(count) = announced_count(line) {
+                self.announced.get_or_insert(count);
+                return;
             }
-            Some(_) => self.on_result_line(line, complete),
-            None if ends_tests => self.enter_tail(line),
-            None => {}
         }
+        if let Some((tail, _)) = self.tail.as_mut() {
+            tail.line(line, &self.positions);
+        } else if line == b"failures:" || line.starts_with(b"test result: ") {
+            // A test that shows no result cannot be followed by libtest's end.
+            match self.current.as_ref() {
+                Some(cur) if cur.verdict.is_some() => {
+                    let mut tail = Tail::new(self.keep);
+                    tail.line(line, &self.positions);
+                    self.tail = Some((tail, cur.noise.clone()));
+                }
+                Some(_) => {}
+                None => {
+                    let mut tail = Tail::new(self.keep);
+                    tail.line(line, &self.positions);
+                    self.tail = Some((tail, BoundedOutput::new(0)));
+                }
+            }
+        }
+        // Kept for the running test too: if what looked like the end was its output, the
+        // lines are its noise and the next start line shows it.
+        self.on_result_line(line, complete);
     }
 
-    /// A line inside a running test: its verdict, or noise. libtest's verdict line is
+    /// The test at `pos` starts; `before` is what the line held before its start line.
+    fn begin(&mut self, pos: usize, before: &[u8], events: &mut Vec<StreamEvent>) {
+        if let Some(cur) = self.current.as_mut() {
+            cur.noise.push(before);
+        }
+        // libtest moved on: whatever looked like its end was a test's output.
+        self.tail = None;
+        if let Some(cur) = self.current.take() {
+            match cur.verdict {
+                Some(verdict) => {
+                    self.given.add(verdict);
+                    events.push(StreamEvent::Ended {
+                        pos: cur.pos,
+                        verdict,
+                        noise: cur.noise.into_bytes(),
+                    });
+                }
+                None => {
+                    let mut noise = cur.noise;
+                    noise.push(&cur.held);
+                    self.unsettled.push(Unsettled {
+                        pos: cur.pos,
+                        guess: cur.last_verdict.unwrap_or(Verdict::Failed),
+                        noise: noise.into_bytes(),
+                    });
+                }
+            }
+        }
+        events.push(StreamEvent::Started(pos));
+        self.started[pos] = true;
+        self.started_count += 1;
+        self.current = Some(Current {
+            pos,
+            verdict: None,
+            last_verdict: None,
+            noise: BoundedOutput::new(self.keep),
+            held: Vec::new(),
+        });
+    }
+
+    /// A line inside the running test: its verdict, or noise. libtest's result line is
     /// followed only by blank lines, the next start line or the end of the tests; any other
     /// line after a verdict-like line shows that line was the test's own output.
     fn on_result_line(&mut self, line: &[u8], complete: bool) {
@@ -242,6 +357,7 @@ impl StreamParser {
             cur.noise.push(&earlier);
             cur.held = [line, newline].concat();
             cur.verdict = Some(verdict);
+            cur.last_verdict = Some(verdict);
         } else if line.is_empty() && cur.verdict.is_some() {
             cur.held.extend_from_slice(newline);
         } else {
@@ -253,45 +369,36 @@ impl StreamParser {
         }
     }
 
-    fn enter_tail(&mut self, line: &[u8]) {
-        self.in_tail = true;
-        self.on_line(line, true, &mut Vec::new());
-    }
-
-    fn end_current(&mut self, events: &mut Vec<StreamEvent>) {
-        if let Some(cur) = self.current.take() {
-            // A start line without a verdict before the next one: libtest never does this,
-            // so the test's own output hid it; count it failed rather than guess.
-            let verdict = cur.verdict.unwrap_or(Verdict::Failed);
-            events.push(StreamEvent::Ended {
-                pos: cur.pos,
-                verdict,
-                noise: cur.noise.into_bytes(),
-            });
-        }
-    }
-
-    /// Finds `test NAME ... ` (or `test NAME - should panic ... `) for a name of this batch
-    /// that has not started: returns where it begins, its position and the rest of the line.
+    /// Finds the start line of a test that can start now: returns where it begins, its
+    /// position and the rest of the line.
     fn find_start<'a>(&self, line: &'a [u8]) -> Option<(usize, usize, &'a [u8])> {
+        // With every name found, libtest runs them in order: only the next one can start.
+        let next = (self.announced == Some(self.names.len()))
+            .then(|| self.order.get(self.started_count).copied());
+        let earliest_rank = self.current.as_ref().map_or(0, |c| self.rank[c.pos] + 1);
         let mut from = 0;
         while let Some(i) = find(&line[from..], b"test ") {
             let at = from + i;
-            let after = &line[at + 5..];
-            if let Some(j) = find(after, b" ... ") {
-                let mut name = &after[..j];
-                if let Some(stripped) = name.strip_suffix(b" - should panic") {
-                    name = stripped;
-                }
-                if let Some(&pos) = self.positions.get(name) {
-                    if !self.started[pos] {
-                        return Some((at, pos, &after[j + 5..]));
-                    }
+            if let Some((pos, rest)) = self.start_at(&line[at + 5..]) {
+                let allowed = match next {
+                    Some(next) => next == Some(pos),
+                    None => !self.started[pos] && self.rank[pos] >= earliest_rank,
+                };
+                if allowed {
+                    return Some((at, pos, rest));
                 }
             }
             from = at + 1;
         }
         None
+    }
+
+    /// `NAME ... ` or `NAME - should panic ... ` for a name of the batch.
+    fn start_at<'a>(&self, after: &'a [u8]) -> Option<(usize, &'a [u8])> {
+        let j = find(after, b" ... ")?;
+        let name = &after[..j];
+        let name = name.strip_suffix(b" - should panic").unwrap_or(name);
+        self.positions.get(name).map(|&pos| (pos, &after[j + 5..]))
     }
 }
 
@@ -302,23 +409,6 @@ fn trim_section(mut text: Vec<u8>) -> Vec<u8> {
     }
     text.push(b'\n');
     text
-}
-
-fn verdict_of(line: &[u8]) -> Option<Verdict> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.ends_with(b"FAILED") {
-        Some(Verdict::Failed)
-    } else if line.ends_with(b"ok") {
-        Some(Verdict::Ok)
-    } else if line == b"ignored" || line.starts_with(b"ignored, ") {
-        Some(Verdict::Ignored)
-    } else {
-        None
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

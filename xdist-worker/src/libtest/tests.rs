@@ -1,3 +1,5 @@
+use proptest::prelude::*;
+
 use super::*;
 
 const NAMES: [&str; 5] = [
@@ -8,7 +10,10 @@ const NAMES: [&str; 5] = [
     "math::tests::panics",
 ];
 
-/// What libtest 1.95 prints for a batch of the five tests above.
+const SUMMARY_OK_2: &str =
+    "test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s";
+
+/// What libtest 1.95 prints for a batch of the five tests above (exit status 101).
 const BATCH: &str = "
 running 5 tests
 test failing::tests::assert_fails ... FAILED
@@ -38,30 +43,37 @@ test result: FAILED. 2 passed; 2 failed; 1 ignored; 0 measured; 17 filtered out;
 ";
 
 fn verdicts(events: &[StreamEvent]) -> Vec<(usize, Verdict)> {
-    events
+    let mut v: Vec<(usize, Verdict)> = events
         .iter()
         .filter_map(|e| match e {
             StreamEvent::Ended { pos, verdict, .. } => Some((*pos, *verdict)),
             StreamEvent::Started(_) => None,
         })
-        .collect()
+        .collect();
+    v.sort_by_key(|e| e.0);
+    v
 }
 
-fn parse_in_chunks(bytes: &[u8], chunk: usize) -> (Vec<StreamEvent>, StreamEnd) {
-    let mut p = StreamParser::new(&NAMES, 1 << 20);
+fn parse(names: &[&str], chunks: &[&[u8]], exit: Option<i32>) -> (Vec<StreamEvent>, StreamEnd) {
+    let mut p = StreamParser::new(names, 1 << 20);
     let mut events = Vec::new();
-    for c in bytes.chunks(chunk) {
+    for c in chunks {
         events.extend(p.feed(c));
     }
-    let (last, end) = p.finish();
+    let (last, end) = p.finish(exit);
     events.extend(last);
     (events, end)
+}
+
+fn parse_in_chunks(bytes: &[u8], chunk: usize, exit: Option<i32>) -> (Vec<StreamEvent>, StreamEnd) {
+    let chunks: Vec<&[u8]> = bytes.chunks(chunk).collect();
+    parse(&NAMES, &chunks, exit)
 }
 
 #[test]
 fn a_whole_batch_in_any_chunking() {
     for chunk in [1, 3, 7, 64, 10_000] {
-        let (events, end) = parse_in_chunks(BATCH.as_bytes(), chunk);
+        let (events, end) = parse_in_chunks(BATCH.as_bytes(), chunk, Some(101));
         assert_eq!(
             verdicts(&events),
             vec![
@@ -87,9 +99,21 @@ fn a_whole_batch_in_any_chunking() {
 }
 
 #[test]
+fn the_last_outcome_waits_for_a_normal_exit() {
+    // The same stream, but the process was killed or exited otherwise: the last test did not
+    // finish, whatever it printed; the others did.
+    for exit in [None, Some(0), Some(1), Some(-1)] {
+        let (events, end) = parse_in_chunks(BATCH.as_bytes(), 100, exit);
+        assert_eq!(verdicts(&events).len(), 4, "{exit:?}");
+        assert_eq!(end.unfinished.map(|u| u.0), Some(4), "{exit:?}");
+        assert!(!end.completed);
+    }
+}
+
+#[test]
 fn a_crash_leaves_the_running_test_unfinished() {
     let stream = b"\nrunning 3 tests\ntest math::tests::adds ... ok\ntest math::tests::panics - should panic ... partial \xff bytes";
-    let (events, end) = parse_in_chunks(stream, 5);
+    let (events, end) = parse_in_chunks(stream, 5, None);
     assert_eq!(verdicts(&events), vec![(3, Verdict::Ok)]);
     let (pos, noise) = end.unfinished.expect("the crashed test");
     assert_eq!(pos, 4);
@@ -98,33 +122,166 @@ fn a_crash_leaves_the_running_test_unfinished() {
 }
 
 #[test]
+fn a_result_word_then_exit_or_abort_is_not_a_pass() {
+    // `all ok` written to fd 1, then `exit(0)` (status 0) or `abort()` (a signal).
+    for (noise, exit) in [("all ok\n", Some(0)), ("looks ok\n", None), ("ok\n", Some(0))] {
+        let stream = format!(
+            "\nrunning 2 tests\ntest math::tests::adds ... ok\ntest math::tests::panics ... {noise}"
+        );
+        let (events, end) = parse(&NAMES, &[stream.as_bytes()], exit);
+        assert_eq!(verdicts(&events), vec![(3, Verdict::Ok)], "{noise:?}");
+        assert_eq!(end.unfinished.map(|u| u.0), Some(4), "{noise:?}");
+    }
+}
+
+#[test]
+fn the_running_test_stays_running_after_a_fake_result() {
+    let mut p = StreamParser::new(&NAMES, 1000);
+    p.feed(b"\nrunning 2 tests\ntest math::tests::adds ... ok\n");
+    p.feed(b"\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n");
+    assert_eq!(p.running(), Some(3), "the clock still runs for the test");
+    assert_eq!(p.showing_verdict(), Some(3));
+}
+
+#[test]
+fn a_fake_summary_in_the_middle_does_not_end_the_tests() {
+    // The first test prints a summary of its own and then panics; libtest goes on.
+    let names = ["a_fake", "b", "c", "d"];
+    let stream = format!(
+        "\nrunning 4 tests\ntest a_fake ... ok\n\n{SUMMARY_OK_2}\nFAILED\ntest b ... ok\ntest c ... ok\ntest d ... ok\n\nfailures:\n\n---- a_fake stdout ----\npanicked\n\n\nfailures:\n    a_fake\n\ntest result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n"
+    );
+    for chunk in [1, 5, 1000] {
+        let chunks: Vec<&[u8]> = stream.as_bytes().chunks(chunk).collect();
+        let (events, end) = parse(&names, &chunks, Some(101));
+        assert_eq!(
+            verdicts(&events),
+            vec![(0, Verdict::Failed), (1, Verdict::Ok), (2, Verdict::Ok), (3, Verdict::Ok)]
+        );
+        assert!(end.completed);
+        assert_eq!(end.failure_output[&0], b"panicked\n");
+    }
+}
+
+#[test]
+fn a_fake_summary_in_the_last_test_is_settled_by_the_real_one() {
+    let names = ["a", "b"];
+    let stream = format!(
+        "\nrunning 2 tests\ntest a ... ok\ntest b ... ok\n\n{SUMMARY_OK_2}\nFAILED\n\nfailures:\n\n---- b stdout ----\nboom\n\n\nfailures:\n    b\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n"
+    );
+    let (events, end) = parse(&names, &[stream.as_bytes()], Some(101));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (1, Verdict::Failed)]);
+    assert!(end.completed);
+    // A fake alone and then an exit with status 0: not finished.
+    let fake = "\nrunning 2 tests\ntest a ... ok\ntest b ... ok\n\ntest result: ok. 1 passed\n";
+    let (events, end) = parse(&names, &[fake.as_bytes()], Some(0));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok)]);
+    assert_eq!(end.unfinished.map(|u| u.0), Some(1));
+}
+
+#[test]
+fn only_the_next_name_in_sorted_order_can_start() {
+    // `a` prints the start line of a later test (and of itself) 100 ms into its run.
+    let names = ["t::z_later", "t::a", "t::b"];
+    let stream = "\nrunning 3 tests\ntest t::a ... test t::z_later ... ok\ntest t::a ... ok\nok\ntest t::b ... ok\ntest t::z_later ... ok\n\ntest result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n";
+    for chunk in [1, 2, 3, 1000] {
+        let chunks: Vec<&[u8]> = stream.as_bytes().chunks(chunk).collect();
+        let (events, end) = parse(&names, &chunks, Some(0));
+        assert_eq!(
+            verdicts(&events),
+            vec![(0, Verdict::Ok), (1, Verdict::Ok), (2, Verdict::Ok)],
+            "chunk {chunk}"
+        );
+        let starts: Vec<usize> = events
+            .iter()
+            .filter_map(|e| if let StreamEvent::Started(p) = e { Some(*p) } else { None })
+            .collect();
+        assert_eq!(starts, vec![1, 2, 0]);
+        assert!(end.completed);
+    }
+}
+
+#[test]
+fn a_missing_name_lets_any_later_name_start() {
+    // libtest found two of the three names: the order has a gap.
+    let names = ["a", "b", "c"];
+    let stream = format!("\nrunning 2 tests\ntest a ... ok\ntest c ... ok\n\n{SUMMARY_OK_2}\n\n");
+    let (events, end) = parse(&names, &[stream.as_bytes()], Some(0));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (2, Verdict::Ok)]);
+    assert!(end.completed);
+    assert_eq!(end.started, vec![true, false, true]);
+}
+
+#[test]
+fn a_result_line_hidden_by_later_output_is_settled_by_the_failures_list() {
+    let names = ["a", "b"];
+    let failed = "\nrunning 2 tests\ntest a ... FAILED\nlate output\ntest b ... ok\n\nfailures:\n\n---- a stdout ----\nx\n\n\nfailures:\n    a\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n";
+    let (events, end) = parse(&names, &[failed.as_bytes()], Some(101));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Failed), (1, Verdict::Ok)]);
+    assert!(end.completed);
+    let passed = format!(
+        "\nrunning 2 tests\ntest a ... ok\nlate FAILED output\ntest b ... ok\n\n{SUMMARY_OK_2}\n\n"
+    );
+    let (events, _) = parse(&names, &[passed.as_bytes()], Some(0));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (1, Verdict::Ok)]);
+    // No normal end: the last result word seen is all there is.
+    let (events, end) =
+        parse(&names, &[&passed.as_bytes()[..passed.find("test b").unwrap()]], None);
+    assert_eq!(verdicts(&events), vec![]);
+    assert_eq!(end.unfinished.map(|u| u.0), Some(0));
+}
+
+#[test]
+fn a_summary_settles_only_what_it_agrees_with() {
+    let names = ["a", "b"];
+    // A lingering child's output after the summary is only output.
+    let stream =
+        format!("\nrunning 2 tests\ntest a ... ok\ntest b ... ok\n\n{SUMMARY_OK_2}\nFAILED\n");
+    let (events, end) = parse(&names, &[stream.as_bytes()], Some(0));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (1, Verdict::Ok)]);
+    assert!(end.completed);
+    // Counts that disagree with what ran, or a list that names a passing test.
+    let wrong = "\nrunning 2 tests\ntest a ... ok\ntest b ... ok\n\ntest result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+    let (_, end) = parse(&names, &[wrong.as_bytes()], Some(0));
+    assert_eq!(end.unfinished.map(|u| u.0), Some(1));
+    let listed = "\nrunning 2 tests\ntest a ... ok\ntest b ... FAILED\n\nfailures:\n    a\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+    let (events, end) = parse(&names, &[listed.as_bytes()], Some(101));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok)]);
+    assert_eq!(end.unfinished.map(|u| u.0), Some(1));
+}
+
+#[test]
 fn stray_output_does_not_hide_or_fake_a_verdict() {
     // The test writes to fd 1 directly: a line ending in "ok", then bytes with no newline.
-    let stream = b"test math::tests::adds ... look ok\nmore\nnot a newline FAILED\ntest math::tests::panics ... \xfe\xfdok\n\ntest result: ok. 2 passed\n";
-    let (events, end) = parse_in_chunks(stream, 4);
-    assert_eq!(verdicts(&events), vec![(3, Verdict::Failed), (4, Verdict::Ok)]);
-    let StreamEvent::Ended { noise, .. } = &events[1] else { panic!("{events:?}") };
+    let stream = format!(
+        "\nrunning 2 tests\ntest math::tests::adds ... look ok\nmore\nnot a newline FAILED\ntest math::tests::panics ... \u{fe}ok\n\n{SUMMARY_OK_2}\n"
+    );
+    let stream = stream.into_bytes();
+    let (events, end) = parse(&["math::tests::adds", "math::tests::panics"], &[&stream], Some(0));
+    // The summary says two passed, yet the first showed FAILED last: the counts disagree.
+    assert!(!end.completed);
+    let StreamEvent::Ended { noise, verdict, .. } = &events[1] else { panic!("{events:?}") };
+    assert_eq!(*verdict, Verdict::Failed);
     assert_eq!(noise, b"look ok\nmore\n");
-    assert!(end.completed);
 }
 
 #[test]
 fn only_names_of_the_batch_start_a_test() {
-    let stream = "test math::tests::adds ... test other::name ... \nok\n\ntest result: ok.\n";
-    let (events, _) = parse_in_chunks(stream.as_bytes(), 100);
-    assert_eq!(verdicts(&events), vec![(3, Verdict::Ok)]);
+    let stream = "test math::tests::adds ... test other::name ... \nok\n";
+    let (events, end) = parse_in_chunks(stream.as_bytes(), 100, None);
+    assert_eq!(verdicts(&events), vec![]);
+    assert_eq!(end.started, vec![false, false, false, true, false]);
 }
 
 #[test]
 fn twenty_thousand_lines_of_output_stay_bounded() {
-    let mut stream = String::from("test math::tests::adds ... ");
+    let mut stream = String::from("\nrunning 2 tests\ntest math::tests::adds ... ");
     for i in 0..20_000 {
         stream.push_str(&format!("line {i} of noise\n"));
     }
-    stream.push_str("ok\n\ntest result: ok.\n");
+    stream.push_str("ok\ntest math::tests::panics ... ok\n");
     let mut p = StreamParser::new(&NAMES, 1000);
     let mut events = p.feed(stream.as_bytes());
-    events.extend(p.finish().0);
+    events.extend(p.finish(None).0);
     assert_eq!(verdicts(&events), vec![(3, Verdict::Ok)]);
     let StreamEvent::Ended { noise, .. } = &events[1] else { panic!() };
     assert!(noise.len() < 2200, "kept {} bytes", noise.len());
@@ -136,7 +293,7 @@ fn start_lines_with_nothing_between_them_all_count() {
     // A start line, no verdict, and the next start line in one chunk with no newline: the
     // first test ended without a verdict (failed), the second is the one that was running.
     let (events, end) =
-        parse_in_chunks(b"test math::tests::adds ... test math::tests::panics ... ", 1000);
+        parse_in_chunks(b"test math::tests::adds ... test math::tests::panics ... ", 1000, None);
     assert_eq!(verdicts(&events), vec![(3, Verdict::Failed)]);
     assert_eq!(end.unfinished.map(|u| u.0), Some(4));
     assert_eq!(end.started, vec![false, false, false, true, true]);
@@ -145,12 +302,12 @@ fn start_lines_with_nothing_between_them_all_count() {
 #[test]
 fn a_line_without_end_is_cut_but_its_verdict_is_kept() {
     let mut p = StreamParser::new(&NAMES, 4096);
-    let mut events = p.feed(b"test math::tests::adds ... ");
+    let mut events = p.feed(b"\nrunning 2 tests\ntest math::tests::adds ... ");
     for _ in 0..64 {
         events.extend(p.feed(&[b'z'; 64 * 1024]));
     }
-    events.extend(p.feed(b"ok\n\ntest result: ok.\n"));
-    events.extend(p.finish().0);
+    events.extend(p.feed(b"ok\ntest math::tests::panics ... "));
+    events.extend(p.finish(None).0);
     assert_eq!(verdicts(&events), vec![(3, Verdict::Ok)]);
     let StreamEvent::Ended { noise, .. } = &events[1] else { panic!("{events:?}") };
     assert!(noise.len() < 9000, "kept {} bytes", noise.len());
@@ -160,12 +317,168 @@ fn a_line_without_end_is_cut_but_its_verdict_is_kept() {
 fn each_failure_section_is_bounded_on_its_own() {
     let big = "y".repeat(100_000);
     let stream = format!(
-        "test failing::tests::assert_fails ... FAILED\ntest failing::tests::result_err ... FAILED\n\nfailures:\n\n---- failing::tests::assert_fails stdout ----\n{big}\nend of first\n\n---- failing::tests::result_err stdout ----\nsecond\n\n\nfailures:\n    a\n\ntest result: FAILED.\n"
+        "\nrunning 2 tests\ntest failing::tests::assert_fails ... FAILED\ntest failing::tests::result_err ... FAILED\n\nfailures:\n\n---- failing::tests::assert_fails stdout ----\n{big}\nend of first\n\n---- failing::tests::result_err stdout ----\nsecond\n\n\nfailures:\n    failing::tests::assert_fails\n    failing::tests::result_err\n\ntest result: FAILED. 0 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n"
     );
     let mut p = StreamParser::new(&NAMES, 1000);
     p.feed(stream.as_bytes());
-    let (_, end) = p.finish();
+    let (_, end) = p.finish(Some(101));
+    assert!(end.completed);
     let first = String::from_utf8_lossy(&end.failure_output[&0]).into_owned();
     assert!(first.len() < 2200 && first.ends_with("end of first\n"), "{}", first.len());
     assert_eq!(end.failure_output[&1], b"second\n");
+}
+
+/// How a generated test behaves.
+#[derive(Clone, Debug)]
+enum Plan {
+    Pass,
+    Fail,
+    Ignore,
+}
+
+/// Output a test may write around the capture: libtest look-alikes among it.
+fn noise_piece(names: Vec<String>) -> impl Strategy<Value = String> {
+    let fakes = prop_oneof![
+        Just("ok\n".to_string()),
+        Just("FAILED\n".to_string()),
+        Just("ignored\n".to_string()),
+        Just("ok".to_string()),
+        Just("\n".to_string()),
+        Just("failures:\n".to_string()),
+        Just("failures:\n    t03\n".to_string()),
+        // A summary no batch here can match: a perfect forgery is beyond any parser.
+        Just("\ntest result: ok. 99 passed; 0 failed; 0 ignored; 0 measured\n".to_string()),
+        Just("---- t01 stdout ----\n".to_string()),
+        "[a-z ]{0,12}\n?",
+    ];
+    let start = proptest::sample::select(names).prop_map(|n| format!("test {n} ... "));
+    prop_oneof![4 => fakes, 1 => start]
+}
+
+/// A generated batch: each test's plan and noise (the noise never holds the start line of
+/// the next test, which no parser could tell from libtest's).
+fn batch() -> impl Strategy<Value = Vec<(Plan, Vec<String>)>> {
+    (1usize..7).prop_flat_map(|n| {
+        let names: Vec<String> = (0..n + 2).map(|i| format!("t{i:02}")).collect();
+        let plan = prop_oneof![Just(Plan::Pass), Just(Plan::Fail), Just(Plan::Ignore)];
+        proptest::collection::vec(
+            (plan, proptest::collection::vec(noise_piece(names.clone()), 0..4)),
+            n,
+        )
+        .prop_map(|tests| {
+            tests
+                .into_iter()
+                .enumerate()
+                .map(|(i, (plan, noise))| {
+                    let next = format!("test t{:02} ... ", i + 1);
+                    let noise = noise.into_iter().filter(|p| *p != next).collect();
+                    (plan, noise)
+                })
+                .collect()
+        })
+    })
+}
+
+/// The stream libtest writes for `tests`, cut after `crash_in`'s noise if given.
+fn render(tests: &[(Plan, Vec<String>)], crash_in: Option<usize>) -> String {
+    let mut out = format!("\nrunning {} tests\n", tests.len());
+    let mut failed = Vec::new();
+    for (i, (plan, noise)) in tests.iter().enumerate() {
+        out.push_str(&format!("test t{i:02} ... "));
+        if matches!(plan, Plan::Ignore) {
+            out.push_str("ignored\n");
+            continue;
+        }
+        out.push_str(&noise.concat());
+        if crash_in == Some(i) {
+            return out;
+        }
+        match plan {
+            Plan::Fail => {
+                out.push_str("FAILED\n");
+                failed.push(i);
+            }
+            _ => out.push_str("ok\n"),
+        }
+    }
+    if !failed.is_empty() {
+        out.push_str("\nfailures:\n\n");
+        for i in &failed {
+            out.push_str(&format!("---- t{i:02} stdout ----\noutput of {i}\n\n"));
+        }
+        out.push_str("\nfailures:\n");
+        for i in &failed {
+            out.push_str(&format!("    t{i:02}\n"));
+        }
+    }
+    let ignored = tests.iter().filter(|t| matches!(t.0, Plan::Ignore)).count();
+    let passed = tests.len() - failed.len() - ignored;
+    let status = if failed.is_empty() { "ok" } else { "FAILED" };
+    out.push_str(&format!(
+        "\ntest result: {status}. {passed} passed; {} failed; {ignored} ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n",
+        failed.len()
+    ));
+    out
+}
+
+fn parse_generated(
+    tests: &[(Plan, Vec<String>)],
+    stream: &[u8],
+    cuts: &[usize],
+    exit: Option<i32>,
+) -> (Vec<StreamEvent>, StreamEnd) {
+    let names: Vec<String> = (0..tests.len()).map(|i| format!("t{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+    bounds.extend([0, stream.len()]);
+    bounds.sort_unstable();
+    let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &stream[w[0]..w[1]]).collect();
+    parse(&names, &chunks, exit)
+}
+
+fn want(plan: &Plan) -> Verdict {
+    match plan {
+        Plan::Pass => Verdict::Ok,
+        Plan::Fail => Verdict::Failed,
+        Plan::Ignore => Verdict::Ignored,
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_output_in_any_chunking_gives_libtests_outcomes(
+        tests in batch(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let stream = render(&tests, None);
+        let any_failed = tests.iter().any(|t| matches!(t.0, Plan::Fail));
+        let exit = Some(if any_failed { 101 } else { 0 });
+        let (events, end) = parse_generated(&tests, stream.as_bytes(), &cuts, exit);
+        let expected: Vec<(usize, Verdict)> =
+            tests.iter().enumerate().map(|(i, t)| (i, want(&t.0))).collect();
+        prop_assert_eq!(verdicts(&events), expected, "{}", stream);
+        prop_assert!(end.completed);
+        prop_assert!(end.unfinished.is_none());
+    }
+
+    #[test]
+    fn a_crash_after_any_output_fails_the_running_test(
+        tests in batch(),
+        crash in any::<usize>(),
+        exit in prop_oneof![Just(None), Just(Some(0)), Just(Some(101))],
+        cuts in proptest::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let runnable: Vec<usize> =
+            (0..tests.len()).filter(|&i| !matches!(tests[i].0, Plan::Ignore)).collect();
+        prop_assume!(!runnable.is_empty());
+        let crash_in = runnable[crash % runnable.len()];
+        let stream = render(&tests, Some(crash_in));
+        let (events, end) = parse_generated(&tests, stream.as_bytes(), &cuts, exit);
+        let expected: Vec<(usize, Verdict)> =
+            tests[..crash_in].iter().enumerate().map(|(i, t)| (i, want(&t.0))).collect();
+        prop_assert_eq!(verdicts(&events), expected, "{}", stream);
+        prop_assert_eq!(end.unfinished.map(|u| u.0), Some(crash_in));
+        prop_assert!(end.started[..=crash_in].iter().all(|&s| s));
+        prop_assert!(end.started[crash_in + 1..].iter().all(|&s| !s));
+    }
 }

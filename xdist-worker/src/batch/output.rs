@@ -1,0 +1,164 @@
+//! The output of one test process, read on threads of its own: stdout in chunks as it
+//! arrives, stderr kept bounded, and the exit status. Says when the stream is whole: at the
+//! end of stdout, or, once the process has exited, when nothing more has arrived for a while
+//! and nothing is left unread in the pipe (a grandchild that left the process group may hold
+//! the pipe open for ever). Which timer woke the caller never decides it.
+
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Child, ExitStatus};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, never, select};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::capture::BoundedOutput;
+
+/// How long to keep reading after the exit once output has stopped arriving.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
+/// The most time spent reading after the exit, for a grandchild that keeps writing.
+const DRAIN_AT_MOST: Duration = Duration::from_secs(10);
+
+/// How long to wait for the end of stderr when stdout did not end either.
+const STDERR_GRACE: Duration = Duration::from_millis(100);
+
+/// A read shorter than this is followed by a short pause, so that the next read takes many
+/// lines at once.
+const COALESCE_BELOW: usize = 16 * 1024;
+const COALESCE_FOR: Duration = Duration::from_millis(1);
+
+/// What woke the caller.
+pub enum Arrival {
+    /// Bytes from stdout.
+    Stdout(Vec<u8>),
+    /// The process exited (the first time only).
+    Exited(io::Result<ExitStatus>),
+    /// Nothing new before the deadline, or stdout ended.
+    Nothing,
+}
+
+/// The streams of a running test process.
+pub struct ProcessOutput {
+    stdout: Receiver<Vec<u8>>,
+    exit: Receiver<io::Result<ExitStatus>>,
+    /// What stderr brought so far, and a channel that disconnects at its end.
+    stderr: Arc<Mutex<BoundedOutput>>,
+    stderr_end: Receiver<()>,
+    /// The read end of stdout, to ask whether output waits unread.
+    probe: OwnedFd,
+    stdout_ended: bool,
+    exited_at: Option<Instant>,
+    last_output_at: Instant,
+}
+
+impl ProcessOutput {
+    /// Starts reading `child`'s piped stdout and stderr (keeping `keep` bytes at each end
+    /// of stderr) and waiting for its exit.
+    pub fn start(mut child: Child, keep: usize) -> io::Result<Self> {
+        let mut stdout = child.stdout.take().ok_or_else(|| io::Error::other("stdout not piped"))?;
+        let mut stderr = child.stderr.take().ok_or_else(|| io::Error::other("stderr not piped"))?;
+        let probe = stdout.as_fd().try_clone_to_owned()?;
+        let (stdout_tx, stdout_rx) = crossbeam_channel::unbounded();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            // Ends (and so disconnects the channel) at end of file.
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                if stdout_tx.send(buf[..n].to_vec()).is_err() {
+                    return;
+                }
+                if n < COALESCE_BELOW {
+                    // libtest writes a line at a time: let a few gather in the pipe rather
+                    // than wake twice per test.
+                    thread::sleep(COALESCE_FOR);
+                }
+            }
+        });
+        let kept = Arc::new(Mutex::new(BoundedOutput::new(keep)));
+        let (stderr_end_tx, stderr_end) = crossbeam_channel::bounded::<()>(0);
+        let kept_by_reader = Arc::clone(&kept);
+        thread::spawn(move || {
+            let _end = stderr_end_tx;
+            let mut buf = [0u8; 16 * 1024];
+            while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                match kept_by_reader.lock() {
+                    Ok(mut kept) => kept.push(&buf[..n]),
+                    Err(_) => return,
+                }
+            }
+        });
+        let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
+        thread::spawn(move || {
+            let _ = exit_tx.send(child.wait());
+        });
+        Ok(Self {
+            stdout: stdout_rx,
+            exit: exit_rx,
+            stderr: kept,
+            stderr_end,
+            probe,
+            stdout_ended: false,
+            exited_at: None,
+            last_output_at: Instant::now(),
+        })
+    }
+
+    /// Waits until something arrives or `until` passes.
+    pub fn next(&mut self, until: Instant) -> Arrival {
+        let timeout = until.saturating_duration_since(Instant::now());
+        select! {
+            recv(self.stdout) -> bytes => match bytes {
+                Ok(bytes) => {
+                    self.last_output_at = Instant::now();
+                    Arrival::Stdout(bytes)
+                }
+                Err(_) => {
+                    self.stdout_ended = true;
+                    self.stdout = never();
+                    Arrival::Nothing
+                }
+            },
+            recv(self.exit) -> status => {
+                self.exit = never();
+                self.exited_at = Some(Instant::now());
+                Arrival::Exited(status.unwrap_or_else(|_| Err(io::Error::other("wait thread lost"))))
+            },
+            default(timeout) => Arrival::Nothing,
+        }
+    }
+
+    /// After the exit: when to stop waiting for more output if none arrives.
+    pub fn drain_deadline(&self) -> Option<Instant> {
+        let exited_at = self.exited_at?;
+        let quiet = self.last_output_at.max(exited_at) + DRAIN_AFTER_EXIT;
+        Some(quiet.min(exited_at + DRAIN_AT_MOST))
+    }
+
+    /// The process exited and its stdout has been read to its end (or to the deadline,
+    /// with nothing left unread in the pipe).
+    pub fn is_whole(&self) -> bool {
+        let (Some(exited_at), Some(deadline)) = (self.exited_at, self.drain_deadline()) else {
+            return false;
+        };
+        let now = Instant::now();
+        self.stdout_ended
+            || now >= exited_at + DRAIN_AT_MOST
+            || (now >= deadline && self.stdout.is_empty() && !self.unread_in_pipe())
+    }
+
+    /// Whether the pipe holds bytes the reader has not taken yet.
+    fn unread_in_pipe(&self) -> bool {
+        let mut fds = [PollFd::new(self.probe.as_fd(), PollFlags::POLLIN)];
+        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1..))
+            && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
+    }
+
+    /// What the process wrote to stderr: to its end, or what arrived by a short wait when
+    /// something still holds it open.
+    pub fn stderr(self) -> Vec<u8> {
+        let wait = if self.stdout_ended { DRAIN_AFTER_EXIT } else { STDERR_GRACE };
+        let _ = self.stderr_end.recv_timeout(wait);
+        self.stderr.lock().map(|kept| kept.clone().into_bytes()).unwrap_or_default()
+    }
+}

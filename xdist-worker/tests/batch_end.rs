@@ -1,0 +1,142 @@
+//! How a batch decides that a test process is done, driven with scripted test binaries
+//! (shell scripts that print what libtest would, and then misbehave): the end of a process
+//! comes from its whole output, never from whichever timer fires first, and an outcome is
+//! final only once libtest moved on.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicI32;
+use std::time::{Duration, Instant};
+
+use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestReport};
+use xdist_worker::batch::{Batch, Sink};
+
+const SUMMARY_1: &str =
+    "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.30s";
+
+#[derive(Default)]
+struct Frames(Vec<FromWorker>);
+
+impl Sink for Frames {
+    fn send(&mut self, message: FromWorker) -> std::io::Result<()> {
+        self.0.push(message);
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A test binary that runs `body` (sh) whatever its arguments.
+fn script(name: &str, body: &str) -> BinarySpec {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("batch-end");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    BinarySpec {
+        path: path.to_string_lossy().into_owned(),
+        cwd: dir.to_string_lossy().into_owned(),
+        env: vec![],
+    }
+}
+
+/// Runs test `a` of `binary`; returns its report and how long the batch took.
+fn run_one(binary: &BinarySpec, limits: &RunLimits) -> (TestReport, Duration) {
+    let (mut reports, took) = run_batch(binary, &["a"], limits);
+    assert_eq!(reports.len(), 1, "one report only");
+    (reports.remove(0), took)
+}
+
+/// Runs `names` of `binary` in one batch; returns one report per test, in order.
+fn run_batch(
+    binary: &BinarySpec,
+    names: &[&str],
+    limits: &RunLimits,
+) -> (Vec<TestReport>, Duration) {
+    let group = AtomicI32::new(0);
+    let batch = Batch {
+        binary,
+        tests: names.iter().enumerate().map(|(i, n)| (i as u32, *n)).collect(),
+        include_ignored: false,
+        limits,
+        current_group: &group,
+    };
+    let mut frames = Frames::default();
+    let started = Instant::now();
+    let rerun = batch.run(&mut frames).unwrap();
+    let took = started.elapsed();
+    assert!(rerun.is_empty());
+    let mut reports: Vec<TestReport> = frames
+        .0
+        .into_iter()
+        .filter_map(|f| match f {
+            FromWorker::Finished(report) => Some(report),
+            _ => None,
+        })
+        .collect();
+    reports.sort_by_key(|r| r.index);
+    let indices: Vec<u32> = reports.iter().map(|r| r.index).collect();
+    assert_eq!(indices, (0..names.len() as u32).collect::<Vec<_>>(), "one report per test");
+    (reports, took)
+}
+
+fn setsid_available() -> bool {
+    let ok = std::process::Command::new("setsid").arg("true").status().is_ok_and(|s| s.success());
+    if !ok {
+        assert!(std::env::var("CI").is_err(), "setsid (util-linux) is required in CI");
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(b"\n!!! SKIPPED: setsid is not installed !!!\n");
+    }
+    ok
+}
+
+#[test]
+fn output_that_arrives_after_the_exit_still_counts() {
+    if !setsid_available() {
+        return;
+    }
+    // The process starts two tests in quick succession (so a frame is still waiting for
+    // its flush) and exits; the second result reaches the pipe 300 ms later, from a process
+    // outside its group: what a reader thread delayed under load looks like to the batch.
+    let summary = SUMMARY_1.replace("1 passed", "2 passed");
+    let late = format!(
+        "setsid sh -c \"sleep 0.4; printf 'ok\\n\\n{summary}\\n\\n'\" &\n# Time for it to leave the process group.\nsleep 0.1\nprintf '\\nrunning 2 tests\\ntest a ... '\nsleep 0.005\nprintf 'ok\\ntest b ... '\nexit 0"
+    );
+    let (reports, _) = run_batch(&script("late-output", &late), &["a", "b"], &RunLimits::default());
+    for report in reports {
+        assert_eq!(report.outcome, Outcome::Passed, "{}", String::from_utf8_lossy(&report.output));
+    }
+}
+
+#[test]
+fn a_pipe_held_open_after_the_exit_does_not_hang_the_batch() {
+    if !setsid_available() {
+        return;
+    }
+    let held = format!(
+        "printf '\\nrunning 1 test\\ntest a ... ok\\n\\n{SUMMARY_1}\\n\\n'\nsetsid sleep 30 &\nsleep 0.1\nexit 0"
+    );
+    let (report, took) = run_one(&script("held-open", &held), &RunLimits::default());
+    assert_eq!(report.outcome, Outcome::Passed);
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn a_result_word_then_exit_0_fails_the_test() {
+    let body = "printf '\\nrunning 1 test\\ntest a ... all ok\\n'\nexit 0";
+    let (report, _) = run_one(&script("exit0", body), &RunLimits::default());
+    let Outcome::Failed { cause: Some(cause) } = report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(cause, "test process exited with code 0 before the test finished");
+}
+
+#[test]
+fn the_timeout_runs_on_after_a_fake_result() {
+    let body = format!("printf '\\nrunning 1 test\\ntest a ... ok\\n\\n{SUMMARY_1}\\n'\nsleep 30");
+    let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };
+    let (report, took) = run_one(&script("fake-then-hang", &body), &limits);
+    assert_eq!(report.outcome, Outcome::TimedOut { after_ms: 500 });
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
