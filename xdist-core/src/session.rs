@@ -8,9 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use xdist_sched::Scheduler;
-
 use crate::protocol::{Outcome, TestReport};
+use crate::sched::Scheduler;
 use crate::summary::{TestResult, TestStatus};
 use crate::{TestIndex, WorkerId, worker_name};
 
@@ -446,6 +445,3 @@ fn not_run(index: TestIndex, reason: &str) -> TestResult {
 fn seconds(ms: u64) -> String {
     format!("{}s", Duration::from_millis(ms).as_secs_f64())
 }
-
-#[cfg(test)]
-mod tests;

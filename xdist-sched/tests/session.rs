@@ -1,6 +1,12 @@
-use xdist_sched::{DistMode, SchedConfig, make_scheduler};
+//! The session driven with real schedulers and simulated workers: every test is reported
+//! exactly once, crashes and retries included, in every mode.
 
-use super::*;
+use std::collections::BTreeMap;
+
+use xdist_core::protocol::{Outcome, TestReport};
+use xdist_core::summary::{TestResult, TestStatus};
+use xdist_core::{Action, DSession, Event, SessionConfig, TestIndex, WorkerId};
+use xdist_sched::{DistMode, SchedConfig, make_scheduler};
 
 fn session(tests: usize, workers: u32, mode: DistMode, max_fail: Option<u32>) -> DSession {
     let sched = make_scheduler(mode, tests, SchedConfig { max_sched_chunk: None });
