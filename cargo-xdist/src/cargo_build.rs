@@ -123,7 +123,7 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
     }
     let status = child.wait().map_err(|e| XdistError::Build(e.to_string()))?;
     if !status.success() {
-        let how = xdist_worker::batch::describe(status);
+        let how = xdist_worker::command::describe(status);
         return Err(XdistError::Build(format!("cargo test --no-run {how}")));
     }
     let metadata =

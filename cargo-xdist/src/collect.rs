@@ -25,13 +25,11 @@ pub struct Collected {
 }
 
 impl Collected {
-    /// The list of the tests that run, with the same binaries, `copies` times over (more
-    /// than once only for `--dist each`); indices are the session's.
-    pub fn run_list(&self, copies: usize) -> TestList {
-        let once = self.selected.iter().map(|&i| self.full.tests[i].clone());
+    /// The list of the tests that run, with the same binaries; indices are the session's.
+    pub fn run_list(&self) -> TestList {
         TestList {
             binaries: self.full.binaries.clone(),
-            tests: (0..copies).flat_map(|_| once.clone()).collect(),
+            tests: self.selected.iter().map(|&i| self.full.tests[i].clone()).collect(),
         }
     }
 }

@@ -2,12 +2,12 @@
 //! same with `--ignored`, several binaries at a time, as nextest does.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use xdist_core::testlist::{TestBinary, TestList};
+use xdist_worker::command::test_command;
 
 use crate::errors::XdistError;
 
@@ -66,17 +66,13 @@ fn list_binary(binary: &TestBinary) -> Listed {
 
 fn run_list(binary: &TestBinary, ignored: bool) -> Result<Vec<String>, XdistError> {
     let error = |message: String| XdistError::List { binary_id: binary.id.clone(), message };
-    let mut command = Command::new(&binary.path);
+    let mut command = test_command(&binary.path, &binary.cwd, &binary.env);
     command.args(["--list", "--format", "terse"]);
     if ignored {
         command.arg("--ignored");
     }
-    let output = command
-        .current_dir(&binary.cwd)
-        .envs(binary.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| error(format!("could not run {}: {e}", binary.path)))?;
+    let output =
+        command.output().map_err(|e| error(format!("could not run {}: {e}", binary.path)))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr.lines().last().unwrap_or("").to_string();

@@ -7,19 +7,19 @@ mod cargo_build;
 mod cargo_config;
 mod cli;
 mod collect;
+mod drive;
 mod errors;
 mod groups;
 mod history;
 mod list;
 mod listing;
 mod options;
-mod reporter;
+mod report;
 mod run;
 mod sched_input;
 mod simulate;
 mod source_files;
 mod test_env;
-mod workers;
 
 use std::process::ExitCode;
 

@@ -4,20 +4,26 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use xdist_core::protocol::{Batching, BinarySpec, RunLimits, TestSpec, WorkerSetup};
+use std::sync::Arc;
+
+use xdist_core::codec;
+use xdist_core::events::RunSubscriber;
+use xdist_core::protocol::{Batching, BinarySpec, RunLimits, TestSpec, ToWorker, WorkerSetup};
 use xdist_core::testlist::{RunIgnored, TestList};
 use xdist_core::{DSession, SessionConfig};
 use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
 
 use crate::cli::{FlakyResult, NoTests, RunArgs};
 use crate::collect::collect;
+use crate::drive::transport::local::LocalTransport;
+use crate::drive::{RunShape, drive};
 use crate::errors::{XdistError, exit_code};
 use crate::groups::Groups;
 use crate::history::History;
 use crate::options::worker_count;
-use crate::reporter::Reporter;
+use crate::report::durations::DurationRecorder;
+use crate::report::terminal::{Detail, TerminalReporter};
 use crate::sched_input::test_metas;
-use crate::workers::{WorkerCommand, drive};
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
@@ -37,14 +43,15 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         return no_tests(args.no_tests, collected.ignored.len());
     }
     let groups = Groups::load(&collected.workspace_root, &args.group)?;
-    let mut history = (!args.no_history).then(|| History::load(&collected.target_dir));
-    let per_copy = collected.selected.len();
-    // `each`: one copy of the list per worker; every other mode: one copy, and never more
-    // workers than it can keep busy.
+    let history = (!args.no_history).then(|| History::load(&collected.target_dir));
+    let list = collected.run_list();
+    let mut metas = test_metas(&list, &groups, history.as_ref());
+    // `each`: every test runs once per worker (the scheduler deals one slot per run);
+    // every other mode: once, and never on more workers than it can keep busy.
     let copies = if mode == DistMode::Each { workers as usize } else { 1 };
-    let list = collected.run_list(copies);
-    let metas = test_metas(&list, &groups, history.as_ref());
-    if mode != DistMode::Each {
+    if mode == DistMode::Each {
+        metas = (0..copies).flat_map(|_| metas.iter().cloned()).collect();
+    } else {
         workers = workers.min(u32::try_from(useful_workers(mode, &metas)).unwrap_or(u32::MAX));
     }
     let options = SchedOptions {
@@ -60,18 +67,15 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         max_fail,
         retries: args.retries,
         flaky_fails: args.flaky_result == FlakyResult::Fail,
+        runs_per_test: u32::try_from(copies).unwrap_or(u32::MAX),
     };
     let mut session = DSession::new(list.tests.len(), sched, config);
-    let mut reporter = Reporter::new(&list, args.verbose, per_copy, copies > 1);
-    reporter.header(list.tests.len(), collected.ignored.len(), session.initial_workers());
-    for &i in &collected.ignored {
-        reporter.skipped(&collected.full.test_id(i));
-    }
-    let command = WorkerCommand {
-        program,
-        args: vec![crate::WORKER_ARG.to_string()],
-        count: session.initial_workers(),
-        testrun_uid: args.testrunuid.clone().unwrap_or_else(random_uid),
+    let skipped: Vec<String> =
+        collected.ignored.iter().map(|&i| collected.full.test_id(i)).collect();
+    let detail = Detail { verbose: args.verbose, each: mode == DistMode::Each };
+    let shape = RunShape {
+        skipped: skipped.len(),
+        mode: mode.name().to_string(),
         silence_timeout: args.worker_silence_timeout,
     };
     let limits = RunLimits {
@@ -92,19 +96,37 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     };
     let include_ignored = filter.run_ignored != RunIgnored::Default;
     let setup = worker_setup(&list, include_ignored, limits, batching);
-    let outcome = drive(&mut session, setup, &command, &mut reporter)?;
-    if let Some(history) = history.as_mut() {
-        for (index, took) in reporter.durations() {
-            history.record(list.test_id(index as usize), took);
+    let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
+        .map_err(|e| XdistError::Internal(format!("encoding the test list: {e}")))?;
+    let mut transport = LocalTransport {
+        program,
+        args: vec![crate::WORKER_ARG.to_string()],
+        count: session.initial_workers(),
+        testrun_uid: args.testrunuid.clone().unwrap_or_else(random_uid),
+        setup_frame: Arc::new(setup_frame),
+    };
+    let mut reporter = TerminalReporter::new(&list, detail, skipped);
+    let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| XdistError::Internal(format!("cannot start the run loop: {e}")))?;
+    let outcome = {
+        let mut subscribers: Vec<&mut dyn RunSubscriber> = vec![&mut reporter];
+        if let Some(recorder) = recorder.as_mut() {
+            subscribers.push(recorder);
         }
-        if let Err(e) = history.save() {
+        runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
+    };
+    if let Some(recorder) = recorder {
+        if let Err(e) = recorder.into_history().save() {
             eprintln!(
                 "warning: could not save test durations to {}: {e}",
                 History::path(&collected.target_dir)
             );
         }
     }
-    let summary = reporter.finish(session.stop_reason());
+    let summary = reporter.summary().unwrap_or_default();
     Ok(if outcome.interrupted_by.is_some() {
         exit_code::INTERRUPTED
     } else if summary.is_success() {

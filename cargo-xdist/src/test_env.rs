@@ -1,7 +1,12 @@
 //! The environment a test process gets, as `cargo test` (and nextest) give it: cargo's
 //! `[env]` configuration, cwd = the package root, `CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
 //! `OUT_DIR` and build script variables, `CARGO_BIN_EXE_<name>` for integration tests and
-//! benches, and the dynamic library path.
+//! benches, and the dynamic library path. Values are cargo's own where cargo has one
+//! (checked against cargo 1.95 by printing them under `cargo test`; the demo workspace's
+//! end-to-end test compares them): `CARGO_PKG_RUST_VERSION` as the manifest writes it, the
+//! library path in cargo's order.
+
+use std::collections::BTreeSet;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Package, TargetKind};
@@ -31,7 +36,7 @@ pub fn test_binary(
     env.push(("CARGO_MANIFEST_DIR".into(), manifest_dir.to_string()));
     if let Some(package) = package {
         env.push(("CARGO_MANIFEST_PATH".into(), package.manifest_path.to_string()));
-        env.extend(package_vars(package));
+        env.extend(package_vars(package, &build.metadata.workspace_root));
     }
     if let Some(script) = build.build_scripts.get(&built.package_id) {
         if let Some(out_dir) = &script.out_dir {
@@ -55,7 +60,7 @@ pub fn test_binary(
     }
 }
 
-fn package_vars(package: &Package) -> Vec<(String, String)> {
+fn package_vars(package: &Package, workspace_root: &Utf8Path) -> Vec<(String, String)> {
     let v = &package.version;
     let text = |s: &Option<String>| s.clone().unwrap_or_default();
     vec![
@@ -74,10 +79,7 @@ fn package_vars(package: &Package) -> Vec<(String, String)> {
             "CARGO_PKG_LICENSE_FILE".into(),
             package.license_file.as_ref().map(ToString::to_string).unwrap_or_default(),
         ),
-        (
-            "CARGO_PKG_RUST_VERSION".into(),
-            package.rust_version.as_ref().map(ToString::to_string).unwrap_or_default(),
-        ),
+        ("CARGO_PKG_RUST_VERSION".into(), rust_version(package, workspace_root)),
         (
             "CARGO_PKG_README".into(),
             package.readme.as_ref().map(ToString::to_string).unwrap_or_default(),
@@ -85,37 +87,94 @@ fn package_vars(package: &Package) -> Vec<(String, String)> {
     ]
 }
 
-/// Build scripts' link paths that exist, the profile dir and its `deps`, the toolchain's
-/// library directories, then whatever the variable already held; no duplicates.
+/// `rust-version` as cargo passes it on: as the manifest writes it (`1.70` stays `1.70`;
+/// `cargo metadata`'s parsed version would say `1.70.0`), read from the package's manifest
+/// or, for `rust-version.workspace = true`, the workspace's `[workspace.package]`.
+fn rust_version(package: &Package, workspace_root: &Utf8Path) -> String {
+    let Some(parsed) = &package.rust_version else { return String::new() };
+    rust_version_as_written(&package.manifest_path, workspace_root)
+        .unwrap_or_else(|| parsed.to_string())
+}
+
+fn rust_version_as_written(manifest: &Utf8Path, workspace_root: &Utf8Path) -> Option<String> {
+    let read = |path: &Utf8Path| -> Option<toml::Table> {
+        toml::from_str(&std::fs::read_to_string(path).ok()?).ok()
+    };
+    match read(manifest)?.get("package")?.get("rust-version")? {
+        toml::Value::String(written) => Some(written.clone()),
+        toml::Value::Table(t) if t.get("workspace")?.as_bool()? => {
+            let root = read(&workspace_root.join("Cargo.toml"))?;
+            Some(root.get("workspace")?.get("package")?.get("rust-version")?.as_str()?.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The dynamic library path as cargo sets it for a test: the build scripts' link paths
+/// inside the binary's profile dir (cargo leaves off those outside it, as likely to shadow
+/// system libraries, and keeps them in a sorted set), the profile dir, its `deps`, the
+/// sysroot's libdir of the target the binary was built for (where the dynamic `libstd` of
+/// proc-macro and `prefer-dynamic` tests is), then whatever the variable already held. On
+/// macOS an empty inherited value is replaced by the system's defaults, as cargo does.
+///
+/// Cargo sorts the link paths as written, `native=` and all; the build output gives them
+/// with the kind taken off, so paths of different kinds may sort differently here.
 fn dylib_path(binary: &Utf8Path, build: &BuildOutput) -> String {
-    let mut dirs: Vec<Utf8PathBuf> =
-        build.linked_paths.iter().filter(|p| p.exists()).cloned().collect();
-    if let Some(deps) = binary.parent() {
-        if let Some(profile) = deps.parent() {
-            dirs.push(profile.to_path_buf());
+    let deps = binary.parent();
+    let profile = deps.and_then(Utf8Path::parent);
+    let mut dirs: Vec<Utf8PathBuf> = Vec::new();
+    if let Some(profile) = profile {
+        let linked: BTreeSet<&Utf8PathBuf> =
+            build.linked_paths.iter().filter(|p| p.starts_with(profile)).collect();
+        dirs.extend(linked.into_iter().cloned());
+        dirs.push(profile.to_path_buf());
+    }
+    dirs.extend(deps.map(Utf8Path::to_path_buf));
+    dirs.extend(build.sysroot.as_deref().and_then(|sysroot| target_libdir(sysroot, profile)));
+    let mut parts: Vec<String> = dirs.into_iter().map(String::from).collect();
+    match std::env::var(DYLIB_PATH_VAR) {
+        // Empty entries stay, as in cargo's `split_paths`.
+        Ok(inherited) => parts.extend(inherited.split(':').map(String::from)),
+        Err(_) if cfg!(target_os = "macos") => {
+            if let Some(home) = std::env::var_os("HOME") {
+                parts.push(format!("{}/lib", home.to_string_lossy()));
+            }
+            parts.extend(["/usr/local/lib".to_string(), "/usr/lib".to_string()]);
         }
-        dirs.push(deps.to_path_buf());
+        Err(_) => {}
     }
-    if let Some(sysroot) = &build.sysroot {
-        // The host libdir (rustc's own libraries), then each target libdir, where the
-        // dynamic `libstd` lives that proc-macro and `prefer-dynamic` tests link to.
-        dirs.push(sysroot.join("lib"));
-        let rustlib = sysroot.join("lib").join("rustlib");
-        if let Ok(entries) = rustlib.read_dir_utf8() {
-            let mut targets: Vec<Utf8PathBuf> = entries
-                .flatten()
-                .map(|e| e.path().join("lib"))
-                .filter(|lib| lib.is_dir())
-                .collect();
-            targets.sort();
-            dirs.extend(targets);
-        }
-    }
-    let mut parts: Vec<String> = dirs.into_iter().map(|d| d.to_string()).collect();
-    if let Ok(inherited) = std::env::var(DYLIB_PATH_VAR) {
-        parts.extend(inherited.split(':').filter(|s| !s.is_empty()).map(String::from));
-    }
-    let mut seen = std::collections::HashSet::new();
-    parts.retain(|p| seen.insert(p.clone()));
     parts.join(":")
+}
+
+/// rustc's `--print target-libdir` for the target the binary was built for, without
+/// starting rustc: `<sysroot>/lib/rustlib/<triple>/lib`. Built with `--target`, the binary
+/// sits in `<target-dir>/<triple>/<profile>/deps`; otherwise the triple is the host's: the
+/// only target the sysroot has, else the one with host tools (`bin`), else the first whose
+/// name has this machine's architecture and OS.
+fn target_libdir(sysroot: &Utf8Path, profile: Option<&Utf8Path>) -> Option<Utf8PathBuf> {
+    let rustlib = sysroot.join("lib").join("rustlib");
+    let libdir = |triple: &str| Some(rustlib.join(triple).join("lib")).filter(|d| d.is_dir());
+    let cross = profile.and_then(Utf8Path::parent).and_then(Utf8Path::file_name);
+    if let Some(dir) = cross.and_then(libdir) {
+        return Some(dir);
+    }
+    let mut triples: Vec<String> = rustlib
+        .read_dir_utf8()
+        .ok()?
+        .flatten()
+        .map(|e| e.file_name().to_string())
+        .filter(|t| libdir(t).is_some())
+        .collect();
+    triples.sort();
+    let with_tools: Vec<&String> =
+        triples.iter().filter(|t| rustlib.join(t.as_str()).join("bin").is_dir()).collect();
+    let host = if let [only] = triples.as_slice() {
+        only
+    } else if let [only] = with_tools.as_slice() {
+        *only
+    } else {
+        let (arch, os) = (std::env::consts::ARCH, std::env::consts::OS);
+        triples.iter().find(|t| t.starts_with(arch) && t.contains(os))?
+    };
+    libdir(host)
 }

@@ -57,22 +57,36 @@ fn every_dist_mode_matches_cargo_test() {
 #[test]
 fn each_runs_every_test_on_every_worker() {
     let out = xdist(DEMO, "run").args(["-n", "2", "--dist", "each"]).output().unwrap();
-    let got = xdist_outcomes(&out);
-    for copy in 0..2 {
-        let this_copy: Outcomes = got
-            .iter()
-            .filter_map(|(id, o)| {
-                Some((id.strip_suffix(&format!(" @copy{copy}"))?.to_string(), *o))
-            })
-            .collect();
-        let want: Outcomes = expected()
-            .iter()
-            .filter(|(_, o)| **o != Outcome::Skip)
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        assert_eq!(this_copy, want, "copy {copy}:\n{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let want: Outcomes = expected()
+        .iter()
+        .filter(|(_, o)| **o != Outcome::Skip)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    for worker in ["gw0", "gw1"] {
+        // Each run's line names its worker: `PASS [gw0] [   0.001s] <binary-id> <test>`.
+        let tag = format!("[{worker}] ");
+        let lines: Vec<&str> = stdout.lines().filter(|l| l.contains(&tag)).collect();
+        let this_worker = outcomes_of_lines(&lines);
+        assert_eq!(this_worker, want, "{worker}:\n{stdout}");
     }
-    assert!(text(&out.stdout).starts_with("running 52 tests across 2 workers"));
+    assert!(stdout.starts_with("running 52 tests across 2 workers"));
+}
+
+/// Outcomes from `PASS`/`FAIL` lines that carry a worker and a duration.
+fn outcomes_of_lines(lines: &[&str]) -> Outcomes {
+    lines
+        .iter()
+        .filter_map(|line| {
+            let (label, rest) = line.trim_start().split_once(' ')?;
+            let outcome = match label {
+                "PASS" => Outcome::Pass,
+                "FAIL" | "TIMEOUT" => Outcome::Fail,
+                _ => return None,
+            };
+            Some((rest.rsplit_once("s] ")?.1.to_string(), outcome))
+        })
+        .collect()
 }
 
 /// Runs the fixture tests under `mode` with logging on; returns (test log, fixture log).
@@ -112,10 +126,19 @@ fn scopes_and_groups_stay_on_one_worker_and_build_the_fixture_once() {
 
 #[test]
 fn durations_are_remembered_and_a_corrupt_history_is_ignored() {
-    let file = target_dir().join("xdist").join("durations.json");
-    let run =
-        || xdist(DEMO, "run").args(["-n", "2", "--dist", "load", "fixture"]).output().unwrap();
-    assert_eq!(run().status.code(), Some(0));
+    // Its own target dir, so its own `durations.json`: the other tests' runs, in parallel,
+    // write the shared one, and could rewrite it between the steps below.
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("history-target");
+    let file = target.join("xdist").join("durations.json");
+    let _ = std::fs::remove_file(&file);
+    let run = || {
+        xdist_in(DEMO, "run", &target)
+            .args(["-n", "2", "--dist", "load", "fixture"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let fixture_1 = json["durations"]["demo-core fixture::tests::fixture_1"].as_f64();
     assert!(fixture_1.is_some(), "{json}");
@@ -185,9 +208,21 @@ fn tests_see_worker_ids_and_share_fixtures_within_a_process() {
     let out = xdist(DEMO, "run")
         .args(["-n", "2", "--testrunuid", "run-42", "fixture", "xdist_env"])
         .env("DEMO_LOG_DIR", &dir)
+        // `xdist_env` then fails unless it sees these values.
+        .env("DEMO_EXPECT_TESTRUNUID", "run-42")
+        .env("DEMO_EXPECT_WORKER_COUNT", "2")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let outcomes = xdist_outcomes(&out);
+    assert_eq!(outcomes.len(), 6, "{}", text(&out.stdout));
+    assert_eq!(outcomes["demo-core env::tests::xdist_env"], Outcome::Pass);
+    let seen = std::fs::read_to_string(dir.join("xdist-env.log")).unwrap();
+    assert!(
+        seen == "xdist_env worker=gw0 count=2 uid=run-42\n"
+            || seen == "xdist_env worker=gw1 count=2 uid=run-42\n",
+        "what xdist_env saw: {seen}"
+    );
     let tests = std::fs::read_to_string(dir.join("tests.log")).unwrap();
     let builds = std::fs::read_to_string(dir.join("fixture.log")).unwrap();
     let lines: Vec<&str> = tests.lines().collect();
@@ -199,6 +234,50 @@ fn tests_see_worker_ids_and_share_fixtures_within_a_process() {
     let pids: std::collections::BTreeSet<&str> =
         lines.iter().filter_map(|l| l.split_whitespace().find(|w| w.starts_with("pid="))).collect();
     assert_eq!(builds.lines().count(), pids.len(), "builds:\n{builds}\ntests:\n{tests}");
+}
+
+/// The variables cargo sets for a test process (`CARGO_*` with `CARGO_BIN_EXE_<name>`,
+/// `OUT_DIR`, the dynamic library path in cargo's order) are the same under `cargo xdist
+/// run` as under `cargo test`,
+/// including `CARGO_PKG_RUST_VERSION` as the manifest writes it (`1.85`) and the build
+/// script's link paths (one inside the target dir that does not exist, one outside that
+/// cargo leaves off).
+#[test]
+fn test_processes_get_the_variables_cargo_test_gives() {
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-env");
+    let (by_cargo, by_xdist) = (root.join("cargo"), root.join("xdist"));
+    for dir in [&by_cargo, &by_xdist] {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let filters = ["cargo_env", "out_dir_runtime", "reads_runtime_bin_path"];
+    let dir = by_cargo.to_str().unwrap();
+    let under_cargo = cargo_test_outcomes(DEMO, &[("DEMO_LOG_DIR", dir)], &filters);
+    let out = xdist(DEMO, "run")
+        .args(["-n", "2"])
+        .args(filters)
+        .env("DEMO_LOG_DIR", &by_xdist)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(xdist_outcomes(&out), under_cargo, "{}", text(&out.stdout));
+    assert_eq!(under_cargo.len(), 3, "{under_cargo:?}");
+    for file in ["env-demo_core.txt", "env-out_dir.txt"] {
+        let read = |dir: &std::path::Path| -> Vec<String> {
+            let text = std::fs::read_to_string(dir.join(file))
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()));
+            text.lines().map(String::from).collect()
+        };
+        let (want, got) = (read(&by_cargo), read(&by_xdist));
+        assert!(want.iter().any(|l| l.starts_with("CARGO_PKG_RUST_VERSION=1.85")), "{want:?}");
+        let path_var = if cfg!(target_os = "macos") {
+            "DYLD_FALLBACK_LIBRARY_PATH="
+        } else {
+            "LD_LIBRARY_PATH="
+        };
+        assert!(want.iter().any(|l| l.starts_with(path_var)), "{want:?}");
+        assert_eq!(got, want, "{file}: cargo-xdist (left) and cargo test (right)");
+    }
 }
 
 #[test]
@@ -221,7 +300,7 @@ fn list_prints_binary_id_and_name() {
 
 #[test]
 fn list_matches_nextest() {
-    if !nextest_available() {
+    if !nextest_available("list_matches_nextest") {
         return;
     }
     let out = std::process::Command::new("cargo")

@@ -5,4 +5,5 @@ mod cli;
 mod demo;
 mod hostile;
 mod robustness;
+mod stress;
 mod support;

@@ -3,7 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -46,13 +47,27 @@ fn cargo_config_env_reaches_the_tests() {
 
 #[test]
 fn slow_tests_are_announced() {
+    // 1.5 s of sleep in periods of 0.6 s: SLOW lines at 0.6 and 1.2 s, and a third (at 1.8)
+    // only if the test overran by 0.3 s; never on a period's boundary.
     let out = xdist(STALL, "run")
-        .args(["-n", "1", "--slow-timeout", "0.5", "--", "--exact", "t::slow"])
+        .args(["-n", "1", "--slow-timeout", "0.6", "--", "--exact", "t::slow"])
         .output()
         .unwrap();
     let stdout = text(&out.stdout);
-    let slow_lines = stdout.lines().filter(|l| l.trim_start().starts_with("SLOW [gw0]")).count();
-    assert!((2..=3).contains(&slow_lines), "one SLOW line per 0.5 s of 1.5 s:\n{stdout}");
+    let elapsed: Vec<f64> = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("SLOW [gw0] [>"))
+        .filter_map(|l| l.split_once("s] stall t::slow"))
+        .map(|(secs, _)| secs.trim().parse().unwrap())
+        .collect();
+    assert!((2..=3).contains(&elapsed.len()), "one SLOW line per 0.6 s of 1.5 s:\n{stdout}");
+    for (k, secs) in elapsed.iter().enumerate() {
+        let period = 0.6 * (k + 1) as f64;
+        assert!(
+            (period - 0.001..period + 0.6).contains(secs),
+            "SLOW line {k} says {secs} s:\n{stdout}"
+        );
+    }
     assert_eq!(out.status.code(), Some(0), "{stdout}");
 }
 
@@ -141,66 +156,123 @@ fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline")).map(|b| text(&b)).unwrap_or_default()
 }
 
-/// Starts a run of the sixteen sleepers and waits until `lines` tests have finished.
-fn start_sleepers(args: &[&str], sleep_ms: &str, lines: usize) -> (Child, Vec<String>) {
-    // Build first, so the timing below is about running.
-    let built = xdist(STALL, "list").output().unwrap();
-    assert!(built.status.success());
-    let mut child = xdist(STALL, "run")
-        .args(args)
-        .args(["--no-history", "t::sleeper_"])
-        .env("STALL_SLEEP_MS", sleep_ms)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = Vec::new();
-    while seen.iter().filter(|l: &&String| l.contains("PASS")).count() < lines {
-        let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "run ended early: {seen:?}");
-        seen.push(line);
+/// A line of output and when the test read it.
+type Timed = (Instant, String);
+
+/// A run of the sixteen sleepers in the background, its stdout and stderr read line by line
+/// as they come (so the run never blocks on a full pipe), each line stamped when read.
+struct LiveRun {
+    child: Child,
+    stdout: Arc<Mutex<Vec<Timed>>>,
+    stderr: Arc<Mutex<Vec<Timed>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl LiveRun {
+    fn start(args: &[&str], sleep_ms: &str) -> Self {
+        // Build first, so the timing below is about running.
+        let built = xdist(STALL, "list").output().unwrap();
+        assert!(built.status.success());
+        let mut child = xdist(STALL, "run")
+            .args(args)
+            .args(["--no-history", "t::sleeper_"])
+            .env("STALL_SLEEP_MS", sleep_ms)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (stdout, stderr) = (Arc::default(), Arc::default());
+        let readers = vec![
+            read_lines(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            read_lines(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
+        Self { child, stdout, stderr, readers }
     }
-    // Keep draining in the background so the run never blocks on a full pipe.
-    let rest = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for line in reader.lines() {
-            all.push(line.unwrap());
+
+    /// Waits (at most 60 s) until `count` stdout lines satisfy `wanted`.
+    fn wait_for_stdout(&self, count: usize, wanted: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ended = self.readers[0].is_finished();
+            let lines = self.stdout.lock().unwrap();
+            if lines.iter().filter(|(_, l)| wanted(l)).count() >= count {
+                return;
+            }
+            assert!(!ended, "the run ended early: {lines:?}");
+            assert!(Instant::now() < deadline, "waited 60 s: {lines:?}");
+            drop(lines);
+            std::thread::sleep(Duration::from_millis(10));
         }
-        all
-    });
-    REST.with(|r| *r.borrow_mut() = Some(rest));
-    (child, seen)
+    }
+
+    /// Waits (at most 90 s) for the run to end: its status, stdout and stderr. A run that
+    /// does not end is killed, with every process below it, and fails the test.
+    fn finish(mut self) -> (ExitStatus, Vec<Timed>, Vec<Timed>) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                for pid in descendants(self.child.id()).into_iter().chain([self.child.id()]) {
+                    let pid = nix::unistd::Pid::from_raw(pid as i32);
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+                }
+                let _ = self.child.wait();
+                panic!(
+                    "the run did not end in 90 s:\n{}\n{}",
+                    untimed(&self.stdout.lock().unwrap()).join("\n"),
+                    untimed(&self.stderr.lock().unwrap()).join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for reader in self.readers {
+            reader.join().unwrap();
+        }
+        let take = |lines: &Mutex<Vec<Timed>>| std::mem::take(&mut *lines.lock().unwrap());
+        (status, take(&self.stdout), take(&self.stderr))
+    }
 }
 
-thread_local! {
-    static REST: std::cell::RefCell<Option<std::thread::JoinHandle<Vec<String>>>> = const { std::cell::RefCell::new(None) };
+fn read_lines(
+    pipe: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<Vec<Timed>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            into.lock().unwrap().push((Instant::now(), line));
+        }
+    })
 }
 
-fn rest_of_output() -> Vec<String> {
-    REST.with(|r| r.borrow_mut().take()).map(|h| h.join().unwrap()).unwrap_or_default()
+fn untimed(lines: &[Timed]) -> Vec<String> {
+    lines.iter().map(|(_, l)| l.clone()).collect()
 }
 
-/// Kills (or stops) one worker mid-run and checks that every sleeper still ends exactly
-/// once; returns the run's stderr.
-fn lose_a_worker(extra: &[&str], signal: nix::sys::signal::Signal) -> String {
-    let mut args = vec!["-n", "2", "-v"];
-    args.extend_from_slice(extra);
-    let (mut child, mut lines) = start_sleepers(&args, "300", 2);
-    let workers: Vec<u32> = descendants(child.id())
+/// The worker processes of a run: (pid, `XDIST_WORKER`).
+fn worker_processes(controller: u32) -> Vec<(u32, String)> {
+    descendants(controller)
         .into_iter()
         .filter(|&pid| cmdline(pid).contains("__xdist-worker"))
-        .collect();
-    assert_eq!(workers.len(), 2, "two workers running");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(workers[0] as i32), signal).unwrap();
-    let started = Instant::now();
-    let status = child.wait().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(30), "the run ended");
-    lines.extend(rest_of_output());
-    let stdout = lines.join("\n");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let reported: Vec<&str> = lines
+        .map(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let name = environ
+                .split(|&b| b == 0)
+                .find_map(|var| var.strip_prefix(b"XDIST_WORKER="))
+                .map(text)
+                .unwrap_or_default();
+            (pid, name)
+        })
+        .collect()
+}
+
+/// Checks that each sleeper ended exactly once, and at most one (the one a lost worker was
+/// running) failed, as crashed; returns how many failed.
+fn each_sleeper_once(stdout: &[String], status: ExitStatus) -> usize {
+    let text = stdout.join("\n");
+    let reported: Vec<&str> = stdout
         .iter()
         .filter_map(|l| {
             let l = l.trim_start();
@@ -210,15 +282,33 @@ fn lose_a_worker(extra: &[&str], signal: nix::sys::signal::Signal) -> String {
     let mut unique = reported.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 16, "each sleeper exactly once:\n{stdout}");
-    assert_eq!(reported.len(), 16, "no test reported twice:\n{stdout}");
-    assert!(stderr.contains("replacing crashed worker"), "{stderr}");
-    let crashed = lines.iter().filter(|l| l.trim_start().starts_with("FAIL")).count();
-    assert!(crashed <= 1, "only the test the worker was running fails:\n{stdout}");
+    assert_eq!(unique.len(), 16, "each sleeper exactly once:\n{text}");
+    assert_eq!(reported.len(), 16, "no test reported twice:\n{text}");
+    let crashed = stdout.iter().filter(|l| l.trim_start().starts_with("FAIL")).count();
+    assert!(crashed <= 1, "only the test the worker was running fails:\n{text}");
     if crashed == 1 {
-        assert!(stdout.contains("crashed while running this test"), "{stdout}");
+        assert!(text.contains("crashed while running this test"), "{text}");
     }
-    assert_eq!(status.code(), Some(if crashed == 1 { 100 } else { 0 }), "{stdout}");
+    assert_eq!(status.code(), Some(if crashed == 1 { 100 } else { 0 }), "{text}");
+    crashed
+}
+
+/// Kills (or stops) one worker mid-run and checks that every sleeper still ends exactly
+/// once; returns the run's stderr.
+fn lose_a_worker(extra: &[&str], signal: nix::sys::signal::Signal) -> String {
+    let mut args = vec!["-n", "2", "-v"];
+    args.extend_from_slice(extra);
+    let run = LiveRun::start(&args, "300");
+    run.wait_for_stdout(2, |l| l.contains("PASS"));
+    let workers = worker_processes(run.child.id());
+    assert_eq!(workers.len(), 2, "two workers running");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(workers[0].0 as i32), signal).unwrap();
+    let started = Instant::now();
+    let (status, stdout, stderr) = run.finish();
+    assert!(started.elapsed() < Duration::from_secs(30), "the run ended");
+    let stderr = untimed(&stderr).join("\n");
+    each_sleeper_once(&untimed(&stdout), status);
+    assert!(stderr.contains("replacing crashed worker"), "{stderr}");
     stderr
 }
 
@@ -230,9 +320,57 @@ fn a_worker_killed_mid_run_loses_nothing() {
 
 #[test]
 fn a_silent_worker_is_killed_and_replaced() {
+    // Three heartbeats (one a second) fit in the silence timeout: a loaded machine may delay
+    // one by a second or two without the healthy worker being taken for a silent one.
     let stderr =
-        lose_a_worker(&["--worker-silence-timeout", "1.5"], nix::sys::signal::Signal::SIGSTOP);
-    assert!(stderr.contains("worker down: sent nothing for 1.5s and was killed"), "{stderr}");
+        lose_a_worker(&["--worker-silence-timeout", "3"], nix::sys::signal::Signal::SIGSTOP);
+    assert!(stderr.contains("worker down: sent nothing for 3s and was killed"), "{stderr}");
+}
+
+/// The silence check runs on each worker's own deadline, however busy the others keep the
+/// controller: one stopped worker of four is killed within its silence timeout plus one
+/// heartbeat of being stopped (issue 9 saw 21-63 s), and no other worker is.
+#[test]
+fn a_stopped_worker_among_busy_ones_is_killed_on_its_own_deadline() {
+    const SILENCE: Duration = Duration::from_secs(2);
+    const HEARTBEAT: Duration = Duration::from_secs(1);
+    // A second of scheduling delay on a loaded 2-core machine, on top of the heartbeat.
+    const SLACK: Duration = Duration::from_secs(1);
+    let args = ["-n", "4", "--dist", "worksteal", "-v", "--worker-silence-timeout", "2"];
+    // Four sleepers of a second each per worker: the others stay busy around the stop.
+    let run = LiveRun::start(&args, "1000");
+    run.wait_for_stdout(1, |l| l.contains("PASS"));
+    let workers = worker_processes(run.child.id());
+    assert_eq!(workers.len(), 4, "four workers running: {workers:?}");
+    // One that runs a test now (it has a child), so its results are still owed.
+    let (pid, name) = workers
+        .iter()
+        .find(|(pid, _)| !descendants(*pid).is_empty())
+        .unwrap_or(&workers[0])
+        .clone();
+    assert!(name.starts_with("gw"), "{pid}: {name:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::SIGSTOP)
+        .unwrap();
+    let stopped = Instant::now();
+    let (status, stdout, stderr) = run.finish();
+    let stdout_text = untimed(&stdout);
+    let stderr_text = untimed(&stderr).join("\n");
+    let note = format!("xdist: [{name}] worker down: sent nothing for 2s and was killed");
+    let (reported_at, _) = stderr
+        .iter()
+        .find(|(_, line)| *line == note)
+        .unwrap_or_else(|| panic!("no `{note}`:\n{stderr_text}"));
+    let took = reported_at.duration_since(stopped);
+    assert!(
+        took <= SILENCE + HEARTBEAT + SLACK,
+        "{name} was reported killed {took:?} after its SIGSTOP:\n{stderr_text}"
+    );
+    // Its last frame came at most a heartbeat before the stop: it was not killed early.
+    assert!(took >= SILENCE - HEARTBEAT - Duration::from_millis(500), "{took:?}");
+    let down = stderr.iter().filter(|(_, l)| l.contains("worker down")).count();
+    assert_eq!(down, 1, "only the stopped worker is taken for silent:\n{stderr_text}");
+    assert!(stderr_text.contains(&format!("replacing crashed worker {name}")), "{stderr_text}");
+    each_sleeper_once(&stdout_text, status);
 }
 
 #[test]
@@ -247,16 +385,17 @@ fn sigterm_and_sighup_stop_everything_too() {
 }
 
 fn stops_everything_on(signal: nix::sys::signal::Signal) {
-    let (mut child, mut lines) = start_sleepers(&["-n", "2"], "2000", 1);
-    let family = descendants(child.id());
+    let run = LiveRun::start(&["-n", "2"], "2000");
+    run.wait_for_stdout(1, |l| l.contains("PASS"));
+    let family = descendants(run.child.id());
     let workers = family.iter().filter(|&&p| cmdline(p).contains("__xdist-worker")).count();
     let tests = family.iter().filter(|&&p| cmdline(p).contains("t::sleeper_")).count();
     assert!(workers >= 1 && tests >= 1, "workers and test processes run: {family:?}");
     let sent = Instant::now();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
-    let status = child.wait().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.child.id() as i32), signal).unwrap();
+    let (status, stdout, _) = run.finish();
     let took = sent.elapsed();
-    lines.extend(rest_of_output());
+    let lines = untimed(&stdout);
     let stdout = lines.join("\n");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert_eq!(status.code(), Some(130), "{stdout}");

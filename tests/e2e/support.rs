@@ -2,6 +2,7 @@
 //! reading per-test outcomes out of their output.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -32,15 +33,25 @@ pub fn target_dir() -> PathBuf {
 
 /// `cargo xdist <args>` on `fixture`, with the shared target dir.
 pub fn xdist(fixture: &str, subcommand: &str) -> Command {
+    xdist_in(fixture, subcommand, &target_dir())
+}
+
+/// `cargo xdist <args>` on `fixture`, with the target dir `target` (and the duration history
+/// in it).
+pub fn xdist_in(fixture: &str, subcommand: &str, target: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-xdist"));
     // From the fixture's directory, as a user runs it (cargo's config is found from there).
     cmd.current_dir(repo_root().join(fixture));
     cmd.args(["xdist", subcommand, "--manifest-path"])
         .arg(manifest(fixture))
         .arg("--target-dir")
-        .arg(target_dir())
+        .arg(target)
         .env_remove("RUST_BACKTRACE");
     cmd
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -71,33 +82,75 @@ pub fn final_line(output: &Output) -> String {
     text(&output.stdout).lines().last().unwrap_or_default().to_string()
 }
 
-/// Binary path file name → binary id, from `cargo xdist list --message-format json`.
+/// Binary path file name → nextest's binary id, from cargo's own JSON (not from cargo-xdist,
+/// whose ids are what is under test): `cargo test --no-run --message-format json` names
+/// each test executable with its package id and target, `cargo metadata` the package's name.
+/// The id is `pkg` for a lib or proc-macro, `pkg::name` for an integration test and
+/// `pkg::kind/name` for a bin, example or bench (nextest-compat.md, 4.2).
 pub fn binary_ids(fixture: &str) -> BTreeMap<String, String> {
-    let out = xdist(fixture, "list").args(["--message-format", "json"]).output().expect("run list");
-    assert!(out.status.success(), "list failed: {}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list json");
-    json["binaries"]
+    let metadata = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(manifest(fixture))
+        .output()
+        .expect("run cargo metadata");
+    assert!(metadata.status.success(), "cargo metadata failed: {}", text(&metadata.stderr));
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout).expect("json");
+    let names: BTreeMap<&str, &str> = metadata["packages"]
         .as_array()
-        .expect("binaries")
+        .expect("packages")
         .iter()
-        .map(|b| {
-            let path = Path::new(b["binary-path"].as_str().expect("path"));
-            let file = path.file_name().expect("file name").to_string_lossy().into_owned();
-            (file, b["binary-id"].as_str().expect("id").to_string())
-        })
-        .collect()
+        .map(|p| (p["id"].as_str().expect("id"), p["name"].as_str().expect("name")))
+        .collect();
+    let build = cargo()
+        .current_dir(repo_root().join(fixture))
+        .args(["test", "--no-run", "--message-format", "json", "--manifest-path"])
+        .arg(manifest(fixture))
+        .arg("--target-dir")
+        .arg(target_dir())
+        .output()
+        .expect("run cargo test --no-run");
+    assert!(build.status.success(), "cargo test --no-run failed: {}", text(&build.stderr));
+    let mut ids = BTreeMap::new();
+    for line in text(&build.stdout).lines() {
+        let message: serde_json::Value = serde_json::from_str(line).expect("a JSON message");
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+            continue;
+        }
+        let Some(executable) = message["executable"].as_str() else { continue };
+        let package = names[message["package_id"].as_str().expect("package_id")];
+        let target = &message["target"];
+        let name = target["name"].as_str().expect("target name");
+        let id = match target["kind"][0].as_str().expect("target kind") {
+            "lib" | "rlib" | "dylib" | "cdylib" | "staticlib" | "proc-macro" => package.into(),
+            "test" => format!("{package}::{name}"),
+            kind => format!("{package}::{kind}/{name}"),
+        };
+        let file = Path::new(executable).file_name().expect("file name");
+        ids.insert(file.to_string_lossy().into_owned(), id);
+    }
+    assert!(!ids.is_empty(), "no test executables in cargo's JSON:\n{}", text(&build.stdout));
+    ids
 }
 
 /// Per-test outcomes under plain `cargo test --no-fail-fast` (with `extra` libtest args).
 pub fn cargo_test_outcomes(fixture: &str, env: &[(&str, &str)], extra: &[&str]) -> Outcomes {
+    cargo_test_outcomes_in(fixture, &target_dir(), env, extra)
+}
+
+/// [`cargo_test_outcomes`] with `target` as the target dir.
+pub fn cargo_test_outcomes_in(
+    fixture: &str,
+    target: &Path,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> Outcomes {
     let ids = binary_ids(fixture);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let out = cargo()
         .current_dir(repo_root().join(fixture))
         .args(["test", "--no-fail-fast", "--manifest-path"])
         .arg(manifest(fixture))
         .arg("--target-dir")
-        .arg(target_dir())
+        .arg(target)
         .arg("--")
         .args(extra)
         .envs(env.iter().copied())
@@ -118,7 +171,10 @@ pub fn cargo_test_outcomes(fixture: &str, env: &[(&str, &str)], extra: &[&str]) 
     let mut current: Option<&String> = None;
     for line in stdout.lines() {
         if line.starts_with("running ") && (line.ends_with(" tests") || line.ends_with(" test")) {
-            current = binaries.get(block).and_then(|b| ids.get(b));
+            // Doc-test blocks come after every `Running` binary, and have no id.
+            current = binaries.get(block).map(|file| {
+                ids.get(file).unwrap_or_else(|| panic!("no binary id for {file} in {ids:?}"))
+            });
             block += 1;
             continue;
         }
@@ -139,17 +195,31 @@ pub fn cargo_test_outcomes(fixture: &str, env: &[(&str, &str)], extra: &[&str]) 
     outcomes
 }
 
-/// Whether cargo-nextest can be run: locally a missing nextest skips loudly; in CI it fails.
-pub fn nextest_available() -> bool {
-    let ok = Command::new("cargo")
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+/// Whether cargo-nextest can be run. Missing, it fails the test in CI (`CI` set to anything
+/// but `false` or `0`); elsewhere the test skips, and says so on the terminal.
+pub fn nextest_available(test: &str) -> bool {
+    let ok = cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(std::env::var("CI").is_err(), "cargo-nextest is required in CI but is missing");
-        eprintln!(
-            "\n!!! SKIPPED: cargo-nextest is not installed; install it to run this test !!!\n"
-        );
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(!ci, "cargo-nextest is required in CI but is missing");
+        loud(&format!(
+            "SKIPPED {test}: cargo-nextest is not installed; install it to run this test"
+        ));
     }
     ok
+}
+
+/// Writes `message` where the person running the tests sees it: straight to fd 2, since
+/// libtest captures only what `print!`/`eprint!` write (a passing test's capture is never
+/// shown), and, when fd 2 is not the terminal (a runner holds it), to the terminal as well.
+pub fn loud(message: &str) {
+    use std::io::IsTerminal;
+    let line = format!("\n!!! {message} !!!\n\n");
+    let mut stderr = std::io::stderr();
+    let _ = stderr.write_all(line.as_bytes());
+    if !stderr.is_terminal() {
+        if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+            let _ = tty.write_all(line.as_bytes());
+        }
+    }
 }

@@ -75,6 +75,16 @@ pub fn decode_payload<T: Decode<()>>(payload: &[u8]) -> Result<T, FrameError> {
     Ok(message)
 }
 
+/// The payload length a frame's 4-byte prefix announces, checked against [`MAX_FRAME_LEN`]
+/// (for readers that fetch the bytes themselves, e.g. asynchronously).
+pub fn payload_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
+    let len = u32::from_le_bytes(prefix);
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(len));
+    }
+    Ok(len as usize)
+}
+
 /// Reads one frame. `Ok(None)` means the stream ended cleanly between frames.
 pub fn read_frame<T: Decode<()>>(input: &mut impl Read) -> Result<Option<T>, FrameError> {
     let mut prefix = [0u8; 4];
@@ -85,14 +95,11 @@ pub fn read_frame<T: Decode<()>>(input: &mut impl Read) -> Result<Option<T>, Fra
     if got < 4 {
         return Err(FrameError::Truncated { expected: 4, got });
     }
-    let len = u32::from_le_bytes(prefix);
-    if len > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge(len));
-    }
+    let len = payload_len(prefix)?;
     let mut payload = Vec::new();
-    let got = input.take(u64::from(len)).read_to_end(&mut payload)?;
-    if got < len as usize {
-        return Err(FrameError::Truncated { expected: len as usize, got });
+    let got = input.take(len as u64).read_to_end(&mut payload)?;
+    if got < len {
+        return Err(FrameError::Truncated { expected: len, got });
     }
     decode_payload(&payload).map(Some)
 }

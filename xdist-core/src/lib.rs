@@ -6,9 +6,11 @@
 //! - [`protocol`]: the messages exchanged with a worker; [`codec`] frames them on a pipe.
 //! - [`sched`]: the [`Scheduler`] trait the `--dist` modes implement (in `xdist-sched`).
 //! - [`session`]: [`DSession`], the state machine that turns worker events into commands.
+//! - [`events`]: the typed [`events::RunEvent`] stream and its [`events::RunSubscriber`]s.
 //! - [`summary`]: per-test results gathered into the run's totals and exit status.
 
 pub mod codec;
+pub mod events;
 pub mod protocol;
 pub mod sched;
 pub mod session;

@@ -2,7 +2,8 @@
 //!
 //! The controller sends one [`ToWorker::Setup`] (the test list, so later frames can name
 //! tests by index), then any number of [`ToWorker::Run`] frames, then [`ToWorker::Shutdown`].
-//! The worker answers with a [`FromWorker::Started`] and a [`FromWorker::Finished`] per test.
+//! The worker answers [`FromWorker::Ready`] to the setup, then a [`FromWorker::Started`] and
+//! a [`FromWorker::Finished`] per test. [`ToWorker::Abort`] stops it at once.
 
 use bincode::{Decode, Encode};
 
@@ -20,6 +21,10 @@ pub enum ToWorker {
     /// Give up these tests if none of them has started (all or nothing); answered with
     /// [`FromWorker::Released`].
     Steal(Vec<TestIndex>),
+    /// Stop now: kill the running test process group and exit without running the rest
+    /// (`-x`, `--maxfail`, an interrupted run). The worker carries this out on the process
+    /// groups it started itself, wherever it runs.
+    Abort,
 }
 
 /// The test list as a worker needs it.
@@ -112,7 +117,8 @@ pub enum FromWorker {
         /// How long it has run.
         elapsed_ms: u64,
     },
-    /// The worker started a test process; its process group id is `pid`.
+    /// The worker started a test process; its process group id is `pid` (for information:
+    /// only the worker signals it).
     ProcessStarted {
         /// The process id, which is also its process group id.
         pid: u32,
@@ -123,6 +129,8 @@ pub enum FromWorker {
     Released(Vec<TestIndex>),
     /// The worker is alive (sent periodically, even while a test runs).
     Heartbeat,
+    /// The worker read its setup and is ready for tests (its first frame).
+    Ready,
 }
 
 /// How one test ended on a worker.

@@ -1,5 +1,6 @@
-//! [`DSession`]: the controller's state machine. Events from workers go in; actions (spawn,
-//! send, shut down, kill, report) come out. It does no I/O and reads no clock, so every
+//! [`DSession`]: the controller's state machine. Events from workers go in; actions come out:
+//! commands for the workers (spawn, send, steal, shut down, kill) and typed [`RunEvent`]s
+//! for the subscribers (results, retries, slow tests, workers up and down, a cancelled run). It does no I/O and reads no clock, so every
 //! path, crashes included, is driven by plain unit tests.
 //!
 //! Its promise: every test of the run is reported exactly once, and once every worker has
@@ -8,9 +9,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::events::{CancelReason, RunEvent, WorkerExit};
 use crate::protocol::{Outcome, TestReport};
 use crate::sched::Scheduler;
-use crate::summary::{TestResult, TestStatus};
+use crate::summary::{RunSummary, TestResult, TestStatus};
 use crate::{TestIndex, WorkerId, worker_name};
 
 /// Settings of a session.
@@ -26,6 +28,9 @@ pub struct SessionConfig {
     pub retries: u32,
     /// Count a test that passed only on a retry as failed (`--flaky-result fail`).
     pub flaky_fails: bool,
+    /// How many times each test runs, each time on another worker (`--dist each`: one per
+    /// worker; otherwise 1).
+    pub runs_per_test: u32,
 }
 
 /// Something that happened to a worker.
@@ -61,12 +66,18 @@ pub enum Event {
         /// The tests it gave up.
         tests: Vec<TestIndex>,
     },
-    /// The worker's process ended (its pipe closed, or it broke the protocol).
+    /// The worker read its setup and is ready for tests.
+    Ready {
+        /// The worker.
+        worker: WorkerId,
+    },
+    /// The worker's process ended (its pipe closed, it broke the protocol, it fell silent, or
+    /// it could not be started).
     Exited {
         /// The worker.
         worker: WorkerId,
-        /// How it ended, e.g. "killed by signal SIGKILL".
-        cause: String,
+        /// How it ended.
+        cause: WorkerExit,
     },
 }
 
@@ -83,21 +94,8 @@ pub enum Action {
     Steal(WorkerId, Vec<TestIndex>),
     /// Stop the worker and its test processes now.
     Kill(WorkerId),
-    /// A test has its outcome.
-    Report(TestResult),
-    /// A test failed and will run again; this was its outcome this time.
-    Retry(TestResult),
-    /// A test is still running after `elapsed`.
-    Slow {
-        /// The test.
-        index: TestIndex,
-        /// The worker running it.
-        worker: WorkerId,
-        /// How long it has run.
-        elapsed: Duration,
-    },
-    /// A message for the user, e.g. "replacing crashed worker gw1".
-    Note(String),
+    /// Tell the subscribers.
+    Emit(RunEvent),
 }
 
 #[derive(Debug, Default)]
@@ -108,9 +106,15 @@ struct WorkerState {
 }
 
 /// The distributed session: one per run.
+///
+/// Inside, a test's runs are *slots*: slot `k * tests + i` is the `k`-th run of test `i`
+/// (only `--dist each` has more than one). The scheduler deals slots; workers, events and
+/// results name tests.
 pub struct DSession {
     sched: Box<dyn Scheduler + Send>,
     config: SessionConfig,
+    /// Tests in the list.
+    tests: usize,
     reported: Vec<bool>,
     unreported: usize,
     /// Failed runs of each test so far.
@@ -122,28 +126,39 @@ pub struct DSession {
     next_worker: WorkerId,
     crashed: u32,
     failed: u32,
-    stop_reason: Option<String>,
+    stop_reason: Option<CancelReason>,
+    /// The outcomes reported so far.
+    summary: RunSummary,
     /// A steal came back empty: ask again only after some test finished.
     steal_backoff: bool,
 }
 
 impl DSession {
-    /// A session over `test_count` tests, scheduled by `sched` (built for the same count).
+    /// A session over `test_count` tests, each run `config.runs_per_test` times, scheduled
+    /// by `sched` (built for as many slots).
     pub fn new(test_count: usize, sched: Box<dyn Scheduler + Send>, config: SessionConfig) -> Self {
+        let slots = test_count * config.runs_per_test.max(1) as usize;
         Self {
             sched,
             config,
-            reported: vec![false; test_count],
-            unreported: test_count,
-            failed_runs: vec![0; test_count],
-            owner: vec![None; test_count],
+            tests: test_count,
+            reported: vec![false; slots],
+            unreported: slots,
+            failed_runs: vec![0; slots],
+            owner: vec![None; slots],
             live: BTreeMap::new(),
             next_worker: 0,
             crashed: 0,
             failed: 0,
             stop_reason: None,
+            summary: RunSummary::default(),
             steal_backoff: false,
         }
+    }
+
+    /// How many outcomes the run will report.
+    pub fn test_count(&self) -> usize {
+        self.reported.len()
     }
 
     /// How many workers [`DSession::start`] spawns: never more than tests.
@@ -155,7 +170,7 @@ impl DSession {
     pub fn start(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
         for _ in 0..self.initial_workers() {
-            self.spawn(&mut actions);
+            self.spawn(None, &mut actions);
         }
         self.dispatch(&mut actions);
         actions
@@ -166,17 +181,27 @@ impl DSession {
         let mut actions = Vec::new();
         match event {
             Event::Started { worker, index } => {
-                if self.holds(worker, index) {
-                    self.live.get_mut(&worker).expect("held by a live worker").running =
-                        Some(index);
+                if let Some(slot) = self.slot_of(worker, index) {
+                    self.live.get_mut(&worker).expect("held by a live worker").running = Some(slot);
+                    actions.push(Action::Emit(RunEvent::TestStarted { index, worker }));
                 }
             }
-            Event::Finished { worker, report } => {
+            Event::Ready { worker } => {
+                if self.live.contains_key(&worker) {
+                    actions.push(Action::Emit(RunEvent::WorkerReady { worker }));
+                }
+            }
+            Event::Finished { worker, mut report } => {
                 self.steal_backoff = false;
-                self.finished(worker, report, &mut actions);
+                if let Some(slot) = self.slot_of(worker, report.index) {
+                    report.index = slot;
+                    self.finished(worker, report, &mut actions);
+                }
             }
             Event::Released { worker, tests } => {
                 self.steal_backoff = tests.is_empty();
+                let tests: Vec<TestIndex> =
+                    tests.into_iter().filter_map(|i| self.slot_of(worker, i)).collect();
                 self.sched.steal_answered(worker, &tests);
                 for &index in &tests {
                     if self.owner.get(index as usize) == Some(&Some(worker)) {
@@ -186,16 +211,16 @@ impl DSession {
                 if let Some(reason) = self.stop_reason.clone() {
                     // A late answer after a stop: what it freed will not run.
                     for index in self.sched.drain_unsent() {
-                        self.report(not_run(index, &reason), &mut actions);
+                        self.report(not_run(index, &reason.to_string()), &mut actions);
                     }
                 }
             }
             Event::Slow { worker, index, elapsed } => {
-                if self.holds(worker, index) {
-                    actions.push(Action::Slow { index, worker, elapsed });
+                if self.slot_of(worker, index).is_some() {
+                    actions.push(Action::Emit(RunEvent::TestSlow { index, worker, elapsed }));
                 }
             }
-            Event::Exited { worker, cause } => self.exited(worker, &cause, &mut actions),
+            Event::Exited { worker, cause } => self.exited(worker, cause, &mut actions),
         }
         self.dispatch(&mut actions);
         actions
@@ -203,7 +228,7 @@ impl DSession {
 
     /// Stops the run now (Ctrl-C): nothing more is sent, every worker is killed, and the
     /// tests that did not finish are reported not run.
-    pub fn interrupt(&mut self, reason: &str) -> Vec<Action> {
+    pub fn interrupt(&mut self, reason: CancelReason) -> Vec<Action> {
         let mut actions = Vec::new();
         self.stop(reason, &mut actions);
         for (&worker, state) in &mut self.live {
@@ -220,9 +245,30 @@ impl DSession {
         self.unreported == 0 && self.live.is_empty()
     }
 
-    /// Why the run stopped early, if it did.
-    pub fn stop_reason(&self) -> Option<&str> {
-        self.stop_reason.as_deref()
+    /// Why the run stopped early, if it did (the strongest reason given).
+    pub fn stop_reason(&self) -> Option<&CancelReason> {
+        self.stop_reason.as_ref()
+    }
+
+    /// The outcomes reported so far; every test's once the session is done.
+    pub fn summary(&self) -> RunSummary {
+        self.summary
+    }
+
+    /// The slot of `index` that `worker` holds, if it holds one and it is not reported.
+    fn slot_of(&self, worker: WorkerId, index: TestIndex) -> Option<TestIndex> {
+        if index as usize >= self.tests {
+            return None;
+        }
+        let runs = self.config.runs_per_test.max(1);
+        (0..runs)
+            .map(|k| k * self.tests as TestIndex + index)
+            .find(|&slot| self.holds(worker, slot))
+    }
+
+    /// The test a slot is a run of.
+    fn test_of(&self, slot: TestIndex) -> TestIndex {
+        slot % self.tests.max(1) as TestIndex
     }
 
     fn holds(&self, worker: WorkerId, index: TestIndex) -> bool {
@@ -231,12 +277,13 @@ impl DSession {
             && !self.reported[index as usize]
     }
 
-    fn spawn(&mut self, actions: &mut Vec<Action>) {
+    fn spawn(&mut self, replacing: Option<WorkerId>, actions: &mut Vec<Action>) {
         let worker = self.next_worker;
         self.next_worker += 1;
         self.live.insert(worker, WorkerState::default());
         self.sched.add_worker(worker);
         actions.push(Action::Spawn(worker));
+        actions.push(Action::Emit(RunEvent::WorkerStarted { worker, replacing }));
     }
 
     fn report(&mut self, result: TestResult, actions: &mut Vec<Action>) {
@@ -249,7 +296,10 @@ impl DSession {
         if result.is_failure() {
             self.failed += 1;
         }
-        actions.push(Action::Report(result));
+        self.summary.add(&result);
+        let mut result = result;
+        result.index = self.test_of(result.index);
+        actions.push(Action::Emit(RunEvent::TestFinished(result)));
     }
 
     /// A test ran to an outcome: report it, or, if it failed and has retries left, put it
@@ -264,7 +314,8 @@ impl DSession {
         {
             self.failed_runs[index] += 1;
             self.sched.requeue_front(result.index);
-            actions.push(Action::Retry(result));
+            result.index = self.test_of(result.index);
+            actions.push(Action::Emit(RunEvent::TestRetried(result)));
             return false;
         }
         if result.is_flaky() && self.config.flaky_fails {
@@ -310,22 +361,25 @@ impl DSession {
         }
         if let Some(max) = self.config.max_fail {
             if self.failed >= max && self.stop_reason.is_none() {
-                let plural = if max == 1 { "" } else { "s" };
-                self.stop(&format!("stopping after {max} failure{plural}"), actions);
+                self.stop(CancelReason::TestFailures(max), actions);
             }
         }
     }
 
-    fn exited(&mut self, worker: WorkerId, cause: &str, actions: &mut Vec<Action>) {
+    fn exited(&mut self, worker: WorkerId, cause: WorkerExit, actions: &mut Vec<Action>) {
         let Some(state) = self.live.remove(&worker) else { return };
         let pending = self.sched.pending(worker).to_vec();
+        let expected = state.shutting_down || state.killed || self.stop_reason.is_some();
+        let exited = RunEvent::WorkerExited { worker, cause: cause.clone(), expected };
         if pending.is_empty() && (state.shutting_down || state.killed) {
             self.sched.remove_worker(worker);
+            actions.push(Action::Emit(exited));
             return;
         }
         if state.killed || self.stop_reason.is_some() {
             self.sched.remove_worker(worker);
-            let reason = self.stop_reason.clone().unwrap_or_else(|| "run stopped".into());
+            actions.push(Action::Emit(exited));
+            let reason = self.stop_reason.as_ref().map_or("run stopped".into(), |r| r.to_string());
             for index in pending {
                 self.report(not_run(index, &reason), actions);
             }
@@ -337,16 +391,16 @@ impl DSession {
             self.sched.mark_complete(worker, index, Duration::ZERO);
         }
         self.sched.remove_worker(worker);
-        actions.push(Action::Note(format!("[{name}] worker down: {cause}")));
+        actions.push(Action::Emit(RunEvent::WorkerExited {
+            worker,
+            cause: cause.clone(),
+            expected: false,
+        }));
         self.crashed += 1;
         let give_up = self.crashed > self.config.max_worker_restart;
         if give_up {
-            let reason = if self.config.max_worker_restart == 0 {
-                format!("worker {name} crashed and worker restarting disabled")
-            } else {
-                format!("maximum crashed workers reached: {}", self.config.max_worker_restart)
-            };
-            self.stop(&reason, actions);
+            let max = self.config.max_worker_restart;
+            self.stop(CancelReason::CrashLimit { max, worker }, actions);
         }
         if let Some(index) = crashed_test {
             let result = TestResult {
@@ -361,8 +415,7 @@ impl DSession {
             self.conclude(result, actions);
         }
         if !give_up && self.sched.has_unsent() {
-            actions.push(Action::Note(format!("replacing crashed worker {name}")));
-            self.spawn(actions);
+            self.spawn(Some(worker), actions);
         }
     }
 
@@ -373,13 +426,14 @@ impl DSession {
 
     /// Ends dispatch: unsent tests are reported not run, busy workers are killed (their
     /// unfinished tests are reported when they exit), idle ones shut down.
-    fn stop(&mut self, reason: &str, actions: &mut Vec<Action>) {
-        if self.stop_reason.is_none() {
-            self.stop_reason = Some(reason.to_string());
-            actions.push(Action::Note(reason.to_string()));
+    fn stop(&mut self, reason: CancelReason, actions: &mut Vec<Action>) {
+        if self.stop_reason.as_ref().is_none_or(|r| *r < reason) {
+            self.stop_reason = Some(reason.clone());
+            actions.push(Action::Emit(RunEvent::RunCancelled(reason)));
         }
+        let reason = self.stop_reason.as_ref().map(ToString::to_string).unwrap_or_default();
         for index in self.sched.drain_unsent() {
-            self.report(not_run(index, reason), actions);
+            self.report(not_run(index, &reason), actions);
         }
         let workers: Vec<WorkerId> = self.live.keys().copied().collect();
         for worker in workers {
@@ -396,18 +450,20 @@ impl DSession {
     fn dispatch(&mut self, actions: &mut Vec<Action>) {
         if self.stop_reason.is_none() && self.sched.has_unsent() && !self.has_open_worker() {
             // Work came back (a retry) after every worker was told to finish.
-            self.spawn(actions);
+            self.spawn(None, actions);
         }
         if self.stop_reason.is_none() {
             for assignment in self.sched.schedule() {
                 for &index in &assignment.tests {
                     self.owner[index as usize] = Some(assignment.worker);
                 }
-                actions.push(Action::Send(assignment.worker, assignment.tests));
+                let tests = assignment.tests.iter().map(|&slot| self.test_of(slot)).collect();
+                actions.push(Action::Send(assignment.worker, tests));
             }
             if !self.steal_backoff {
                 for steal in self.sched.steal_requests() {
-                    actions.push(Action::Steal(steal.victim, steal.tests));
+                    let tests = steal.tests.iter().map(|&slot| self.test_of(slot)).collect();
+                    actions.push(Action::Steal(steal.victim, tests));
                 }
             }
         }

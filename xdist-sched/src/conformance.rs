@@ -1,7 +1,8 @@
 //! Property tests every scheduler must pass, in every mode: driven by simulated workers that
-//! complete tests in random order, sometimes die, answer steals late or not at all, and are
-//! shut down when idle (as the session does), each test ends exactly once, units stay
-//! whole, and the run ends.
+//! hand the front of their queue to a test process, complete those tests in random order,
+//! sometimes die, answer steals late or not at all (and refuse a steal of any test already
+//! handed to a process, as the real worker does), and are shut down when idle (as the
+//! session does), each test ends exactly once, units stay whole, and the run ends.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -21,12 +22,22 @@ struct Step {
     slow: bool,
     /// Rounds until a steal asked for in this round is answered (0: at once).
     answer_after: usize,
+    /// How many queued tests a worker with no test process hands to its next one, modulo
+    /// the queue's length plus one, where 0 is all of them: the real worker hands all it
+    /// holds (`Batching::Whole`) or about a second of work (`Batching::Adaptive`).
+    hand: usize,
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let answer_after = prop_oneof![2 => Just(0usize), 1 => 1usize..6];
-    (any::<usize>(), prop::bool::weighted(0.05), any::<bool>(), answer_after)
-        .prop_map(|(pick, dies, slow, answer_after)| Step { pick, dies, slow, answer_after })
+    (any::<usize>(), prop::bool::weighted(0.05), any::<bool>(), answer_after, any::<usize>())
+        .prop_map(|(pick, dies, slow, answer_after, hand)| Step {
+            pick,
+            dies,
+            slow,
+            answer_after,
+            hand,
+        })
 }
 
 /// A test from a small space of binaries, modules, files and groups, so units collide.
@@ -60,12 +71,20 @@ struct World<'a> {
     live: Vec<WorkerId>,
     dead: HashSet<WorkerId>,
     next_id: WorkerId,
-    /// Tests each worker was sent and has neither completed nor given up.
+    /// Tests each worker was sent and has neither completed nor given up, in the order sent.
     sent: BTreeMap<WorkerId, Vec<TestIndex>>,
+    /// How many of the first of `sent` the worker has handed to a test process: started or
+    /// about to be, so no longer its to give up, and not finished yet.
+    handed: HashMap<WorkerId, usize>,
     /// The worker each unit key last went to.
     owner: HashMap<String, WorkerId>,
     /// The steal in flight and the round it gets answered in.
     steal: Option<(StealRequest, usize)>,
+    /// The last steal came back empty: as the session does, ask again only after a test
+    /// finished.
+    steal_backoff: bool,
+    /// Steals refused although none of the tests asked for had finished.
+    refused_unfinished: usize,
 }
 
 impl World<'_> {
@@ -91,19 +110,42 @@ impl World<'_> {
         self.sent.entry(a.worker).or_default().extend(&a.tests);
     }
 
-    /// The victim gives up everything asked if it has completed none of it, else nothing.
+    /// The victim gives up everything asked if all of it is still queued (none of it handed
+    /// to a test process, let alone completed), else nothing, as the real worker does.
     fn answer_steal(&mut self, sched: &mut dyn Scheduler) {
         let Some((request, _)) = self.steal.take() else { return };
+        let handed = self.handed.get(&request.victim).copied().unwrap_or(0);
         let held = self.sent.get_mut(&request.victim).expect("the victim is alive");
-        let untouched = request.tests.iter().all(|i| held.contains(i));
+        let queued = &held[handed..];
+        let untouched = request.tests.iter().all(|i| queued.contains(i));
+        if !untouched && request.tests.iter().all(|i| held.contains(i)) {
+            self.refused_unfinished += 1;
+        }
         let released = if untouched { request.tests } else { Vec::new() };
         held.retain(|i| !released.contains(i));
+        self.steal_backoff = released.is_empty();
         sched.steal_answered(request.victim, &released);
+    }
+
+    /// A test `worker` has handed to its test process (handing it the front of its queue
+    /// first if no process runs), the one picked by `step`.
+    fn running_test(&mut self, worker: WorkerId, step: &Step, busy: usize) -> TestIndex {
+        let held = self.sent.get(&worker).expect("a busy worker was sent tests");
+        assert!(!held.is_empty(), "a worker the scheduler calls busy holds tests");
+        let handed = self.handed.entry(worker).or_insert(0);
+        if *handed == 0 {
+            *handed = match step.hand % (held.len() + 1) {
+                0 => held.len(),
+                n => n,
+            };
+        }
+        held[(step.pick / busy) % *handed]
     }
 
     fn remove(&mut self, sched: &mut dyn Scheduler, worker: WorkerId) {
         let moved = sched.remove_worker(worker);
         assert_eq!(moved, self.sent.remove(&worker).unwrap_or_default(), "requeued = unfinished");
+        self.handed.remove(&worker);
         self.live.retain(|&w| w != worker);
         if self.steal.as_ref().is_some_and(|(r, _)| r.victim == worker) {
             // A worker that is gone never answers.
@@ -114,7 +156,8 @@ impl World<'_> {
 
 /// Runs `mode` over `tests` on `workers` workers. Every death is followed by a replacement,
 /// as the session does; the test the worker was running counts as the crashed one and ends
-/// there. Returns how many times each test ended.
+/// there. Returns how many times each test ended, and how many steals were refused only
+/// because a test asked for was handed to a process.
 fn simulate(
     mode: DistMode,
     tests: &[TestMeta],
@@ -122,7 +165,7 @@ fn simulate(
     options: &SchedOptions,
     shutdown_idle: bool,
     steps: &[Step],
-) -> Vec<u32> {
+) -> (Vec<u32>, usize) {
     let mut sched = build_scheduler(mode, tests, options);
     let mut world = World {
         mode,
@@ -132,8 +175,11 @@ fn simulate(
         dead: HashSet::new(),
         next_id: workers,
         sent: BTreeMap::new(),
+        handed: HashMap::new(),
         owner: HashMap::new(),
         steal: None,
+        steal_backoff: false,
+        refused_unfinished: 0,
     };
     for w in 0..workers {
         sched.add_worker(w);
@@ -148,7 +194,7 @@ fn simulate(
         for a in sched.schedule() {
             world.received(a);
         }
-        let requests = sched.steal_requests();
+        let requests = if world.steal_backoff { Vec::new() } else { sched.steal_requests() };
         assert!(requests.len() <= 1, "one steal at a time: {requests:?}");
         for request in requests {
             assert!(world.steal.is_none(), "no steal request while one is outstanding");
@@ -182,12 +228,14 @@ fn simulate(
             continue;
         }
         let w = busy[s.pick % busy.len()];
-        // Workers finish their tests in any order (libtest sorts a batch by name).
-        let held = sched.pending(w);
-        let index = held[(s.pick / busy.len()) % held.len()];
+        // Workers finish the tests of a process in any order (libtest sorts a batch by name).
+        let index = world.running_test(w, s, busy.len());
+        assert!(sched.pending(w).contains(&index), "tests a worker runs are pending on it");
         let mine = world.sent.get_mut(&w).expect("sent");
-        let pos = mine.iter().position(|&i| i == index).expect("pending tests were sent");
+        let pos = mine.iter().position(|&i| i == index).expect("running tests were sent");
         mine.remove(pos);
+        *world.handed.get_mut(&w).expect("handed") -= 1;
+        world.steal_backoff = false;
         world.ended[index as usize] += 1;
         let took = Duration::from_millis(if s.slow { 300 } else { 1 });
         sched.mark_complete(w, index, took);
@@ -199,7 +247,7 @@ fn simulate(
             world.next_id += 1;
         }
     }
-    world.ended
+    (world.ended, world.refused_unfinished)
 }
 
 proptest! {
@@ -220,7 +268,7 @@ proptest! {
         let copies = if mode == DistMode::Each { workers as usize } else { 1 };
         let tests: Vec<TestMeta> = (0..copies).flat_map(|_| tests.iter().cloned()).collect();
         let options = SchedOptions { max_sched_chunk, loadscope_reorder, use_history, copies };
-        let ended = simulate(mode, &tests, workers, &options, shutdown_idle, &steps);
+        let (ended, _) = simulate(mode, &tests, workers, &options, shutdown_idle, &steps);
         prop_assert!(ended.iter().all(|&n| n == 1), "ended counts: {ended:?}");
     }
 }
@@ -274,6 +322,7 @@ fn a_crash_at_every_position_loses_nothing() {
             duration: Some(Duration::from_millis(10 * (i % 7))),
         })
         .collect();
+    let mut refused_unfinished = 0;
     for mode in DistMode::ALL {
         for workers in [1, 3] {
             let copies = if mode == DistMode::Each { workers as usize } else { 1 };
@@ -287,10 +336,13 @@ fn a_crash_at_every_position_loses_nothing() {
                         dies: r == crash_at,
                         slow: r % 3 == 0,
                         answer_after: r % 2,
+                        hand: r % 4,
                     })
                     .collect();
                 for shutdown_idle in [false, true] {
-                    let ended = simulate(mode, &list, workers, &options, shutdown_idle, &steps);
+                    let (ended, refused) =
+                        simulate(mode, &list, workers, &options, shutdown_idle, &steps);
+                    refused_unfinished += refused;
                     assert!(
                         ended.iter().all(|&n| n == 1),
                         "{} on {workers} workers, crash at {crash_at}: {ended:?}",
@@ -300,4 +352,6 @@ fn a_crash_at_every_position_loses_nothing() {
             }
         }
     }
+    // The case a victim that only checks for finished tests never produces.
+    assert!(refused_unfinished > 0, "no steal met a test handed to a process");
 }

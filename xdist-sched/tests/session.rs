@@ -3,15 +3,22 @@
 
 use std::collections::BTreeMap;
 
+use xdist_core::events::{CancelReason, RunEvent, WorkerExit};
 use xdist_core::protocol::{Outcome, TestReport};
 use xdist_core::summary::{TestResult, TestStatus};
-use xdist_core::{Action, DSession, Event, SessionConfig, TestIndex, WorkerId};
+use xdist_core::{Action, DSession, Event, SessionConfig, TestIndex, WorkerId, worker_name};
 use xdist_sched::{DistMode, SchedConfig, make_scheduler};
 
 fn session(tests: usize, workers: u32, mode: DistMode, max_fail: Option<u32>) -> DSession {
     let sched = make_scheduler(mode, tests, SchedConfig { max_sched_chunk: None });
-    let config =
-        SessionConfig { workers, max_worker_restart: 2, max_fail, retries: 0, flaky_fails: false };
+    let config = SessionConfig {
+        workers,
+        max_worker_restart: 2,
+        max_fail,
+        retries: 0,
+        flaky_fails: false,
+        runs_per_test: 1,
+    };
     DSession::new(tests, sched, config)
 }
 
@@ -75,14 +82,19 @@ impl Harness {
                 }
                 Action::Kill(w) => {
                     self.queues.remove(&w);
-                    let more =
-                        self.session.handle(Event::Exited { worker: w, cause: "killed".into() });
+                    let more = self.session.handle(Event::Exited {
+                        worker: w,
+                        cause: WorkerExit::Signal("SIGKILL".into()),
+                    });
                     self.apply(more);
                 }
-                Action::Report(r) => self.results.push(r),
-                Action::Retry(r) => self.retried.push(r),
-                Action::Slow { .. } => {}
-                Action::Note(n) => self.notes.push(n),
+                Action::Emit(RunEvent::TestFinished(r)) => self.results.push(r),
+                Action::Emit(RunEvent::TestRetried(r)) => self.retried.push(r),
+                Action::Emit(RunEvent::WorkerStarted { replacing: Some(w), .. }) => {
+                    self.notes.push(format!("replacing crashed worker {}", worker_name(w)));
+                }
+                Action::Emit(RunEvent::RunCancelled(reason)) => self.notes.push(reason.to_string()),
+                Action::Emit(_) => {}
             }
         }
     }
@@ -101,7 +113,7 @@ impl Harness {
                 assert!(self.shutdown.contains(&w), "gw{w} idle but never shut down: a hang");
                 self.queues.remove(&w);
                 let actions =
-                    self.session.handle(Event::Exited { worker: w, cause: "exit 0".into() });
+                    self.session.handle(Event::Exited { worker: w, cause: WorkerExit::Code(0) });
                 self.apply(actions);
                 continue;
             };
@@ -111,9 +123,10 @@ impl Harness {
             if let Some(pos) = crash_on.iter().position(|&i| i == index) {
                 crash_on.remove(pos);
                 self.queues.remove(&w);
-                let actions = self
-                    .session
-                    .handle(Event::Exited { worker: w, cause: "signal SIGKILL".into() });
+                let actions = self.session.handle(Event::Exited {
+                    worker: w,
+                    cause: WorkerExit::Signal("SIGKILL".into()),
+                });
                 self.apply(actions);
                 continue;
             }
@@ -166,7 +179,7 @@ fn worker_dying_mid_batch_fails_only_the_running_test() {
                 .cause
                 .as_deref()
                 .unwrap()
-                .contains("crashed while running this test: signal SIGKILL")
+                .contains("crashed while running this test: was killed by SIGKILL")
         );
         for i in (0..40).filter(|&i| i != 7) {
             assert_eq!(h.status_of(i), vec![TestStatus::Passed], "test {i} under {mode:?}");
@@ -187,7 +200,7 @@ fn too_many_crashes_end_the_run_with_not_run_tests() {
     let mut h = Harness::new(session(30, 1, DistMode::Load, None));
     h.run(&[0, 1, 2, 3, 4], &[]);
     assert!(h.session.is_done());
-    assert_eq!(h.session.stop_reason(), Some("maximum crashed workers reached: 2"));
+    assert_eq!(reason(&h), Some("maximum crashed workers reached: 2".to_string()));
     for i in 0..30 {
         assert_eq!(h.status_of(i).len(), 1, "test {i} has exactly one outcome");
     }
@@ -199,7 +212,7 @@ fn too_many_crashes_end_the_run_with_not_run_tests() {
 fn maxfail_stops_dispatch_and_reports_the_rest_not_run() {
     let mut h = Harness::new(session(100, 2, DistMode::Load, Some(1)));
     h.run(&[], &[3]);
-    assert_eq!(h.session.stop_reason(), Some("stopping after 1 failure"));
+    assert_eq!(reason(&h), Some("stopping after 1 failure".to_string()));
     assert_eq!(h.results.len(), 100);
     let not_run = h.results.iter().filter(|r| r.status == TestStatus::NotRun).count();
     assert!(not_run > 50, "only {not_run} not run");
@@ -217,7 +230,7 @@ fn late_and_duplicate_reports_are_ignored() {
 #[test]
 fn interrupt_kills_every_worker_and_reports_everything() {
     let mut h = Harness::new(session(20, 2, DistMode::Load, None));
-    let actions = h.session.interrupt("interrupted by SIGINT");
+    let actions = h.session.interrupt(CancelReason::Signal("SIGINT".into()));
     h.apply(actions);
     assert!(h.session.is_done());
     assert_eq!(h.results.len(), 20);
@@ -226,8 +239,14 @@ fn interrupt_kills_every_worker_and_reports_everything() {
 
 fn retrying(tests: usize, workers: u32, retries: u32, flaky_fails: bool) -> DSession {
     let sched = make_scheduler(DistMode::Load, tests, SchedConfig { max_sched_chunk: None });
-    let config =
-        SessionConfig { workers, max_worker_restart: 2, max_fail: None, retries, flaky_fails };
+    let config = SessionConfig {
+        workers,
+        max_worker_restart: 2,
+        max_fail: None,
+        retries,
+        flaky_fails,
+        runs_per_test: 1,
+    };
     DSession::new(tests, sched, config)
 }
 
@@ -282,6 +301,7 @@ fn worksteal_moves_work_to_idle_workers_and_loses_nothing() {
         max_fail: None,
         retries: 0,
         flaky_fails: false,
+        runs_per_test: 1,
     };
     let mut h = Harness::new(DSession::new(40, sched, config));
     h.run(&[5, 30], &[7]);
@@ -290,4 +310,33 @@ fn worksteal_moves_work_to_idle_workers_and_loses_nothing() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 40, "each test exactly once");
+}
+
+fn reason(h: &Harness) -> Option<String> {
+    h.session.stop_reason().map(ToString::to_string)
+}
+
+#[test]
+fn each_runs_every_test_once_per_worker_under_its_own_index() {
+    let sched = xdist_sched::EachScheduler::new(3, 10);
+    let config = SessionConfig {
+        workers: 3,
+        max_worker_restart: 2,
+        max_fail: None,
+        retries: 0,
+        flaky_fails: false,
+        runs_per_test: 3,
+    };
+    let mut h = Harness::new(DSession::new(10, Box::new(sched), config));
+    h.run(&[], &[6]);
+    assert!(h.session.is_done());
+    assert_eq!(h.results.len(), 30);
+    for i in 0..10 {
+        let mut workers: Vec<WorkerId> =
+            h.results.iter().filter(|r| r.index == i).filter_map(|r| r.worker).collect();
+        workers.sort_unstable();
+        assert_eq!(workers, vec![0, 1, 2], "test {i} ran once on each worker");
+    }
+    assert_eq!(h.status_of(6), vec![TestStatus::Failed; 3]);
+    assert_eq!(h.session.summary().failed, 3);
 }

@@ -7,8 +7,7 @@ mod clock;
 mod output;
 
 use std::io;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use nix::unistd::Pid;
 use xdist_core::TestIndex;
 use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestReport};
 
+use crate::command::{self, describe};
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
 use clock::TestClock;
 use output::{Arrival, ProcessOutput};
@@ -55,21 +55,14 @@ impl<'a> Batch<'a> {
         let names: Vec<&str> = self.tests.iter().map(|t| t.1).collect();
         let indices: Vec<TestIndex> = self.tests.iter().map(|t| t.0).collect();
         let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);
-        let mut command = Command::new(&self.binary.path);
+        let spec = self.binary;
+        let mut command = command::test_command(&spec.path, &spec.cwd, &spec.env);
         command.args(["--exact", "--test-threads=1", "--color=never"]);
         if self.include_ignored {
             command.arg("--include-ignored");
         }
-        command
-            .arg("--")
-            .args(&names)
-            .current_dir(&self.binary.cwd)
-            .envs(self.binary.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: a timeout kills the test and whatever it started.
-            .process_group(0);
+        command.arg("--").args(&names).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command::isolate(&mut command);
         let child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -233,16 +226,4 @@ fn failed(
     output: Vec<u8>,
 ) -> FromWorker {
     report(index, Outcome::Failed { cause }, duration, output)
-}
-
-/// "exited with code 3", "was killed by SIGSEGV (core dumped)".
-pub fn describe(status: ExitStatus) -> String {
-    if let Some(signal) = status.signal() {
-        let name = Signal::try_from(signal)
-            .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string());
-        let core = if status.core_dumped() { " (core dumped)" } else { "" };
-        format!("was killed by {name}{core}")
-    } else {
-        format!("exited with code {}", status.code().unwrap_or(-1))
-    }
 }

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod capture;
+pub mod command;
 pub mod libtest;
 pub mod pace;
 
@@ -20,6 +21,13 @@ use xdist_core::codec::{self, FrameError};
 use xdist_core::protocol::{Batching, FromWorker, ToWorker, WorkerSetup};
 
 use crate::batch::Batch;
+
+/// The worker's exit code for a protocol or pipe error (documented in docs/exit-codes.md).
+pub const EXIT_PROTOCOL: u8 = 3;
+/// The worker's exit code when its controller went away or sent garbage mid-run.
+pub const EXIT_CONTROLLER_GONE: i32 = 4;
+/// The worker's exit code after [`ToWorker::Abort`].
+pub const EXIT_ABORTED: i32 = 5;
 
 /// Why a worker stopped before its controller told it to.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +65,7 @@ pub fn serve(
         _ => return Err(WorkerError::NoSetup),
     };
     let output = Arc::new(Mutex::new(BufWriter::new(output)));
+    send(&output, &FromWorker::Ready)?;
     let current_group = Arc::new(AtomicI32::new(0));
     let inbox: Shared<Inbox> = Arc::default();
     {
@@ -119,10 +128,14 @@ fn read_commands<W: Write>(
                 }
                 continue;
             }
+            Ok(Some(ToWorker::Abort)) => {
+                kill_group(group);
+                std::process::exit(EXIT_ABORTED);
+            }
             _ => {
                 // The controller is gone (or mad): stop the running test and leave.
                 kill_group(group);
-                std::process::exit(4);
+                std::process::exit(EXIT_CONTROLLER_GONE);
             }
         }
         ready.notify_all();
@@ -265,7 +278,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xdist-worker: {e}");
-            std::process::ExitCode::from(3)
+            std::process::ExitCode::from(EXIT_PROTOCOL)
         }
     }
 }

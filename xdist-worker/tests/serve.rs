@@ -1,9 +1,13 @@
 //! The worker on in-memory pipes: the frames it answers with, for a real test binary (this
 //! crate's own unit tests are not used; `/bin/sh` stands in as a libtest-like binary) and for
-//! a binary that does not exist.
+//! a binary that does not exist; and, on socket pairs driven frame by frame, how it answers
+//! steals.
 
 use std::io::{Cursor, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use xdist_core::codec::{encode_frame, read_frame};
 use xdist_core::protocol::{
@@ -143,4 +147,156 @@ fn a_run_frame_before_the_setup_is_an_error() {
     let input = encode_frame(&ToWorker::Run(vec![0])).unwrap();
     let err = xdist_worker::serve(Cursor::new(input), SharedBuf::default()).unwrap_err();
     assert!(err.to_string().contains("expected the setup frame first"), "{err}");
+}
+
+/// A libtest-like script whose test `held` does not end until the file `$XDIST_FAKE_GO`
+/// exists (or 30 s have passed); every test passes, and the stream ends with libtest's
+/// summary and status 0.
+fn fake_holding_binary(dir: &std::path::Path) -> String {
+    let path = dir.join("fake-libtest-held");
+    std::fs::write(
+        &path,
+        r#"#!/bin/sh
+names=""
+for arg in "$@"; do case "$arg" in -*) ;; *) names="$names $arg" ;; esac; done
+count=$(printf '%s\n' $names | grep -c .)
+echo; echo "running $count tests"
+for name in $(printf '%s\n' $names | sort); do
+  printf 'test %s ... ' "$name"
+  if [ "$name" = held ]; then
+    i=0
+    while [ ! -e "$XDIST_FAKE_GO" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+  fi
+  echo ok
+done
+printf '\ntest result: ok. %d passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n' "$count"
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// A worker served on socket pairs: frames go in one at a time, and what it answers is read
+/// as it comes.
+struct LiveWorker {
+    /// Never closed while the worker serves: a worker whose controller goes away exits the
+    /// process (this test binary, before a failing test's message is out), so `Drop` leaks
+    /// it, and only [`LiveWorker::shut_down`] closes it.
+    input: Option<UnixStream>,
+    frames: mpsc::Receiver<FromWorker>,
+    /// Every frame seen so far, heartbeats left out.
+    seen: Vec<FromWorker>,
+    served: Option<std::thread::JoinHandle<Result<(), xdist_worker::WorkerError>>>,
+}
+
+impl Drop for LiveWorker {
+    fn drop(&mut self) {
+        std::mem::forget(self.input.take());
+    }
+}
+
+impl LiveWorker {
+    fn start(setup: &ToWorker) -> Self {
+        let (mut input, worker_in) = UnixStream::pair().unwrap();
+        let (worker_out, output) = UnixStream::pair().unwrap();
+        let served = std::thread::spawn(move || xdist_worker::serve(worker_in, worker_out));
+        input.write_all(&encode_frame(setup).unwrap()).unwrap();
+        let (tx, frames) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut output = std::io::BufReader::new(output);
+            while let Ok(Some(frame)) = read_frame::<FromWorker>(&mut output) {
+                if frame != FromWorker::Heartbeat && tx.send(frame).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { input: Some(input), frames, seen: Vec::new(), served: Some(served) }
+    }
+
+    fn send(&mut self, frame: &ToWorker) {
+        let input = self.input.as_mut().expect("not shut down");
+        input.write_all(&encode_frame(frame).unwrap()).unwrap();
+    }
+
+    /// Waits (at most 30 s) for the next frame `wanted` accepts, and returns it.
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&FromWorker) -> bool) -> FromWorker {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let frame = self
+                .frames
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no {what} ({e}); frames so far: {:?}", self.seen));
+            self.seen.push(frame.clone());
+            if wanted(&frame) {
+                return frame;
+            }
+        }
+    }
+
+    /// Sends `Shutdown` and waits for the worker to finish what it holds; returns every
+    /// frame seen.
+    fn shut_down(mut self) -> Vec<FromWorker> {
+        self.send(&ToWorker::Shutdown);
+        self.served.take().expect("served once").join().unwrap().unwrap();
+        // The worker has stopped reading: closing its input now is harmless.
+        drop(self.input.take());
+        std::mem::take(&mut self.seen)
+    }
+
+    /// The answer to a steal of `tests`.
+    fn steal(&mut self, tests: Vec<u32>) -> Vec<u32> {
+        self.send(&ToWorker::Steal(tests.clone()));
+        match self.wait_for(&format!("answer to the steal of {tests:?}"), |f| {
+            matches!(f, FromWorker::Released(_))
+        }) {
+            FromWorker::Released(released) => released,
+            _ => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
+    let dir = std::env::temp_dir().join(format!("xdist-worker-steal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let go = dir.join("go");
+    let path = fake_holding_binary(&dir);
+    let names = ["held", "queued_1", "queued_2", "queued_3"];
+    let setup = ToWorker::Setup(WorkerSetup {
+        binaries: vec![BinarySpec {
+            path,
+            cwd: "/".into(),
+            env: vec![("XDIST_FAKE_GO".into(), go.to_string_lossy().into_owned())],
+        }],
+        tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
+        include_ignored: false,
+        limits: RunLimits::default(),
+        batching: Batching::Whole,
+    });
+    let mut worker = LiveWorker::start(&setup);
+    worker.send(&ToWorker::Run(vec![0]));
+    // `held` is in a test process now, which does not end until `go` exists.
+    worker.wait_for("the process of `held`", |f| matches!(f, FromWorker::ProcessStarted { .. }));
+    worker.send(&ToWorker::Run(vec![1, 2, 3]));
+    let held_released = worker.steal(vec![0]);
+    let queued_released = worker.steal(vec![2, 3]);
+    let mixed_released = worker.steal(vec![1, 0]);
+    std::fs::write(&go, b"").unwrap();
+    assert_eq!(held_released, Vec::<u32>::new(), "a test handed to a process stays");
+    assert_eq!(queued_released, vec![2, 3], "queued tests are given up");
+    assert_eq!(mixed_released, Vec::<u32>::new(), "all or nothing: `held` is not queued");
+    worker.wait_for("the result of queued_1", |f| {
+        matches!(f, FromWorker::Finished(TestReport { index: 1, .. }))
+    });
+    let seen = worker.shut_down();
+    let mut results = finished(&seen);
+    results.sort_by_key(|r| r.0);
+    let outcomes: Vec<(u32, Outcome)> = results.into_iter().map(|(i, o, _)| (i, o)).collect();
+    assert_eq!(outcomes, [(0, Outcome::Passed), (1, Outcome::Passed)], "{seen:?}");
+    let started_released = seen.iter().any(|f| matches!(f, FromWorker::Started { index: 2 | 3 }));
+    assert!(!started_released, "released tests never start here: {seen:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

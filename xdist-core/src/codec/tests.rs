@@ -25,6 +25,7 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
         any::<u32>().prop_map(|pid| FromWorker::ProcessStarted { pid }),
         Just(FromWorker::Heartbeat),
         Just(FromWorker::ProcessExited),
+        Just(FromWorker::Ready),
         prop::collection::vec(any::<u32>(), 0..20).prop_map(FromWorker::Released),
         (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(index, outcome, duration_nanos, output)| {
@@ -39,6 +40,7 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
     let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });
     prop_oneof![
         Just(ToWorker::Shutdown),
+        Just(ToWorker::Abort),
         prop::collection::vec(any::<u32>(), 0..100).prop_map(ToWorker::Run),
         prop::collection::vec(any::<u32>(), 0..100).prop_map(ToWorker::Steal),
         (prop::collection::vec(binary, 0..4), prop::collection::vec(test, 0..20), any::<bool>())

@@ -18,17 +18,24 @@ fn runs_the_binary() {
     assert!(stdout.contains("one two"), "unexpected stdout: {stdout:?}");
 }
 
-/// `cargo test` sets `CARGO_BIN_EXE_<name>` only at compile time, so this
-/// passes when the variable is unset at runtime; when a runner does set it,
-/// it must point at an existing file.
+/// `cargo test` (1.95) sets `CARGO_BIN_EXE_<name>` at runtime too, to the
+/// file its compile-time value names; so must any runner that claims to match
+/// it.
 #[test]
 fn reads_runtime_bin_path() {
-    match std::env::var_os("CARGO_BIN_EXE_demo-cli") {
-        None => {}
-        Some(path) => assert!(
-            Path::new(&path).is_file(),
-            "CARGO_BIN_EXE_demo-cli={} is not a file",
-            Path::new(&path).display()
-        ),
-    }
+    let path = std::env::var_os("CARGO_BIN_EXE_demo-cli")
+        .expect("CARGO_BIN_EXE_demo-cli is set at runtime");
+    let path = Path::new(&path);
+    assert!(
+        path.is_file(),
+        "CARGO_BIN_EXE_demo-cli={} is not a file",
+        path.display()
+    );
+    assert_eq!(
+        path.canonicalize().expect("canonicalize the runtime path"),
+        Path::new(env!("CARGO_BIN_EXE_demo-cli"))
+            .canonicalize()
+            .expect("canonicalize the compile-time path"),
+        "CARGO_BIN_EXE_demo-cli differs from its compile-time value"
+    );
 }

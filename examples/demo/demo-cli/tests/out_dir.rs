@@ -9,17 +9,44 @@ fn out_dir_compile_time() {
     assert_eq!(env!("DEMO_GENERATED"), "yes");
 }
 
-/// `OUT_DIR` is only guaranteed at compile time. `cargo test` (1.95) also sets
-/// it at runtime for packages with a build script, but other runners may not;
-/// so this passes when it is unset and, when set, the generated file must be
-/// there.
+/// `cargo test` (1.95) sets `OUT_DIR` and the build script's `rustc-env`
+/// variables at runtime too, to the values the test was compiled with; so must
+/// any runner that claims to match it. With `DEMO_LOG_DIR` set, it also writes
+/// the variables cargo sets to `env-out_dir.txt` (see `demo-core`'s `env.rs`).
 #[test]
 fn out_dir_runtime() {
-    match std::env::var_os("OUT_DIR") {
-        None => {}
-        Some(dir) => {
-            let file = Path::new(&dir).join("generated.txt");
-            assert!(file.is_file(), "{} does not exist", file.display());
-        }
-    }
+    let dir = std::env::var_os("OUT_DIR").expect("OUT_DIR is set at runtime");
+    assert_eq!(Path::new(&dir), Path::new(env!("OUT_DIR")), "OUT_DIR");
+    let file = Path::new(&dir).join("generated.txt");
+    assert!(file.is_file(), "{} does not exist", file.display());
+    assert_eq!(
+        std::env::var("DEMO_GENERATED").as_deref(),
+        Ok("yes"),
+        "the build script's rustc-env at runtime"
+    );
+    assert_eq!(
+        std::env::var("CARGO_PKG_RUST_VERSION").as_deref(),
+        Ok(env!("CARGO_PKG_RUST_VERSION"))
+    );
+    dump_env("env-out_dir.txt");
+}
+
+/// Writes `CARGO*`, `OUT_DIR` and the dynamic library path, one `NAME=value`
+/// per line in name order, to `$DEMO_LOG_DIR/<file>` if `DEMO_LOG_DIR` is set.
+fn dump_env(file: &str) {
+    let Some(dir) = std::env::var_os("DEMO_LOG_DIR") else {
+        return;
+    };
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(name, _)| {
+            name.starts_with("CARGO")
+                || name == "OUT_DIR"
+                || name == "LD_LIBRARY_PATH"
+                || name == "DYLD_FALLBACK_LIBRARY_PATH"
+        })
+        .collect();
+    vars.sort();
+    let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let path = Path::new(&dir).join(file);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }

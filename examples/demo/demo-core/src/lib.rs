@@ -43,6 +43,28 @@ pub(crate) mod testlog {
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 
+    /// Write the variables cargo sets for a test process (`CARGO*`, `OUT_DIR`,
+    /// the dynamic library path), one `NAME=value` per line in name order, to
+    /// `$DEMO_LOG_DIR/<file>` if `DEMO_LOG_DIR` is set.
+    pub fn dump_env(file: &str) {
+        let Some(dir) = std::env::var_os("DEMO_LOG_DIR") else {
+            return;
+        };
+        let mut vars: Vec<(String, String)> = std::env::vars()
+            .filter(|(name, _)| {
+                name.starts_with("CARGO")
+                    || name == "OUT_DIR"
+                    || name == "LD_LIBRARY_PATH"
+                    || name == "DYLD_FALLBACK_LIBRARY_PATH"
+            })
+            .collect();
+        vars.sort();
+        let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let path = std::path::Path::new(&dir).join(file);
+        std::fs::write(&path, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
     /// Strip the leading `demo_core::` from a `module_path!()` so the result
     /// matches libtest's test names (e.g. `fixture::tests`).
     pub fn libtest_path(module_path: &str) -> &str {

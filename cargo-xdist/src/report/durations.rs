@@ -1,0 +1,37 @@
+//! The duration history as a subscriber: how long each test that ran to a verdict took,
+//! recorded for the next run's order.
+
+use xdist_core::events::{RunEvent, RunSubscriber};
+use xdist_core::summary::TestStatus;
+use xdist_core::testlist::TestList;
+
+use crate::history::History;
+
+/// Records finished tests' durations into a [`History`].
+pub struct DurationRecorder<'a> {
+    list: &'a TestList,
+    history: History,
+}
+
+impl<'a> DurationRecorder<'a> {
+    /// Records the tests of `list` into `history`.
+    pub fn new(list: &'a TestList, history: History) -> Self {
+        Self { list, history }
+    }
+
+    /// The history with this run's durations.
+    pub fn into_history(self) -> History {
+        self.history
+    }
+}
+
+impl RunSubscriber for DurationRecorder<'_> {
+    fn on_event(&mut self, event: &RunEvent) {
+        if let RunEvent::TestFinished(result) = event {
+            let ran = matches!(result.status, TestStatus::Passed | TestStatus::Failed);
+            if ran && !result.duration.is_zero() {
+                self.history.record(self.list.test_id(result.index as usize), result.duration);
+            }
+        }
+    }
+}

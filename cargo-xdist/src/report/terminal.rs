@@ -1,0 +1,217 @@
+//! The terminal report, a subscriber of the run events: a header, one line per test as it
+//! ends, each failure's output after the run (as `cargo test` shows it), and the closing
+//! `xdist: N passed, N failed, N skipped`. Notes about workers and stops go to stderr.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use xdist_core::events::{CancelReason, RunEvent, RunSubscriber};
+use xdist_core::summary::{RunSummary, TestResult, TestStatus};
+use xdist_core::testlist::TestList;
+use xdist_core::worker_name;
+
+/// How much the terminal shows per test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Detail {
+    /// `-v`: the worker and duration on every line.
+    pub verbose: bool,
+    /// `--dist each`: every line names its worker.
+    pub each: bool,
+}
+
+/// Prints a run as it happens.
+pub struct TerminalReporter<'a> {
+    list: &'a TestList,
+    detail: Detail,
+    out: Box<dyn Write + 'a>,
+    err: Box<dyn Write + 'a>,
+    /// Tests left out before the run, shown after the header.
+    skipped_before: Vec<String>,
+    failures: Vec<TestResult>,
+    /// Tests that passed on a retry, with the attempt that passed.
+    flaky: Vec<(u32, u32)>,
+    cancelled: Option<CancelReason>,
+    summary: Option<RunSummary>,
+}
+
+impl<'a> TerminalReporter<'a> {
+    /// A reporter for the tests of `list` on stdout and stderr; `skipped_before` are the ids
+    /// of tests left out before the run (`#[ignore]`).
+    pub fn new(list: &'a TestList, detail: Detail, skipped_before: Vec<String>) -> Self {
+        let out = Box::new(io::BufWriter::with_capacity(64 * 1024, io::stdout()));
+        Self::with_output(list, detail, skipped_before, out, Box::new(io::stderr()))
+    }
+
+    /// The same, writing to `out` and `err`.
+    pub fn with_output(
+        list: &'a TestList,
+        detail: Detail,
+        skipped_before: Vec<String>,
+        out: Box<dyn Write + 'a>,
+        err: Box<dyn Write + 'a>,
+    ) -> Self {
+        Self {
+            list,
+            detail,
+            out,
+            err,
+            skipped_before,
+            failures: Vec::new(),
+            flaky: Vec::new(),
+            cancelled: None,
+            summary: None,
+        }
+    }
+
+    /// The run's totals, once it finished (tests skipped before the run included).
+    pub fn summary(&self) -> Option<RunSummary> {
+        self.summary
+    }
+
+    fn id(&self, index: u32) -> String {
+        self.list.test_id(index as usize)
+    }
+
+    fn header(&mut self, tests: usize, workers: u32) {
+        let tests_word = if tests == 1 { "test" } else { "tests" };
+        let workers_word = if workers == 1 { "worker" } else { "workers" };
+        let skipped = self.skipped_before.len();
+        let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
+        let _ = writeln!(
+            self.out,
+            "running {tests} {tests_word} across {workers} {workers_word}{skipped}"
+        );
+        for id in &self.skipped_before {
+            let _ = writeln!(self.out, "    SKIP {id}");
+        }
+    }
+
+    fn line(&mut self, result: &TestResult) {
+        let label = match result.status {
+            TestStatus::Passed if result.is_flaky() => "FLAKY",
+            TestStatus::Passed => "PASS",
+            TestStatus::Failed => "FAIL",
+            TestStatus::TimedOut => "TIMEOUT",
+            TestStatus::Skipped => "SKIP",
+            TestStatus::NotRun => return,
+        };
+        let id = self.id(result.index);
+        if self.detail.verbose || self.detail.each {
+            let worker = result.worker.map_or_else(|| "-".to_string(), worker_name);
+            let _ =
+                writeln!(self.out, "    {label} [{worker}] [{}] {id}", seconds(result.duration));
+        } else {
+            let _ = writeln!(self.out, "    {label} {id}");
+        }
+    }
+
+    fn note(&mut self, note: &str) {
+        let _ = self.out.flush();
+        let _ = writeln!(self.err, "xdist: {note}");
+    }
+
+    /// The failures and the summary.
+    fn finish(&mut self, mut summary: RunSummary) {
+        summary.skipped += self.skipped_before.len();
+        self.summary = Some(summary);
+        let out = &mut self.out;
+        if !self.failures.is_empty() {
+            self.failures.sort_by_key(|r| (r.index, r.worker));
+            let _ = writeln!(out, "\nfailures:");
+            for failure in &self.failures {
+                let _ =
+                    writeln!(out, "\n---- {} ----", failure_id(self.list, failure, self.detail));
+                if let Some(cause) = &failure.cause {
+                    let _ = writeln!(out, "{cause}");
+                }
+                let _ = out.write_all(&failure.output);
+                if !failure.output.is_empty() && failure.output.last() != Some(&b'\n') {
+                    let _ = writeln!(out);
+                }
+            }
+            let _ = writeln!(out, "\nfailures:");
+            for failure in &self.failures {
+                let _ = writeln!(out, "    {}", failure_id(self.list, failure, self.detail));
+            }
+        }
+        let _ = writeln!(out);
+        if !self.flaky.is_empty() {
+            let _ = writeln!(out, "xdist: {} flaky (passed on a retry):", self.flaky.len());
+            for (index, attempt) in &self.flaky {
+                let _ =
+                    writeln!(out, "    {} (attempt {attempt})", self.list.test_id(*index as usize));
+            }
+        }
+        if summary.timed_out > 0 {
+            let _ = writeln!(out, "xdist: {} timed out", summary.timed_out);
+        }
+        if let Some(reason) = &self.cancelled {
+            let _ = writeln!(out, "xdist: {reason}");
+        }
+        if summary.not_run > 0 {
+            let _ = writeln!(out, "xdist: {} tests not run", summary.not_run);
+        }
+        let _ = writeln!(out, "{}", summary.final_line());
+        let _ = out.flush();
+    }
+}
+
+/// A failed test's id; under `each`, with the worker whose run failed.
+fn failure_id(list: &TestList, failure: &TestResult, detail: Detail) -> String {
+    let id = list.test_id(failure.index as usize);
+    match failure.worker {
+        Some(worker) if detail.each => format!("{id} [{}]", worker_name(worker)),
+        _ => id,
+    }
+}
+
+impl RunSubscriber for TerminalReporter<'_> {
+    fn on_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::RunStarted { tests, workers, .. } => self.header(*tests, *workers),
+            RunEvent::TestFinished(result) => {
+                self.line(result);
+                if result.is_flaky() {
+                    self.flaky.push((result.index, result.attempt));
+                }
+                if result.is_failure() {
+                    self.failures.push(result.clone());
+                }
+            }
+            RunEvent::TestRetried(result) => {
+                let id = self.id(result.index);
+                let why = result.cause.as_deref().map_or(String::new(), |c| format!(": {c}"));
+                let _ =
+                    writeln!(self.out, "   RETRY {id} (attempt {} failed{why})", result.attempt);
+            }
+            RunEvent::TestSlow { index, worker, elapsed } => {
+                let id = self.id(*index);
+                let worker = worker_name(*worker);
+                let _ = writeln!(self.out, "    SLOW [{worker}] [>{}] {id}", seconds(*elapsed));
+            }
+            RunEvent::WorkerExited { worker, cause, expected: false } => {
+                self.note(&format!("[{}] worker down: {cause}", worker_name(*worker)));
+            }
+            RunEvent::WorkerStarted { replacing: Some(crashed), .. } => {
+                self.note(&format!("replacing crashed worker {}", worker_name(*crashed)));
+            }
+            RunEvent::RunCancelled(reason) => {
+                self.note(&reason.to_string());
+                self.cancelled = Some(reason.clone());
+            }
+            RunEvent::RunFinished(summary) => self.finish(*summary),
+            RunEvent::WorkerStarted { .. }
+            | RunEvent::WorkerReady { .. }
+            | RunEvent::WorkerExited { .. }
+            | RunEvent::TestStarted { .. } => {}
+        }
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:>8.3}s", d.as_secs_f64())
+}

@@ -1,0 +1,74 @@
+//! The one place that builds the command of a test binary (its cwd, its environment with
+//! the dynamic library path, no stdin, and for runs its own process group that dies with the
+//! worker), and the one describer of how a process ended. The worker's batches and the
+//! controller's listing both use it.
+
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus, Stdio};
+
+use nix::sys::signal::Signal;
+
+/// A test binary's command: `path` run in `cwd` with `env` added (the environment, library
+/// path included, is computed once by the controller) and stdin closed.
+pub fn test_command(path: &str, cwd: &str, env: &[(String, String)]) -> Command {
+    let mut command = Command::new(path);
+    command.current_dir(cwd).envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
+    command
+}
+
+/// Makes `command` a run of tests: its own process group (a timeout kills the test and
+/// whatever it started), which the kernel kills if the worker dies (Linux).
+pub fn isolate(command: &mut Command) {
+    command.process_group(0);
+    die_with_parent(command);
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and only makes the
+    // prctl(2) system call, which is async-signal-safe.
+    unsafe {
+        command
+            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut Command) {}
+
+/// "exited with code 3", "was killed by SIGSEGV (core dumped)".
+pub fn describe(status: ExitStatus) -> String {
+    if let Some(signal) = status.signal() {
+        let name = Signal::try_from(signal)
+            .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_string());
+        let core = if status.core_dumped() { " (core dumped)" } else { "" };
+        format!("was killed by {name}{core}")
+    } else {
+        format!("exited with code {}", status.code().unwrap_or(-1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_and_signals_are_described() {
+        let code = Command::new("sh").args(["-c", "exit 3"]).status().unwrap();
+        assert_eq!(describe(code), "exited with code 3");
+        let killed = Command::new("sh").args(["-c", "kill -SEGV $$"]).status().unwrap();
+        assert!(describe(killed).starts_with("was killed by SIGSEGV"), "{}", describe(killed));
+    }
+
+    #[test]
+    fn the_command_runs_where_and_with_what_it_is_told() {
+        let env = vec![("XDIST_PROBE".to_string(), "42".to_string())];
+        let out = test_command("sh", "/", &env)
+            .args(["-c", "echo \"$PWD $XDIST_PROBE\"; cat"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "/ 42\n", "stdin is closed");
+    }
+}
