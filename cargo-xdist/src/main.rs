@@ -3,23 +3,15 @@
 //! live here; scheduling, the session and the protocol in `xdist-sched` and `xdist-core`;
 //! the worker in `xdist-worker`, run from this same executable.
 
-mod cargo_build;
-mod cargo_config;
+mod build;
 mod cli;
 mod collect;
+mod commands;
+mod config;
 mod drive;
 mod errors;
-mod groups;
-mod history;
-mod list;
-mod listing;
-mod options;
+mod plan;
 mod report;
-mod run;
-mod sched_input;
-mod simulate;
-mod source_files;
-mod test_env;
 
 use std::process::ExitCode;
 
@@ -48,9 +40,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match app.command {
-        Command::Run(args) => run::run(&args),
-        Command::List(args) => list::list(&args),
-        Command::Simulate(args) => simulate::simulate(&args),
+        Command::Run(args) => commands::run::run(&args),
+        Command::List(args) => commands::list::list(&args),
+        Command::Simulate(args) => commands::simulate::simulate(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,7 +5,7 @@ use xdist_core::events::{RunEvent, RunSubscriber};
 use xdist_core::summary::TestStatus;
 use xdist_core::testlist::TestList;
 
-use crate::history::History;
+use crate::plan::history::History;
 
 /// Records finished tests' durations into a [`History`].
 pub struct DurationRecorder<'a> {

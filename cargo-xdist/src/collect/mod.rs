@@ -1,14 +1,15 @@
 //! From cargo options to the run's test list: build, set up each binary's environment, list
 //! every binary once, then split the tests by the filter.
 
+pub mod listing;
+pub mod test_env;
+
 use camino::Utf8PathBuf;
 use xdist_core::testlist::{Selection, TestFilter, TestList};
 
-use crate::cargo_build;
+use crate::build::cargo as cargo_build;
 use crate::cli::CargoOptions;
 use crate::errors::XdistError;
-use crate::listing;
-use crate::test_env;
 
 /// The collection split by the filter.
 pub struct Collected {
@@ -41,7 +42,7 @@ pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, X
     let target_dir = build.target_dir.clone();
     let cwd = std::env::current_dir()
         .map_err(|e| XdistError::Internal(format!("no current directory: {e}")))?;
-    let config_env = crate::cargo_config::config_env(&cwd)?;
+    let config_env = crate::config::cargo_env::config_env(&cwd)?;
     let binaries =
         build.binaries.iter().map(|b| test_env::test_binary(b, &build, &config_env)).collect();
     let full = listing::list_tests(binaries)?;

@@ -12,7 +12,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Package, TargetKind};
 use xdist_core::testlist::TestBinary;
 
-use crate::cargo_build::{BuildOutput, BuiltBinary};
+use crate::build::cargo::{BuildOutput, BuiltBinary};
 
 #[cfg(target_os = "macos")]
 const DYLIB_PATH_VAR: &str = "DYLD_FALLBACK_LIBRARY_PATH";

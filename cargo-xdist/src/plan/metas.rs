@@ -4,9 +4,9 @@
 use xdist_core::testlist::TestList;
 use xdist_sched::TestMeta;
 
-use crate::groups::Groups;
-use crate::history::History;
-use crate::source_files::SourceFiles;
+use crate::config::groups::Groups;
+use crate::plan::history::History;
+use crate::plan::source_files::SourceFiles;
 
 /// One [`TestMeta`] per test of `list`, in order.
 pub fn test_metas(list: &TestList, groups: &Groups, history: Option<&History>) -> Vec<TestMeta> {

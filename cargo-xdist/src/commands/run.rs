@@ -1,0 +1,113 @@
+//! `cargo xdist run`: collect, plan, drive the workers with the subscribers listening,
+//! remember durations, and turn the summary into the exit code.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use xdist_core::codec;
+use xdist_core::events::RunSubscriber;
+use xdist_core::protocol::ToWorker;
+
+use crate::cli::{NoTests, RunArgs};
+use crate::collect::collect;
+use crate::drive::drive;
+use crate::drive::transport::local::LocalTransport;
+use crate::errors::{XdistError, exit_code};
+use crate::plan::history::History;
+use crate::plan::{self, Plan};
+use crate::report::durations::DurationRecorder;
+use crate::report::terminal::TerminalReporter;
+
+/// Runs the selected tests; returns the exit code.
+pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
+    let filter = args.filter.to_filter()?;
+    let program = std::env::current_exe().map_err(|e| {
+        XdistError::Internal(format!("cannot find the cargo-xdist executable: {e}"))
+    })?;
+    let collected = collect(&args.cargo, &filter)?;
+    if collected.selected.is_empty() {
+        return no_tests(args.no_tests, collected.ignored.len());
+    }
+    let plan = plan::plan(args, &filter, &collected)?;
+    let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
+    let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
+        .map_err(|e| XdistError::Internal(format!("encoding the test list: {e}")))?;
+    let mut transport = LocalTransport {
+        program,
+        args: vec![crate::WORKER_ARG.to_string()],
+        count: session.initial_workers(),
+        testrun_uid: args.testrunuid.clone().unwrap_or_else(random_uid),
+        setup_frame: Arc::new(setup_frame),
+    };
+    let mut reporter = TerminalReporter::new(&list, detail, skipped);
+    let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| XdistError::Internal(format!("cannot start the run loop: {e}")))?;
+    let outcome = {
+        let mut subscribers: Vec<&mut dyn RunSubscriber> = vec![&mut reporter];
+        if let Some(recorder) = recorder.as_mut() {
+            subscribers.push(recorder);
+        }
+        runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
+    };
+    if let Some(recorder) = recorder {
+        save_history(recorder.into_history(), &collected.target_dir);
+    }
+    let summary = reporter.summary().unwrap_or_default();
+    Ok(if outcome.interrupted_by.is_some() {
+        exit_code::INTERRUPTED
+    } else if summary.is_success() {
+        exit_code::OK
+    } else {
+        exit_code::TEST_FAILED
+    })
+}
+
+fn save_history(mut history: History, target_dir: &camino::Utf8Path) {
+    if let Err(e) = history.save() {
+        eprintln!("warning: could not save test durations to {}: {e}", History::path(target_dir));
+    }
+}
+
+/// Handles a selection with no test in it.
+pub fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
+    let message = if ignored > 0 {
+        format!("no tests to run ({ignored} matched but are ignored; see --run-ignored)")
+    } else {
+        "no tests to run".to_string()
+    };
+    let summary = format!("xdist: 0 passed, 0 failed, {ignored} skipped\n");
+    let print_summary = || {
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), summary.as_bytes());
+    };
+    match policy {
+        NoTests::Pass => {
+            print_summary();
+            Ok(exit_code::OK)
+        }
+        NoTests::Warn => {
+            eprintln!("warning: {message}");
+            print_summary();
+            Ok(exit_code::OK)
+        }
+        NoTests::Fail => {
+            eprintln!("error: {message} (use --no-tests=pass to allow this)");
+            Ok(exit_code::NO_TESTS)
+        }
+    }
+}
+
+fn random_uid() -> String {
+    let mut hasher = RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    let a = hasher.finish();
+    hasher.write_u64(a);
+    format!("{a:016x}{:016x}", hasher.finish())
+}
