@@ -170,10 +170,15 @@ struct LiveRun {
 
 impl LiveRun {
     fn start(args: &[&str], sleep_ms: &str) -> Self {
+        Self::start_with(xdist(STALL, "run"), args, sleep_ms)
+    }
+
+    /// Starts `run` (a `cargo xdist run` command) on the sleepers.
+    fn start_with(mut run: std::process::Command, args: &[&str], sleep_ms: &str) -> Self {
         // Build first, so the timing below is about running.
         let built = xdist(STALL, "list").output().unwrap();
         assert!(built.status.success());
-        let mut child = xdist(STALL, "run")
+        let mut child = run
             .args(args)
             .args(["--no-history", "t::sleeper_"])
             .env("STALL_SLEEP_MS", sleep_ms)
@@ -405,4 +410,52 @@ fn stops_everything_on(signal: nix::sys::signal::Signal) {
     std::thread::sleep(Duration::from_millis(200));
     let survivors: Vec<u32> = family.into_iter().filter(|&p| alive(p)).collect();
     assert!(survivors.is_empty(), "left behind: {survivors:?}");
+}
+
+/// A worker dies and its replacements cannot start (the executable was removed mid-run):
+/// the run still ends, and every test ends exactly once (passed, failed as crashed, or not
+/// run once the crash limit is reached).
+#[test]
+fn replacements_that_cannot_start_lose_nothing() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("removed-exe");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("cargo-xdist");
+    std::fs::copy(env!("CARGO_BIN_EXE_cargo-xdist"), &copy).unwrap();
+    let mut run = std::process::Command::new(&copy);
+    run.current_dir(repo_root().join(STALL))
+        .args(["xdist", "run", "--manifest-path"])
+        .arg(manifest(STALL))
+        .arg("--target-dir")
+        .arg(target_dir());
+    let live = LiveRun::start_with(run, &["-n", "2", "-v", "--max-worker-restart", "3"], "300");
+    live.wait_for_stdout(2, |l| l.contains("PASS"));
+    let workers = worker_processes(live.child.id());
+    assert_eq!(workers.len(), 2, "two workers running");
+    std::fs::remove_file(&copy).unwrap();
+    let victim = nix::unistd::Pid::from_raw(workers[0].0 as i32);
+    nix::sys::signal::kill(victim, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let started = Instant::now();
+    let (status, stdout, stderr) = live.finish();
+    assert!(started.elapsed() < Duration::from_secs(30), "the run ended");
+    let (stdout, stderr) = (untimed(&stdout), untimed(&stderr).join("\n"));
+    let text = stdout.join("\n");
+    let mut reported: Vec<&str> = stdout
+        .iter()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            (l.starts_with("PASS") || l.starts_with("FAIL")).then(|| l.rsplit_once(' ').unwrap().1)
+        })
+        .collect();
+    let lines = reported.len();
+    reported.sort_unstable();
+    reported.dedup();
+    assert_eq!(reported.len(), lines, "no test reported twice:\n{text}");
+    let not_run: usize = stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("xdist: ")?.strip_suffix(" tests not run")?.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(lines + not_run, 16, "every sleeper ends exactly once:\n{text}");
+    assert!(stderr.contains("could not be started"), "{stderr}");
+    assert_eq!(status.code(), Some(100), "{text}\n{stderr}");
 }
