@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod harnesses;
 mod hostile;
 mod robustness;
 mod stress;

@@ -33,6 +33,19 @@ pub trait Sink {
 /// and whenever the output pauses).
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
+/// What is left of a batch after its process.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rest<'a> {
+    /// Every test has its outcome.
+    Done,
+    /// These never started because an earlier test crashed: run them in a fresh process.
+    Rerun(Vec<(TestIndex, &'a str)>),
+    /// The process of several names ran none of them and did not end normally (a harness
+    /// that takes one name per process rejected the command line): none has an outcome;
+    /// run them one per process.
+    OnePerProcess(Vec<(TestIndex, &'a str)>),
+}
+
 /// One batch: tests of one binary.
 pub struct Batch<'a> {
     /// The binary.
@@ -49,9 +62,8 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// Runs the batch once. Returns the tests to run again in a new process (those that
-    /// never started because an earlier test of the process crashed).
-    pub fn run(&self, sink: &mut dyn Sink) -> io::Result<Vec<(TestIndex, &'a str)>> {
+    /// Runs the batch once; says what is left to run, and how.
+    pub fn run(&self, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
         let names: Vec<&str> = self.tests.iter().map(|t| t.1).collect();
         let indices: Vec<TestIndex> = self.tests.iter().map(|t| t.0).collect();
         let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);
@@ -70,7 +82,7 @@ impl<'a> Batch<'a> {
                 for &(index, _) in &self.tests {
                     sink.send(failed(index, Some(cause.clone()), Duration::ZERO, Vec::new()))?;
                 }
-                return Ok(Vec::new());
+                return Ok(Rest::Done);
             }
         };
         let pid = child.id();
@@ -158,10 +170,14 @@ impl<'a> Batch<'a> {
                 },
             };
             sink.send(report(indices[pos], outcome, run.clock.duration(pos), output))?;
-            return Ok(unstarted);
+            return Ok(if unstarted.is_empty() { Rest::Done } else { Rest::Rerun(unstarted) });
         }
         if unstarted.is_empty() {
-            return Ok(unstarted);
+            return Ok(Rest::Done);
+        }
+        let none_ran = unstarted.len() == names.len();
+        if !end.completed && none_ran && names.len() > 1 && run.clock.timed_out.is_none() {
+            return Ok(Rest::OnePerProcess(unstarted));
         }
         let cause = if end.completed {
             "the test binary did not run this test (its name was not found)".to_string()
@@ -171,7 +187,7 @@ impl<'a> Batch<'a> {
         for &(index, _) in &unstarted {
             sink.send(failed(index, Some(cause.clone()), Duration::ZERO, stderr.clone()))?;
         }
-        Ok(Vec::new())
+        Ok(Rest::Done)
     }
 }
 

@@ -9,7 +9,7 @@ pub mod command;
 pub mod libtest;
 pub mod pace;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,7 +20,7 @@ use xdist_core::TestIndex;
 use xdist_core::codec::{self, FrameError};
 use xdist_core::protocol::{Batching, FromWorker, ToWorker, WorkerSetup};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Rest};
 
 /// The worker's exit code for a protocol or pipe error (documented in docs/exit-codes.md).
 pub const EXIT_PROTOCOL: u8 = 3;
@@ -74,6 +74,7 @@ pub fn serve(
         thread::spawn(move || read_commands(&mut input, &inbox, &group, &output));
     }
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
+    let mut one_name_binaries = HashSet::new();
     let mut sink = PacedOutput {
         out: SharedOutput(Arc::clone(&output)),
         pace: pace::Pace::default(),
@@ -95,7 +96,7 @@ pub fn serve(
             };
             inbox.queue.drain(..take).collect::<Vec<_>>()
         };
-        run_queue(&setup, batch, &current_group, &mut sink)?;
+        run_queue(&setup, batch, &current_group, &mut one_name_binaries, &mut sink)?;
     }
 }
 
@@ -214,11 +215,14 @@ fn into_io(e: FrameError) -> io::Error {
 }
 
 /// Runs `queue` as one batch per binary (in order of first appearance), re-running in a
-/// fresh process whatever a crash kept from starting.
+/// fresh process whatever a crash kept from starting. A binary whose process of several
+/// names ran none of them (a harness that takes one name) gets one name per process, for
+/// the rest of the run (`one_name_binaries`).
 fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
     current_group: &AtomicI32,
+    one_name_binaries: &mut HashSet<u32>,
     sink: &mut dyn batch::Sink,
 ) -> Result<(), WorkerError> {
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
@@ -229,20 +233,35 @@ fn run_queue(
             None => by_binary.push((test.binary, vec![(index, &test.name)])),
         }
     }
-    for (binary, tests) in by_binary {
-        let binary = setup.binaries.get(binary as usize).ok_or(WorkerError::BadIndex(binary))?;
-        for mut tests in split_for_command_line(tests) {
-            while !tests.is_empty() {
-                let batch = Batch {
-                    binary,
-                    tests,
-                    include_ignored: setup.include_ignored,
-                    limits: &setup.limits,
-                    current_group,
-                };
-                tests = batch.run(sink)?;
-                sink.flush()?;
+    for (binary_index, tests) in by_binary {
+        let binary =
+            setup.binaries.get(binary_index as usize).ok_or(WorkerError::BadIndex(binary_index))?;
+        let mut batches: VecDeque<Vec<(TestIndex, &str)>> =
+            if one_name_binaries.contains(&binary_index) {
+                tests.into_iter().map(|t| vec![t]).collect()
+            } else {
+                split_for_command_line(tests).into()
+            };
+        while let Some(tests) = batches.pop_front() {
+            let batch = Batch {
+                binary,
+                tests,
+                include_ignored: setup.include_ignored,
+                limits: &setup.limits,
+                current_group,
+            };
+            match batch.run(sink)? {
+                Rest::Done => {}
+                Rest::Rerun(rest) => batches.push_front(rest),
+                Rest::OnePerProcess(rest) => {
+                    // For the rest of the run, this binary gets one name per process.
+                    one_name_binaries.insert(binary_index);
+                    for test in rest.into_iter().rev() {
+                        batches.push_front(vec![test]);
+                    }
+                }
             }
+            sink.flush()?;
         }
     }
     Ok(())

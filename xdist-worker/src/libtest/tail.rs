@@ -48,10 +48,11 @@ impl Tail {
             self.section = None;
             return;
         }
-        let header = line
-            .strip_prefix(b"---- ")
-            .and_then(|l| l.strip_suffix(b" stdout ----"))
-            .and_then(|name| positions.get(name).copied());
+        // libtest writes `---- NAME stdout ----`; libtest-mimic `---- NAME ----`.
+        let header = line.strip_prefix(b"---- ").and_then(|l| {
+            let name = l.strip_suffix(b" stdout ----").or_else(|| l.strip_suffix(b" ----"))?;
+            positions.get(name).copied()
+        });
         if let Some(pos) = header {
             self.section = Some(pos);
             self.list = None;

@@ -1,0 +1,113 @@
+//! Test binaries that are not libtest, played by shell scripts: a harness that takes one
+//! name per process (as libtest-mimic's do) and one that pads its names. The worker must
+//! give each test the outcome the harness gives it, and call nothing a failure just because
+//! the command line had several names.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use xdist_core::codec;
+use xdist_core::protocol::{
+    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestSpec, ToWorker, WorkerSetup,
+};
+
+/// A harness that rejects more than one name; for one name it passes `ok_*` tests, fails
+/// `bad_*` ones and pads names to align its result lines. `fail_start` names a test whose
+/// process cannot start at all.
+const ONE_NAME: &str = r#"#!/bin/sh
+while [ "$1" != "--" ]; do shift; done; shift
+if [ $# -gt 1 ]; then echo "error: unexpected argument '$2' found" >&2; exit 2; fi
+case "$1" in
+  broken_*) echo "cannot start" >&2; exit 3 ;;
+esac
+printf '\nrunning 1 test\n'
+case "$1" in
+  ok_*) printf 'test %s    ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 filtered out; finished in 0.00s\n\n' "$1"; exit 0 ;;
+  *) printf 'test %s    ... FAILED\n\nfailures:\n\n---- %s stdout ----\nit failed\n\n\nfailures:\n    %s\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 filtered out; finished in 0.00s\n\n' "$1" "$1" "$1"; exit 101 ;;
+esac
+"#;
+
+/// The harness, written once per test (tests run in parallel: a script being written
+/// cannot be started, ETXTBSY).
+fn harness(test: &str) -> BinarySpec {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("harnesses");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("one-name-{test}"));
+    std::fs::write(&path, ONE_NAME).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    BinarySpec {
+        path: path.to_string_lossy().into_owned(),
+        cwd: dir.to_string_lossy().into_owned(),
+        env: vec![],
+    }
+}
+
+/// Serves a worker over in-memory pipes with `names` in one `Run` frame; returns each
+/// test's outcome and output, and how many processes it started.
+fn serve(test: &str, names: &[&str]) -> (Vec<(String, Outcome, String)>, usize) {
+    let setup = WorkerSetup {
+        binaries: vec![harness(test)],
+        tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
+        include_ignored: false,
+        limits: RunLimits::default(),
+        batching: Batching::Whole,
+    };
+    let mut input = Vec::new();
+    codec::write_frame(&mut input, &ToWorker::Setup(setup)).unwrap();
+    codec::write_frame(&mut input, &ToWorker::Run((0..names.len() as u32).collect())).unwrap();
+    codec::write_frame(&mut input, &ToWorker::Shutdown).unwrap();
+    let output = SharedBuf::default();
+    xdist_worker::serve(std::io::Cursor::new(input), output.clone()).unwrap();
+    let bytes = output.0.lock().unwrap().clone();
+    let mut reader = &bytes[..];
+    let (mut results, mut processes) = (Vec::new(), 0);
+    while let Some(frame) = codec::read_frame::<FromWorker>(&mut reader).unwrap() {
+        match frame {
+            FromWorker::Finished(r) => results.push((
+                names[r.index as usize].to_string(),
+                r.outcome,
+                String::from_utf8_lossy(&r.output).into_owned(),
+            )),
+            FromWorker::ProcessStarted { .. } => processes += 1,
+            _ => {}
+        }
+    }
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    (results, processes)
+}
+
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_harness_that_takes_one_name_gets_one_name_per_process() {
+    let (results, processes) = serve("split", &["ok_a", "bad_b", "ok_c", "broken_d"]);
+    let outcomes: Vec<(&str, &Outcome)> = results.iter().map(|r| (r.0.as_str(), &r.1)).collect();
+    assert_eq!(outcomes[0], ("bad_b", &Outcome::Failed { cause: None }));
+    assert_eq!(outcomes[1].0, "broken_d");
+    let Outcome::Failed { cause: Some(cause) } = outcomes[1].1 else { panic!("{results:?}") };
+    assert_eq!(cause, "test process exited with code 3 before running any test");
+    assert!(results[1].2.contains("cannot start"), "its stderr is its output");
+    assert_eq!(outcomes[2], ("ok_a", &Outcome::Passed));
+    assert_eq!(outcomes[3], ("ok_c", &Outcome::Passed));
+    assert!(results[0].2.contains("it failed"), "the failure's own output: {results:?}");
+    // One rejected process of four names, then one per name.
+    assert_eq!(processes, 5);
+}
+
+#[test]
+fn a_single_name_that_cannot_start_is_a_failure_at_once() {
+    let (results, processes) = serve("single", &["broken_x"]);
+    assert_eq!(processes, 1);
+    assert!(matches!(results[0].1, Outcome::Failed { cause: Some(_) }), "{results:?}");
+}
