@@ -1,4 +1,22 @@
-//! The errors of `cargo xdist` and the exit code each maps to (see docs/exit-codes.md).
+//! The errors of `cargo xdist`, one type per failing operation, and the one table that maps
+//! each to its exit code (see docs/exit-codes.md).
+//!
+//! Two tiers, as in nextest: the operations return their own types ([`UsageError`],
+//! [`ConfigError`], [`BuildError`], [`MetadataError`], [`ListError`], [`InternalError`]),
+//! each carrying the underlying error as its `#[source]`; [`XdistError`] wraps them for
+//! `main`, which prints it as one `error: ...` line and exits with
+//! [`XdistError::exit_code`]. As elsewhere in the workspace (`FrameError`, `StartError`,
+//! `cargo_metadata::Error`), a message is complete on its own: it already says what its
+//! source said, so `main` prints the message alone, not the chain.
+
+use std::io;
+use std::num::ParseIntError;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::string::FromUtf8Error;
+
+use xdist_core::codec::FrameError;
+use xdist_worker::command::describe;
 
 /// Exit codes, as documented in `docs/exit-codes.md` (nextest's where they overlap).
 pub mod exit_code {
@@ -6,7 +24,7 @@ pub mod exit_code {
     pub const OK: u8 = 0;
     /// An internal error the other codes do not cover.
     pub const INTERNAL: u8 = 1;
-    /// Bad command-line usage.
+    /// Bad command-line usage, or a configuration file cargo-xdist cannot use.
     pub const USAGE: u8 = 2;
     /// No test matched the filters (unless `--no-tests=pass|warn`).
     pub const NO_TESTS: u8 = 4;
@@ -26,36 +44,303 @@ pub mod exit_code {
 #[derive(Debug, thiserror::Error)]
 pub enum XdistError {
     /// The command line is wrong.
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// A configuration file is unreadable or wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// cargo could not build the tests.
-    #[error("building the tests failed: {0}")]
-    Build(String),
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// `cargo metadata` failed.
-    #[error("cargo metadata failed: {0}")]
-    Metadata(String),
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
     /// A test binary could not list its tests.
-    #[error("listing tests of `{binary_id}` failed: {message}")]
-    List {
-        /// The binary.
-        binary_id: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// Anything else.
-    #[error("{0}")]
-    Internal(String),
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// cargo-xdist itself could not go on.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
 }
 
 impl XdistError {
-    /// The process exit code for this error.
+    /// The process exit code for this error: the one table of them.
     pub fn exit_code(&self) -> u8 {
         match self {
-            XdistError::Usage(_) => exit_code::USAGE,
+            XdistError::Usage(_) | XdistError::Config(_) => exit_code::USAGE,
             XdistError::Build(_) => exit_code::BUILD_FAILED,
             XdistError::Metadata(_) => exit_code::METADATA_FAILED,
-            XdistError::List { .. } => exit_code::LIST_FAILED,
+            XdistError::List(_) => exit_code::LIST_FAILED,
             XdistError::Internal(_) => exit_code::INTERNAL,
         }
+    }
+}
+
+/// A command-line option (or `XDIST_AUTO_NUM_WORKERS`) has a value cargo-xdist cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// `-- --skip` with nothing after it.
+    #[error("`--skip` after `--` needs a pattern")]
+    SkipWithoutPattern,
+    /// A libtest argument after `--` that cargo-xdist does not support.
+    #[error("unsupported libtest argument after `--`: {arg}")]
+    UnsupportedLibtestArg {
+        /// The argument.
+        arg: String,
+    },
+    /// A worker count of 0.
+    #[error("{what} must be at least 1, got 0")]
+    ZeroWorkers {
+        /// Where the count came from (`-n`, `XDIST_AUTO_NUM_WORKERS`).
+        what: &'static str,
+    },
+    /// A worker count that is not a number, `auto` or `logical`.
+    #[error("{what} must be a number, `auto` or `logical`, got `{value}`")]
+    BadWorkerCount {
+        /// Where the count came from (`-n`, `XDIST_AUTO_NUM_WORKERS`).
+        what: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is not a number.
+        #[source]
+        source: ParseIntError,
+    },
+    /// `--maxprocesses 0`.
+    #[error("--maxprocesses must be at least 1")]
+    ZeroMaxProcesses,
+    /// A `--group` that is not `NAME=PATTERN`.
+    #[error("--group takes NAME=PATTERN, got `{rule}`")]
+    BadGroupFlag {
+        /// The value given.
+        rule: String,
+    },
+    /// `__simulate` with nothing to simulate.
+    #[error("--tests, --workers and --module-size must be at least 1")]
+    EmptySimulation,
+}
+
+/// A configuration file (cargo's `.cargo/config.toml`, cargo-xdist's `.config/xdist.toml`)
+/// cannot be read or says something cargo-xdist cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The file is not valid TOML, or not of the expected shape. Shown with the parser's
+    /// one-line message; the error itself also has the location.
+    #[error("{}: {}", path.display(), source.message())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// An `[env]` table entry without a string `value`.
+    #[error("{}: [env] {key} has no string `value`", path.display())]
+    EnvWithoutValue {
+        /// The file.
+        path: PathBuf,
+        /// The variable.
+        key: String,
+    },
+    /// An `[env]` entry that is neither a string nor a table.
+    #[error("{}: [env] {key} must be a string or a table", path.display())]
+    EnvNotStringOrTable {
+        /// The file.
+        path: PathBuf,
+        /// The variable.
+        key: String,
+    },
+}
+
+/// `cargo test --no-run` could not build the tests.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// cargo could not be started.
+    #[error("building the tests failed: could not run cargo: {source}")]
+    Spawn {
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// cargo's JSON messages could not be read.
+    #[error("building the tests failed: reading cargo output: {source}")]
+    UnreadableOutput {
+        /// The read or JSON error.
+        #[source]
+        source: io::Error,
+    },
+    /// cargo could not be waited for.
+    #[error("building the tests failed: {source}")]
+    Wait {
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// cargo ran and failed (its diagnostics are on stderr above).
+    #[error("building the tests failed: cargo test --no-run {}", describe(*status))]
+    Failed {
+        /// How cargo ended.
+        status: ExitStatus,
+    },
+}
+
+/// `cargo metadata` failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cargo metadata failed: {source}")]
+pub struct MetadataError {
+    /// What `cargo_metadata` said.
+    #[from]
+    source: cargo_metadata::Error,
+}
+
+/// A test binary could not list its tests.
+#[derive(Debug, thiserror::Error)]
+#[error("listing tests of `{binary_id}` failed: {kind}")]
+pub struct ListError {
+    /// The binary's id.
+    pub binary_id: String,
+    /// What went wrong.
+    #[source]
+    pub kind: ListErrorKind,
+}
+
+/// Why a test binary could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListErrorKind {
+    /// The binary could not be started.
+    #[error("could not run {path}: {source}")]
+    Spawn {
+        /// The executable.
+        path: String,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// `--list` exited unsuccessfully.
+    #[error("`{path} --list` failed ({status}){}", colon_then(last_stderr_line))]
+    Failed {
+        /// The executable.
+        path: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// The last line it printed on stderr, if any.
+        last_stderr_line: Option<String>,
+    },
+    /// The list is not UTF-8.
+    #[error("`--list` output is not UTF-8")]
+    NotUtf8 {
+        /// Where the bytes went wrong.
+        #[source]
+        source: FromUtf8Error,
+    },
+    /// A line that is neither a test nor a benchmark.
+    #[error(
+        "unexpected line in `--list --format terse` output: {line:?} \
+         (is this a libtest-compatible harness?)"
+    )]
+    NotATestList {
+        /// The line.
+        line: String,
+    },
+}
+
+/// `: line`, or nothing without a line.
+fn colon_then(line: &Option<String>) -> String {
+    line.as_ref().map_or_else(String::new, |line| format!(": {line}"))
+}
+
+/// cargo-xdist itself could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    /// `current_exe` failed, so no worker can be started.
+    #[error("cannot find the cargo-xdist executable: {source}")]
+    OwnExecutable {
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// `current_dir` failed, so cargo's configuration cannot be found.
+    #[error("no current directory: {source}")]
+    CurrentDir {
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The thread running `cargo metadata` panicked.
+    #[error("metadata thread panicked")]
+    MetadataThreadPanicked,
+    /// The worker setup frame could not be encoded.
+    #[error("encoding the test list: {source}")]
+    EncodeSetup {
+        /// The codec's error.
+        #[source]
+        source: FrameError,
+    },
+    /// The async runtime could not be built.
+    #[error("cannot start the run loop: {source}")]
+    RunLoop {
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_of_error_has_its_documented_code() {
+        let cases: [(XdistError, u8); 6] = [
+            (UsageError::ZeroMaxProcesses.into(), 2),
+            (ConfigError::EnvWithoutValue { path: "c.toml".into(), key: "K".into() }.into(), 2),
+            (BuildError::Spawn { source: io::ErrorKind::NotFound.into() }.into(), 101),
+            (MetadataError::from(cargo_metadata::Error::NoJson).into(), 102),
+            (
+                ListError {
+                    binary_id: "a".into(),
+                    kind: ListErrorKind::NotATestList { line: "x".into() },
+                }
+                .into(),
+                104,
+            ),
+            (InternalError::MetadataThreadPanicked.into(), 1),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn messages_are_one_line_and_keep_their_source() {
+        let error = XdistError::from(ListError {
+            binary_id: "alpha".into(),
+            kind: ListErrorKind::Spawn {
+                path: "/t/alpha".into(),
+                source: io::Error::new(io::ErrorKind::NotFound, "gone"),
+            },
+        });
+        assert_eq!(
+            error.to_string(),
+            "listing tests of `alpha` failed: could not run /t/alpha: gone"
+        );
+        let kind = error.source().expect("the kind");
+        assert_eq!(kind.source().expect("the io error").to_string(), "gone");
+
+        let parse = toml::from_str::<toml::Table>("a = ").unwrap_err();
+        let error = ConfigError::Parse { path: "/ws/.config/xdist.toml".into(), source: parse };
+        assert!(!error.to_string().contains('\n'), "{error}");
+        assert!(error.to_string().starts_with("/ws/.config/xdist.toml: "), "{error}");
+        assert!(error.source().is_some());
     }
 }

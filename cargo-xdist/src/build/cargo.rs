@@ -3,7 +3,7 @@
 //! executables, and what build scripts produced. `cargo metadata` runs alongside for the
 //! package details the test environment needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -12,7 +12,7 @@ use camino::Utf8PathBuf;
 use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
 
 use crate::cli::CargoOptions;
-use crate::errors::XdistError;
+use crate::errors::{BuildError, InternalError, MetadataError, XdistError};
 
 /// A test binary cargo built.
 #[derive(Clone, Debug)]
@@ -49,8 +49,11 @@ pub struct BuildOutput {
     pub bin_exes: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>>,
     /// Build script results by package.
     pub build_scripts: BTreeMap<PackageId, BuildScriptOutput>,
-    /// Library search paths of every build script (`cargo:rustc-link-search`).
-    pub linked_paths: Vec<Utf8PathBuf>,
+    /// Library search paths of every build script (`cargo:rustc-link-search`), as written,
+    /// kind and all (`native=/path`), in cargo's order: sorted as paths (component by
+    /// component, so a bare `/path` comes before `all=...`, which comes before `native=...`),
+    /// each once.
+    pub linked_paths: BTreeSet<Utf8PathBuf>,
     /// `cargo metadata` of the workspace.
     pub metadata: Metadata,
     /// rustc's sysroot, for the dynamic library path.
@@ -72,7 +75,7 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
         if let Some(path) = manifest {
             command.manifest_path(path);
         }
-        command.exec().map_err(|e| XdistError::Metadata(e.to_string()))
+        command.exec().map_err(MetadataError::from)
     });
     let sysroot = thread::spawn(find_sysroot);
 
@@ -82,15 +85,14 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| XdistError::Build(format!("could not run cargo: {e}")))?;
+        .map_err(|source| BuildError::Spawn { source })?;
     let stdout = child.stdout.take().expect("piped");
     let mut binaries = Vec::new();
     let mut bin_exes: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>> = BTreeMap::new();
     let mut build_scripts: BTreeMap<PackageId, BuildScriptOutput> = BTreeMap::new();
-    let mut linked_paths = Vec::new();
+    let mut linked_paths = BTreeSet::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
-        let message =
-            message.map_err(|e| XdistError::Build(format!("reading cargo output: {e}")))?;
+        let message = message.map_err(|source| BuildError::UnreadableOutput { source })?;
         match message {
             Message::CompilerArtifact(artifact) => {
                 let Some(executable) = artifact.executable else { continue };
@@ -113,7 +115,7 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
                 }
             }
             Message::BuildScriptExecuted(script) => {
-                linked_paths.extend(script.linked_paths.iter().map(strip_link_kind));
+                linked_paths.extend(script.linked_paths);
                 let entry = build_scripts.entry(script.package_id).or_default();
                 entry.out_dir = Some(script.out_dir);
                 entry.env.extend(script.env);
@@ -121,13 +123,11 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
             _ => {}
         }
     }
-    let status = child.wait().map_err(|e| XdistError::Build(e.to_string()))?;
+    let status = child.wait().map_err(|source| BuildError::Wait { source })?;
     if !status.success() {
-        let how = xdist_worker::command::describe(status);
-        return Err(XdistError::Build(format!("cargo test --no-run {how}")));
+        return Err(BuildError::Failed { status }.into());
     }
-    let metadata =
-        metadata.join().map_err(|_| XdistError::Internal("metadata thread panicked".into()))??;
+    let metadata = metadata.join().map_err(|_| InternalError::MetadataThreadPanicked)??;
     let sysroot = sysroot.join().ok().flatten();
     for binary in &mut binaries {
         if let Some(package) = metadata.packages.iter().find(|p| p.id == binary.package_id) {
@@ -199,17 +199,6 @@ pub fn binary_id(package: &str, kind: &TargetKind, target: &str) -> String {
     }
 }
 
-/// `native=/path` → `/path`.
-fn strip_link_kind(path: &Utf8PathBuf) -> Utf8PathBuf {
-    let text = path.as_str();
-    for kind in ["dependency=", "crate=", "native=", "framework=", "all="] {
-        if let Some(rest) = text.strip_prefix(kind) {
-            return Utf8PathBuf::from(rest);
-        }
-    }
-    path.clone()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,11 +211,5 @@ mod tests {
         assert_eq!(binary_id("beta", &TargetKind::Bin, "beta-cli"), "beta::bin/beta-cli");
         assert_eq!(binary_id("beta", &TargetKind::Example, "ex"), "beta::example/ex");
         assert_eq!(binary_id("beta", &TargetKind::Bench, "b"), "beta::bench/b");
-    }
-
-    #[test]
-    fn link_kinds_are_stripped() {
-        assert_eq!(strip_link_kind(&"native=/x/y".into()), Utf8PathBuf::from("/x/y"));
-        assert_eq!(strip_link_kind(&"/x/y".into()), Utf8PathBuf::from("/x/y"));
     }
 }

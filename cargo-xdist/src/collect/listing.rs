@@ -9,13 +9,13 @@ use std::thread;
 use xdist_core::testlist::{TestBinary, TestList};
 use xdist_worker::command::test_command;
 
-use crate::errors::XdistError;
+use crate::errors::{ListError, ListErrorKind};
 
 /// The tests of one binary as (name, ignored), or why it could not be listed.
-type Listed = Result<Vec<(String, bool)>, XdistError>;
+type Listed = Result<Vec<(String, bool)>, ListError>;
 
 /// Lists all `binaries` and builds the run's test list.
-pub fn list_tests(binaries: Vec<TestBinary>) -> Result<TestList, XdistError> {
+pub fn list_tests(binaries: Vec<TestBinary>) -> Result<TestList, ListError> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, 16)
@@ -64,32 +64,35 @@ fn list_binary(binary: &TestBinary) -> Listed {
     Ok(tests)
 }
 
-fn run_list(binary: &TestBinary, ignored: bool) -> Result<Vec<String>, XdistError> {
-    let error = |message: String| XdistError::List { binary_id: binary.id.clone(), message };
+fn run_list(binary: &TestBinary, ignored: bool) -> Result<Vec<String>, ListError> {
+    list_names(binary, ignored).map_err(|kind| ListError { binary_id: binary.id.clone(), kind })
+}
+
+fn list_names(binary: &TestBinary, ignored: bool) -> Result<Vec<String>, ListErrorKind> {
     let mut command = test_command(&binary.path, &binary.cwd, &binary.env);
     command.args(["--list", "--format", "terse"]);
     if ignored {
         command.arg("--ignored");
     }
-    let output =
-        command.output().map_err(|e| error(format!("could not run {}: {e}", binary.path)))?;
+    let output = command
+        .output()
+        .map_err(|source| ListErrorKind::Spawn { path: binary.path.clone(), source })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().last().unwrap_or("").to_string();
-        return Err(error(format!(
-            "`{} --list` failed ({}){}",
-            binary.path,
-            output.status,
-            if last.is_empty() { String::new() } else { format!(": {last}") }
-        )));
+        let last = stderr.lines().last().filter(|line| !line.is_empty());
+        return Err(ListErrorKind::Failed {
+            path: binary.path.clone(),
+            status: output.status,
+            last_stderr_line: last.map(String::from),
+        });
     }
-    let stdout = String::from_utf8(output.stdout)
-        .map_err(|_| error("`--list` output is not UTF-8".into()))?;
-    parse_terse(&stdout).map_err(error)
+    let stdout =
+        String::from_utf8(output.stdout).map_err(|source| ListErrorKind::NotUtf8 { source })?;
+    parse_terse(&stdout)
 }
 
 /// Parses `name: test` lines; benchmarks are left out, anything else is an error.
-pub fn parse_terse(stdout: &str) -> Result<Vec<String>, String> {
+pub fn parse_terse(stdout: &str) -> Result<Vec<String>, ListErrorKind> {
     let mut names = Vec::new();
     for line in stdout.lines() {
         if let Some(name) = line.strip_suffix(": test") {
@@ -97,9 +100,7 @@ pub fn parse_terse(stdout: &str) -> Result<Vec<String>, String> {
         } else if line.ends_with(": benchmark") || line.is_empty() {
             continue;
         } else {
-            return Err(format!(
-                "unexpected line in `--list --format terse` output: {line:?} (is this a libtest-compatible harness?)"
-            ));
+            return Err(ListErrorKind::NotATestList { line: line.to_string() });
         }
     }
     Ok(names)
@@ -112,6 +113,10 @@ mod tests {
     #[test]
     fn terse_lists_parse() {
         assert_eq!(parse_terse("a::b: test\nc: benchmark\nd: test\n").unwrap(), ["a::b", "d"]);
-        assert!(parse_terse("running 3 tests\n").is_err());
+        let err = parse_terse("a: test\nrunning 3 tests\n").unwrap_err();
+        assert!(
+            matches!(&err, ListErrorKind::NotATestList { line } if line == "running 3 tests"),
+            "{err}"
+        );
     }
 }

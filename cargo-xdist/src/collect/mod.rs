@@ -9,7 +9,7 @@ use xdist_core::testlist::{Selection, TestFilter, TestList};
 
 use crate::build::cargo as cargo_build;
 use crate::cli::CargoOptions;
-use crate::errors::XdistError;
+use crate::errors::{InternalError, XdistError};
 
 /// The collection split by the filter.
 pub struct Collected {
@@ -40,8 +40,7 @@ pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, X
     let build = cargo_build::build(cargo)?;
     let workspace_root = build.metadata.workspace_root.clone();
     let target_dir = build.target_dir.clone();
-    let cwd = std::env::current_dir()
-        .map_err(|e| XdistError::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|source| InternalError::CurrentDir { source })?;
     let config_env = crate::config::cargo_env::config_env(&cwd)?;
     let binaries =
         build.binaries.iter().map(|b| test_env::test_binary(b, &build, &config_env)).collect();

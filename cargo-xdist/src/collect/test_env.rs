@@ -112,21 +112,20 @@ fn rust_version_as_written(manifest: &Utf8Path, workspace_root: &Utf8Path) -> Op
 
 /// The dynamic library path as cargo sets it for a test: the build scripts' link paths
 /// inside the binary's profile dir (cargo leaves off those outside it, as likely to shadow
-/// system libraries, and keeps them in a sorted set), the profile dir, its `deps`, the
-/// sysroot's libdir of the target the binary was built for (where the dynamic `libstd` of
-/// proc-macro and `prefer-dynamic` tests is), then whatever the variable already held. On
-/// macOS an empty inherited value is replaced by the system's defaults, as cargo does.
+/// system libraries), the profile dir, its `deps`, the sysroot's libdir of the target the
+/// binary was built for (where the dynamic `libstd` of proc-macro and `prefer-dynamic` tests
+/// is), then whatever the variable already held. On macOS an empty inherited value is
+/// replaced by the system's defaults, as cargo does.
 ///
-/// Cargo sorts the link paths as written, `native=` and all; the build output gives them
-/// with the kind taken off, so paths of different kinds may sort differently here.
+/// The link paths come in cargo's order: cargo keeps them as written (`native=/path`) in a
+/// sorted set and takes the kind off only here, so a bare path comes before an `all=` one,
+/// which comes before a `native=` one, and a directory given with two kinds is there twice.
 fn dylib_path(binary: &Utf8Path, build: &BuildOutput) -> String {
     let deps = binary.parent();
     let profile = deps.and_then(Utf8Path::parent);
     let mut dirs: Vec<Utf8PathBuf> = Vec::new();
     if let Some(profile) = profile {
-        let linked: BTreeSet<&Utf8PathBuf> =
-            build.linked_paths.iter().filter(|p| p.starts_with(profile)).collect();
-        dirs.extend(linked.into_iter().cloned());
+        dirs.extend(linked_dirs(&build.linked_paths, profile));
         dirs.push(profile.to_path_buf());
     }
     dirs.extend(deps.map(Utf8Path::to_path_buf));
@@ -144,6 +143,27 @@ fn dylib_path(binary: &Utf8Path, build: &BuildOutput) -> String {
         Err(_) => {}
     }
     parts.join(":")
+}
+
+/// The directories of `linked` (cargo's `-L` values, in cargo's order) inside `profile`,
+/// with their kind taken off.
+fn linked_dirs<'a>(
+    linked: &'a BTreeSet<Utf8PathBuf>,
+    profile: &'a Utf8Path,
+) -> impl Iterator<Item = Utf8PathBuf> + 'a {
+    linked
+        .iter()
+        .map(|path| strip_link_kind(path))
+        .filter(move |dir| dir.starts_with(profile))
+        .map(Utf8Path::to_path_buf)
+}
+
+/// `native=/path` → `/path`, for the kinds rustc's `-L` takes; anything else is a path.
+fn strip_link_kind(path: &Utf8Path) -> &Utf8Path {
+    match path.as_str().split_once('=') {
+        Some(("native" | "crate" | "dependency" | "framework" | "all", dir)) => Utf8Path::new(dir),
+        _ => path,
+    }
 }
 
 /// rustc's `--print target-libdir` for the target the binary was built for, without
@@ -177,4 +197,59 @@ fn target_libdir(sysroot: &Utf8Path, profile: Option<&Utf8Path>) -> Option<Utf8P
         triples.iter().find(|t| t.starts_with(arch) && t.contains(os))?
     };
     libdir(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_kinds_are_stripped() {
+        assert_eq!(strip_link_kind("native=/x/y".into()), "/x/y");
+        assert_eq!(strip_link_kind("all=/x/y".into()), "/x/y");
+        assert_eq!(strip_link_kind("/x/y".into()), "/x/y");
+        assert_eq!(strip_link_kind("/x=y/z".into()), "/x=y/z");
+        assert_eq!(strip_link_kind("static=/x".into()), "static=/x");
+    }
+
+    /// The order `cargo test` (cargo 1.95) gave `LD_LIBRARY_PATH` for a build script that
+    /// printed these `cargo:rustc-link-search` values, all under its `OUT_DIR`, plus one
+    /// outside the target dir: bare paths first, then by kind in name order; within a kind
+    /// component by component (`a/b` before `a-b`); `dup` once per kind.
+    #[test]
+    fn linked_dirs_are_in_cargo_order() {
+        let out = "/ws/target/debug/build/pkg-0123/out";
+        let printed = [
+            "native=zeta",
+            "all=beta",
+            "omega",
+            "native=alpha",
+            "crate=gamma",
+            "dependency=delta",
+            "framework=eps",
+            "a-b",
+            "a/b",
+            "native=dup",
+            "all=dup",
+            "dup",
+            "Upper",
+        ];
+        let mut linked: BTreeSet<Utf8PathBuf> = printed
+            .iter()
+            .map(|entry| match entry.split_once('=') {
+                Some((kind, dir)) => format!("{kind}={out}/{dir}").into(),
+                None => format!("{out}/{entry}").into(),
+            })
+            .collect();
+        linked.insert("native=/usr/lib/outside-target".into());
+        linked.insert(format!("native={out}/zeta").into());
+        let dirs: Vec<String> = linked_dirs(&linked, "/ws/target/debug".into())
+            .map(|dir| dir.as_str().strip_prefix(out).unwrap().to_string())
+            .collect();
+        let cargo = [
+            "/Upper", "/a/b", "/a-b", "/dup", "/omega", "/beta", "/dup", "/gamma", "/delta",
+            "/eps", "/alpha", "/dup", "/zeta",
+        ];
+        assert_eq!(dirs, cargo);
+    }
 }

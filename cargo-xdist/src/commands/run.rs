@@ -13,7 +13,7 @@ use crate::cli::{NoTests, RunArgs};
 use crate::collect::collect;
 use crate::drive::drive;
 use crate::drive::transport::local::LocalTransport;
-use crate::errors::{XdistError, exit_code};
+use crate::errors::{InternalError, XdistError, exit_code};
 use crate::plan::history::History;
 use crate::plan::{self, Plan};
 use crate::report::durations::DurationRecorder;
@@ -22,17 +22,16 @@ use crate::report::terminal::TerminalReporter;
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
-    let program = std::env::current_exe().map_err(|e| {
-        XdistError::Internal(format!("cannot find the cargo-xdist executable: {e}"))
-    })?;
+    let program =
+        std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
     let collected = collect(&args.cargo, &filter)?;
     if collected.selected.is_empty() {
-        return no_tests(args.no_tests, collected.ignored.len());
+        return Ok(no_tests(args.no_tests, collected.ignored.len()));
     }
     let plan = plan::plan(args, &filter, &collected)?;
     let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
     let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
-        .map_err(|e| XdistError::Internal(format!("encoding the test list: {e}")))?;
+        .map_err(|source| InternalError::EncodeSetup { source })?;
     let mut transport = LocalTransport {
         program,
         args: vec![crate::WORKER_ARG.to_string()],
@@ -45,7 +44,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| XdistError::Internal(format!("cannot start the run loop: {e}")))?;
+        .map_err(|source| InternalError::RunLoop { source })?;
     let outcome = {
         let mut subscribers: Vec<&mut dyn RunSubscriber> = vec![&mut reporter];
         if let Some(recorder) = recorder.as_mut() {
@@ -72,8 +71,8 @@ fn save_history(mut history: History, target_dir: &camino::Utf8Path) {
     }
 }
 
-/// Handles a selection with no test in it.
-pub fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
+/// Handles a selection with no test in it; returns the exit code.
+pub fn no_tests(policy: NoTests, ignored: usize) -> u8 {
     let message = if ignored > 0 {
         format!("no tests to run ({ignored} matched but are ignored; see --run-ignored)")
     } else {
@@ -86,16 +85,16 @@ pub fn no_tests(policy: NoTests, ignored: usize) -> Result<u8, XdistError> {
     match policy {
         NoTests::Pass => {
             print_summary();
-            Ok(exit_code::OK)
+            exit_code::OK
         }
         NoTests::Warn => {
             eprintln!("warning: {message}");
             print_summary();
-            Ok(exit_code::OK)
+            exit_code::OK
         }
         NoTests::Fail => {
             eprintln!("error: {message} (use --no-tests=pass to allow this)");
-            Ok(exit_code::NO_TESTS)
+            exit_code::NO_TESTS
         }
     }
 }

@@ -7,14 +7,12 @@ use std::time::{Duration, Instant};
 use xdist_sched::{DistMode, SchedOptions, TestMeta, simulate_makespan};
 
 use crate::cli::SimulateArgs;
-use crate::errors::{XdistError, exit_code};
+use crate::errors::{UsageError, XdistError, exit_code};
 
 /// Runs the simulation; returns the exit code.
 pub fn simulate(args: &SimulateArgs) -> Result<u8, XdistError> {
     if args.tests == 0 || args.workers == 0 || args.module_size == 0 {
-        return Err(XdistError::Usage(
-            "--tests, --workers and --module-size must be at least 1".into(),
-        ));
+        return Err(UsageError::EmptySimulation.into());
     }
     let tests = generate(args.tests, args.module_size);
     let total: Duration = tests.iter().filter_map(|t| t.duration).sum();

@@ -8,17 +8,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::errors::XdistError;
+use crate::errors::ConfigError;
 
 /// The variables to give every test, in order.
-pub fn config_env(cwd: &Path) -> Result<Vec<(String, String)>, XdistError> {
+pub fn config_env(cwd: &Path) -> Result<Vec<(String, String)>, ConfigError> {
     let mut chosen: BTreeMap<String, String> = BTreeMap::new();
     // Farthest first, so that nearer files overwrite.
     for file in config_files(cwd).into_iter().rev() {
         let text = std::fs::read_to_string(&file)
-            .map_err(|e| XdistError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            .map_err(|source| ConfigError::Read { path: file.clone(), source })?;
         let table: toml::Table = toml::from_str(&text)
-            .map_err(|e| XdistError::Usage(format!("{}: {}", file.display(), e.message())))?;
+            .map_err(|source| ConfigError::Parse { path: file.clone(), source })?;
         let Some(toml::Value::Table(env)) = table.get("env") else { continue };
         let base = file.parent().and_then(Path::parent).unwrap_or(cwd);
         for (key, value) in env {
@@ -26,19 +26,13 @@ pub fn config_env(cwd: &Path) -> Result<Vec<(String, String)>, XdistError> {
                 toml::Value::String(s) => (s.clone(), false, false),
                 toml::Value::Table(t) => {
                     let Some(toml::Value::String(s)) = t.get("value") else {
-                        return Err(XdistError::Usage(format!(
-                            "{}: [env] {key} has no string `value`",
-                            file.display()
-                        )));
+                        return Err(ConfigError::EnvWithoutValue { path: file, key: key.clone() });
                     };
                     let flag = |name| matches!(t.get(name), Some(toml::Value::Boolean(true)));
                     (s.clone(), flag("force"), flag("relative"))
                 }
                 _ => {
-                    return Err(XdistError::Usage(format!(
-                        "{}: [env] {key} must be a string or a table",
-                        file.display()
-                    )));
+                    return Err(ConfigError::EnvNotStringOrTable { path: file, key: key.clone() });
                 }
             };
             if !force && std::env::var_os(key).is_some() {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use camino::Utf8Path;
 use serde::Deserialize;
 
-use crate::errors::XdistError;
+use crate::errors::{ConfigError, UsageError, XdistError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,26 +34,8 @@ impl Groups {
     /// Reads `.config/xdist.toml` under `workspace_root` (if there is one) and adds the
     /// `NAME=PATTERN` rules given on the command line before its own.
     pub fn load(workspace_root: &Utf8Path, cli: &[String]) -> Result<Self, XdistError> {
-        let mut rules = Vec::new();
-        for rule in cli {
-            let (name, pattern) = rule
-                .split_once('=')
-                .filter(|(name, pattern)| !name.is_empty() && !pattern.is_empty())
-                .ok_or_else(|| {
-                    XdistError::Usage(format!("--group takes NAME=PATTERN, got `{rule}`"))
-                })?;
-            rules.push((name.to_string(), pattern.to_string()));
-        }
-        let path = workspace_root.join(".config").join("xdist.toml");
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            let file: ConfigFile = toml::from_str(&text).map_err(|e| {
-                let message = e.message().to_string();
-                XdistError::Usage(format!("{path}: {message}"))
-            })?;
-            for (name, patterns) in file.groups {
-                rules.extend(patterns.into_iter().map(|p| (name.clone(), p)));
-            }
-        }
+        let mut rules = flag_rules(cli)?;
+        rules.extend(file_rules(workspace_root)?);
         Ok(Self { rules })
     }
 
@@ -64,6 +46,31 @@ impl Groups {
             .find(|(_, pattern)| test_id.contains(pattern.as_str()))
             .map(|(n, _)| n.as_str())
     }
+}
+
+/// The rules of `--group NAME=PATTERN` flags, in order.
+fn flag_rules(cli: &[String]) -> Result<Vec<(String, String)>, UsageError> {
+    cli.iter()
+        .map(|rule| {
+            rule.split_once('=')
+                .filter(|(name, pattern)| !name.is_empty() && !pattern.is_empty())
+                .map(|(name, pattern)| (name.to_string(), pattern.to_string()))
+                .ok_or_else(|| UsageError::BadGroupFlag { rule: rule.clone() })
+        })
+        .collect()
+}
+
+/// The rules of `.config/xdist.toml`, groups in name order; none without the file.
+fn file_rules(workspace_root: &Utf8Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let path = workspace_root.join(".config").join("xdist.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(Vec::new()) };
+    let file: ConfigFile = toml::from_str(&text)
+        .map_err(|source| ConfigError::Parse { path: path.into_std_path_buf(), source })?;
+    Ok(file
+        .groups
+        .into_iter()
+        .flat_map(|(name, patterns)| patterns.into_iter().map(move |p| (name.clone(), p)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -87,8 +94,10 @@ mod tests {
         assert_eq!(groups.group_of("core math::adds"), None);
         std::fs::write(dir.join(".config/xdist.toml"), "[groups]\nslow = \"not a list\"\n")
             .unwrap();
-        let err = Groups::load(root, &[]).unwrap_err().to_string();
-        assert!(err.contains("xdist.toml"), "{err}");
+        let err = Groups::load(root, &[]).unwrap_err();
+        assert!(matches!(err, XdistError::Config(ConfigError::Parse { .. })), "{err:?}");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().starts_with(&format!("{root}/.config/xdist.toml: ")), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -97,7 +106,8 @@ mod tests {
         let root = Utf8Path::new("/nonexistent");
         for bad in ["nogroup", "=pattern", "name="] {
             let err = Groups::load(root, &[bad.into()]).unwrap_err();
-            assert!(err.to_string().contains("NAME=PATTERN"), "{err}");
+            assert!(matches!(err, XdistError::Usage(UsageError::BadGroupFlag { .. })), "{err:?}");
+            assert_eq!(err.to_string(), format!("--group takes NAME=PATTERN, got `{bad}`"));
         }
     }
 }

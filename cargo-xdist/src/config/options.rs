@@ -1,14 +1,14 @@
 //! Turns command-line options into the settings the core takes: the test filter and the
-//! number of workers. Errors here are usage errors (exit 2).
+//! number of workers. Errors here are [`UsageError`]s (exit 2).
 
 use xdist_core::testlist::{RunIgnored, TestFilter};
 
 use crate::cli::{FilterOptions, RunIgnoredArg};
-use crate::errors::XdistError;
+use crate::errors::UsageError;
 
 impl FilterOptions {
     /// The filter these options describe, with libtest arguments after `--` folded in.
-    pub fn to_filter(&self) -> Result<TestFilter, XdistError> {
+    pub fn to_filter(&self) -> Result<TestFilter, UsageError> {
         let mut filter = TestFilter {
             patterns: self.filters.clone(),
             skip: self.skip.clone(),
@@ -32,9 +32,7 @@ impl FilterOptions {
                 "--ignored" => filter.run_ignored = RunIgnored::Only,
                 "--include-ignored" => filter.run_ignored = RunIgnored::All,
                 "--skip" => {
-                    let pattern = args.next().ok_or_else(|| {
-                        XdistError::Usage("`--skip` after `--` needs a pattern".into())
-                    })?;
+                    let pattern = args.next().ok_or(UsageError::SkipWithoutPattern)?;
                     filter.skip.push(pattern.clone());
                 }
                 // Accepted for cargo test compatibility; the worker always captures output
@@ -48,9 +46,7 @@ impl FilterOptions {
                 }
                 other if other.starts_with("--test-threads=") => {}
                 other if other.starts_with('-') => {
-                    return Err(XdistError::Usage(format!(
-                        "unsupported libtest argument after `--`: {other}"
-                    )));
+                    return Err(UsageError::UnsupportedLibtestArg { arg: other.to_string() });
                 }
                 pattern => filter.patterns.push(pattern.to_string()),
             }
@@ -77,8 +73,8 @@ fn logical_cpus() -> u32 {
 pub fn worker_count(
     numprocesses: Option<&str>,
     maxprocesses: Option<u32>,
-) -> Result<u32, XdistError> {
-    let auto = || -> Result<u32, XdistError> {
+) -> Result<u32, UsageError> {
+    let auto = || -> Result<u32, UsageError> {
         match std::env::var("XDIST_AUTO_NUM_WORKERS") {
             Ok(value) => parse_count(&value, "XDIST_AUTO_NUM_WORKERS"),
             Err(_) => Ok(available_cpus()),
@@ -90,18 +86,16 @@ pub fn worker_count(
         Some(n) => parse_count(n, "-n")?,
     };
     if maxprocesses == Some(0) {
-        return Err(XdistError::Usage("--maxprocesses must be at least 1".into()));
+        return Err(UsageError::ZeroMaxProcesses);
     }
     Ok(maxprocesses.map_or(count, |max| count.min(max)))
 }
 
-fn parse_count(value: &str, what: &str) -> Result<u32, XdistError> {
+fn parse_count(value: &str, what: &'static str) -> Result<u32, UsageError> {
     match value.trim().parse::<u32>() {
-        Ok(0) => Err(XdistError::Usage(format!("{what} must be at least 1, got 0"))),
+        Ok(0) => Err(UsageError::ZeroWorkers { what }),
         Ok(n) => Ok(n),
-        Err(_) => Err(XdistError::Usage(format!(
-            "{what} must be a number, `auto` or `logical`, got `{value}`"
-        ))),
+        Err(source) => Err(UsageError::BadWorkerCount { what, value: value.to_string(), source }),
     }
 }
 
