@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod harnesses;
 mod hostile;
+mod reporting;
 mod robustness;
 mod stress;
 mod support;

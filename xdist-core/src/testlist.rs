@@ -58,6 +58,12 @@ impl TestList {
         list
     }
 
+    /// The binary id and name of test `index`.
+    pub fn binary_and_name(&self, index: usize) -> (String, String) {
+        let test = &self.tests[index];
+        (self.binaries[test.binary as usize].id.clone(), test.name.clone())
+    }
+
     /// The `<binary-id> <name>` id of a test, as nextest prints it.
     pub fn test_id(&self, index: usize) -> String {
         let test = &self.tests[index];

@@ -29,9 +29,9 @@ pub struct XdistApp {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build and run tests across workers.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Build and list tests as `<binary-id> <test name>`.
-    List(ListArgs),
+    List(Box<ListArgs>),
     /// Simulate every --dist mode on generated tests and print makespans.
     #[command(name = "__simulate", hide = true)]
     Simulate(SimulateArgs),
@@ -134,6 +134,23 @@ pub struct RunArgs {
     /// Show the worker and duration of each test.
     #[arg(short, long)]
     pub verbose: bool,
+    /// What stdout carries: the human report, or the run's events as JSON (one object a
+    /// line; `json-pretty`: indented), with the human report on stderr.
+    #[arg(long, value_enum, default_value_t = RunFormat::Human, help_heading = "Reporting")]
+    pub message_format: RunFormat,
+    /// Also write a JUnit XML report of the run to PATH.
+    #[arg(long, value_name = "PATH", help_heading = "Reporting")]
+    pub junit: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    /// The terminal report.
+    Human,
+    /// Newline-delimited JSON events (docs/reporting.md).
+    Json,
+    /// The same events, indented.
+    JsonPretty,
 }
 
 #[derive(Debug, Args)]

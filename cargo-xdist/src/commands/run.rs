@@ -9,7 +9,7 @@ use xdist_core::codec;
 use xdist_core::events::RunSubscriber;
 use xdist_core::protocol::ToWorker;
 
-use crate::cli::{NoTests, RunArgs};
+use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
 use crate::drive::drive;
 use crate::drive::transport::local::LocalTransport;
@@ -17,6 +17,8 @@ use crate::errors::{InternalError, XdistError, exit_code};
 use crate::plan::history::History;
 use crate::plan::{self, Plan};
 use crate::report::durations::DurationRecorder;
+use crate::report::json::JsonStream;
+use crate::report::junit::{DEFAULT_RUN_NAME, JunitReporter};
 use crate::report::terminal::TerminalReporter;
 
 /// Runs the selected tests; returns the exit code.
@@ -39,7 +41,24 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         testrun_uid: args.testrunuid.clone().unwrap_or_else(random_uid),
         setup_frame: Arc::new(setup_frame),
     };
-    let mut reporter = TerminalReporter::new(&list, detail, skipped);
+    let json = args.message_format != RunFormat::Human;
+    let mut reporter = if json {
+        // stdout carries the events; the human report goes to stderr.
+        let err = Box::new(std::io::BufWriter::new(std::io::stderr()));
+        TerminalReporter::with_output(&list, detail, skipped, err, Box::new(std::io::stderr()))
+    } else {
+        TerminalReporter::new(&list, detail, skipped)
+    };
+    let mut events = json.then(|| {
+        let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
+        let out = std::io::BufWriter::new(std::io::stdout());
+        let pretty = args.message_format == RunFormat::JsonPretty;
+        JsonStream::with_style(&list, skipped.collect(), out, pretty)
+    });
+    let mut junit = args.junit.as_ref().map(|path| {
+        JunitReporter::new(&list, path, DEFAULT_RUN_NAME)
+            .with_skipped_before(&collected.full, &collected.ignored)
+    });
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -47,6 +66,12 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         .map_err(|source| InternalError::RunLoop { source })?;
     let outcome = {
         let mut subscribers: Vec<&mut dyn RunSubscriber> = vec![&mut reporter];
+        if let Some(events) = events.as_mut() {
+            subscribers.push(events);
+        }
+        if let Some(junit) = junit.as_mut() {
+            subscribers.push(junit);
+        }
         if let Some(recorder) = recorder.as_mut() {
             subscribers.push(recorder);
         }
@@ -54,6 +79,11 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     };
     if let Some(recorder) = recorder {
         save_history(recorder.into_history(), &collected.target_dir);
+    }
+    if let Some(junit) = junit {
+        if let Err(e) = junit.finish() {
+            eprintln!("warning: {}", error_chain(&e));
+        }
     }
     let summary = reporter.summary().unwrap_or_default();
     Ok(if outcome.interrupted_by.is_some() {
@@ -109,4 +139,15 @@ fn random_uid() -> String {
     let a = hasher.finish();
     hasher.write_u64(a);
     format!("{a:016x}{:016x}", hasher.finish())
+}
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }

@@ -2,7 +2,11 @@
 //! learns ([`durations`]).
 
 pub mod durations;
+pub mod json;
+pub mod junit;
 pub mod terminal;
 
+#[cfg(test)]
+mod junit_tests;
 #[cfg(test)]
 mod tests;

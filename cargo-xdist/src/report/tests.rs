@@ -1,5 +1,6 @@
-//! Snapshots of what the terminal shows for scripted runs: the real session, scheduler and
-//! drive loop with fake workers, and the reporter writing to buffers.
+//! What the reporters write for scripted runs: the real session, scheduler and drive loop
+//! with fake workers, and the reporters writing to buffers. The terminal is snapshotted;
+//! the JSON stream is checked against its schema and against the scripted behaviours.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -185,4 +186,75 @@ fn an_interrupted_run() {
     }
     reporter.on_event(&RunEvent::RunFinished(summary));
     insta::assert_snapshot!(format!("--- stdout\n{}--- stderr\n{}", out.text(), err.text()));
+}
+
+/// Runs `list` with `script` and returns the JSON stream's lines, parsed.
+fn scripted_json(list: &TestList, config: SessionConfig, script: Script) -> Vec<serde_json::Value> {
+    let out = Buffer::default();
+    let skipped = vec![("demo".to_string(), "tests::skipped_before".to_string())];
+    let mut stream = super::json::JsonStream::with_style(list, skipped, out.clone(), false);
+    let sched =
+        make_scheduler(DistMode::Load, list.tests.len(), SchedConfig { max_sched_chunk: None });
+    let mut session = DSession::new(list.tests.len(), sched, config);
+    let shape =
+        RunShape { skipped: 1, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let mut transport = FakeTransport::new(script);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(drive(&mut session, &mut transport, &shape, &mut [&mut stream]));
+    out.text().lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+}
+
+#[test]
+fn every_json_line_follows_the_schema_and_every_test_finishes_once() {
+    let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/json-events.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler.add_resource("file:///json-events.schema.json", schema).unwrap();
+    let id = compiler.compile("file:///json-events.schema.json", &mut schemas).unwrap();
+
+    let list = list(&NAMES);
+    let config = SessionConfig { retries: 1, max_fail: None, ..config(2) };
+    let lines = scripted_json(&list, config, script());
+    for line in &lines {
+        if let Err(e) = schemas.validate(line, id) {
+            panic!("{line} does not follow the schema: {e}");
+        }
+    }
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(events.first(), Some(&"run-started"));
+    assert_eq!(events.last(), Some(&"run-finished"));
+    // The scripted behaviours say what each test must end as (retries: 1).
+    let want = [
+        ("demo tests::crash", "failed"),
+        ("demo tests::fails", "failed"),
+        ("demo tests::flaky", "passed"),
+        ("demo tests::hangs_up", "timed-out"),
+        ("demo tests::ok_a", "passed"),
+        ("demo tests::ok_b", "passed"),
+        ("demo tests::skipped_before", "skipped"),
+    ];
+    let mut finished: Vec<(String, String)> = lines
+        .iter()
+        .filter(|l| l["event"] == "test-finished")
+        .map(|l| (l["id"].as_str().unwrap().into(), l["outcome"].as_str().unwrap().into()))
+        .collect();
+    finished.sort();
+    let want: Vec<(String, String)> =
+        want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(finished, want, "exactly one test-finished per test");
+    let flaky = lines
+        .iter()
+        .find(|l| l["event"] == "test-finished" && l["id"] == "demo tests::flaky")
+        .unwrap();
+    assert_eq!((flaky["flaky"].as_bool(), flaky["attempt"].as_u64()), (Some(true), Some(2)));
+    let totals = lines.last().unwrap();
+    let count = |o: &str| finished.iter().filter(|f| f.1 == o).count() as u64;
+    assert_eq!(totals["passed"].as_u64(), Some(count("passed")));
+    assert_eq!(totals["failed"].as_u64(), Some(count("failed") + count("timed-out")));
+    assert_eq!(totals["timed-out"].as_u64(), Some(count("timed-out")));
+    assert_eq!(totals["skipped"].as_u64(), Some(count("skipped")));
+    assert!(lines.iter().any(|l| l["event"] == "test-retried"));
+    assert!(lines.iter().any(|l| l["event"] == "worker-exited" && l["cause"]["kind"] == "signal"));
 }
