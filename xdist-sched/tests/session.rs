@@ -295,21 +295,25 @@ fn a_crashed_test_is_retried_on_a_replacement() {
 #[test]
 fn worksteal_moves_work_to_idle_workers_and_loses_nothing() {
     let sched = make_scheduler(DistMode::WorkSteal, 40, SchedConfig { max_sched_chunk: None });
-    let config = SessionConfig {
-        workers: 3,
-        max_worker_restart: 2,
-        max_fail: None,
-        retries: 0,
-        flaky_fails: false,
-        runs_per_test: 1,
-    };
-    let mut h = Harness::new(DSession::new(40, sched, config));
+    let mut h = Harness::new(DSession::new(40, sched, plain_config(3, 1)));
     h.run(&[5, 30], &[7]);
     assert_eq!(h.results.len(), 40);
     let mut seen: Vec<u32> = h.results.iter().map(|r| r.index).collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 40, "each test exactly once");
+}
+
+/// `workers` workers, two crashes allowed, no retries or stop, each test run `runs` times.
+fn plain_config(workers: u32, runs: u32) -> SessionConfig {
+    SessionConfig {
+        workers,
+        max_worker_restart: 2,
+        max_fail: None,
+        retries: 0,
+        flaky_fails: false,
+        runs_per_test: runs,
+    }
 }
 
 fn reason(h: &Harness) -> Option<String> {
@@ -319,15 +323,7 @@ fn reason(h: &Harness) -> Option<String> {
 #[test]
 fn each_runs_every_test_once_per_worker_under_its_own_index() {
     let sched = xdist_sched::EachScheduler::new(3, 10);
-    let config = SessionConfig {
-        workers: 3,
-        max_worker_restart: 2,
-        max_fail: None,
-        retries: 0,
-        flaky_fails: false,
-        runs_per_test: 3,
-    };
-    let mut h = Harness::new(DSession::new(10, Box::new(sched), config));
+    let mut h = Harness::new(DSession::new(10, Box::new(sched), plain_config(3, 3)));
     h.run(&[], &[6]);
     assert!(h.session.is_done());
     assert_eq!(h.results.len(), 30);

@@ -9,7 +9,7 @@ use xdist_core::summary::{TestResult, TestStatus};
 use xdist_core::{DSession, SessionConfig, TestIndex};
 use xdist_sched::{DistMode, SchedConfig, make_scheduler};
 
-use super::transport::fake::{Behaviour, FakeTransport, Script, Told};
+use super::transport::fake::{Behaviour, FakeTransport, Script, Told, session_config as config};
 use super::{RunShape, drive};
 
 #[derive(Default)]
@@ -36,17 +36,6 @@ impl Recorder {
             by_test[r.index as usize].push(r.status);
         }
         by_test
-    }
-}
-
-pub(crate) fn config(workers: u32) -> SessionConfig {
-    SessionConfig {
-        workers,
-        max_worker_restart: 4,
-        max_fail: None,
-        retries: 0,
-        flaky_fails: false,
-        runs_per_test: 1,
     }
 }
 

@@ -3,80 +3,20 @@
 //! test has exactly one testcase (one per run under `each`), with the status its scripted
 //! behaviour gives.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::rc::Rc;
 use std::time::Duration;
 
+use xdist_core::SessionConfig;
 use xdist_core::events::{CancelReason, RunEvent, RunSubscriber};
 use xdist_core::protocol::Outcome;
 use xdist_core::summary::{RunSummary, TestResult, TestStatus};
-use xdist_core::testlist::{TestBinary, TestList};
-use xdist_core::{DSession, SessionConfig};
-use xdist_sched::{DistMode, SchedConfig, make_scheduler};
+use xdist_core::testlist::TestList;
+use xdist_sched::DistMode;
 
 use super::junit::{DEFAULT_RUN_NAME, JunitError, JunitReporter};
-use crate::drive::transport::fake::{Behaviour, FakeTransport, Script};
-use crate::drive::{RunShape, drive};
-
-#[derive(Clone, Default)]
-struct Buffer(Rc<RefCell<Vec<u8>>>);
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.borrow().clone()).expect("UTF-8")
-    }
-}
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn binary(id: &str) -> TestBinary {
-    TestBinary {
-        id: id.into(),
-        path: format!("/bin/{id}"),
-        cwd: "/src/demo".into(),
-        env: vec![],
-        kind: "lib".into(),
-        src_path: "src/lib.rs".into(),
-    }
-}
-
-/// A list of binaries and their tests (`(name, ignored)`).
-fn list_of(binaries: &[(&str, &[(&str, bool)])]) -> TestList {
-    TestList::new(
-        binaries
-            .iter()
-            .map(|(id, tests)| {
-                (binary(id), tests.iter().map(|(n, ignored)| (n.to_string(), *ignored)).collect())
-            })
-            .collect(),
-    )
-}
-
-fn list(names: &[&str]) -> TestList {
-    let tests: Vec<(&str, bool)> = names.iter().map(|n| (*n, false)).collect();
-    list_of(&[("demo", &tests)])
-}
-
-fn config(workers: u32) -> SessionConfig {
-    SessionConfig {
-        workers,
-        max_worker_restart: 4,
-        max_fail: None,
-        retries: 0,
-        flaky_fails: false,
-        runs_per_test: 1,
-    }
-}
+use super::test_support::{Buffer, list, list_of};
+use crate::drive::RunShape;
+use crate::drive::transport::fake::{Behaviour, Script, run_scripted, session_config as config};
 
 /// Runs `list` on fake workers following `script`, with `skipped` (indices into `full`)
 /// left out before the run; returns the report.
@@ -90,23 +30,12 @@ fn scripted(
     let out = Buffer::default();
     let mut junit = JunitReporter::with_writer(list, Box::new(out.clone()), DEFAULT_RUN_NAME)
         .with_skipped_before(skipped.0, skipped.1);
-    let slots = list.tests.len() * config.runs_per_test as usize;
-    let sched: Box<dyn xdist_core::Scheduler + Send> = match mode {
-        DistMode::Each => Box::new(xdist_sched::EachScheduler::new(
-            config.runs_per_test as usize,
-            list.tests.len(),
-        )),
-        _ => make_scheduler(mode, slots, SchedConfig { max_sched_chunk: None }),
-    };
-    let mut session = DSession::new(list.tests.len(), sched, config);
     let shape = RunShape {
         skipped: skipped.1.len(),
         mode: mode.name().into(),
         silence_timeout: Duration::from_secs(60),
     };
-    let mut transport = FakeTransport::new(script);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(drive(&mut session, &mut transport, &shape, &mut [&mut junit]));
+    run_scripted(list.tests.len(), mode, config, script, &shape, &mut [&mut junit]);
     junit.finish().expect("the report is written");
     out.text()
 }

@@ -1,5 +1,5 @@
-//! Subscribers of the run events: what the user sees ([`terminal`]) and what the next run
-//! learns ([`durations`]).
+//! Subscribers of the run events: what the user sees ([`terminal`]), what CI reads
+//! ([`junit`], [`json`]) and what the next run learns ([`durations`]).
 
 pub mod durations;
 pub mod json;
@@ -8,5 +8,7 @@ pub mod terminal;
 
 #[cfg(test)]
 mod junit_tests;
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;

@@ -2,52 +2,19 @@
 //! with fake workers, and the reporters writing to buffers. The terminal is snapshotted;
 //! the JSON stream is checked against its schema and against the scripted behaviours.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
 use std::time::Duration;
 
+use xdist_core::SessionConfig;
 use xdist_core::events::{CancelReason, RunEvent, RunSubscriber};
 use xdist_core::protocol::Outcome;
 use xdist_core::summary::{RunSummary, TestResult, TestStatus};
-use xdist_core::testlist::{TestBinary, TestList};
-use xdist_core::{DSession, SessionConfig};
-use xdist_sched::{DistMode, SchedConfig, make_scheduler};
+use xdist_core::testlist::TestList;
+use xdist_sched::DistMode;
 
 use super::terminal::{Detail, TerminalReporter};
-use crate::drive::transport::fake::{Behaviour, FakeTransport, Script};
-use crate::drive::{RunShape, drive};
-
-#[derive(Clone, Default)]
-struct Buffer(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.borrow()).into_owned()
-    }
-}
-
-fn list(names: &[&str]) -> TestList {
-    let binary = TestBinary {
-        id: "demo".into(),
-        path: "/bin/demo".into(),
-        cwd: "/src/demo".into(),
-        env: vec![],
-        kind: "lib".into(),
-        src_path: "src/lib.rs".into(),
-    };
-    TestList::new(vec![(binary, names.iter().map(|n| (n.to_string(), false)).collect())])
-}
+use super::test_support::{Buffer, list};
+use crate::drive::RunShape;
+use crate::drive::transport::fake::{Behaviour, Script, run_scripted, session_config as config};
 
 /// Runs `list` on fake workers following `script`; returns (stdout, stderr).
 fn scripted(
@@ -65,32 +32,10 @@ fn scripted(
         Box::new(out.clone()),
         Box::new(err.clone()),
     );
-    let slots = list.tests.len() * config.runs_per_test as usize;
-    let sched: Box<dyn xdist_core::Scheduler + Send> = match mode {
-        DistMode::Each => Box::new(xdist_sched::EachScheduler::new(
-            config.runs_per_test as usize,
-            list.tests.len(),
-        )),
-        _ => make_scheduler(mode, slots, SchedConfig { max_sched_chunk: None }),
-    };
-    let mut session = DSession::new(list.tests.len(), sched, config);
     let shape =
         RunShape { skipped: 1, mode: mode.name().into(), silence_timeout: Duration::from_secs(60) };
-    let mut transport = FakeTransport::new(script);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(drive(&mut session, &mut transport, &shape, &mut [&mut reporter]));
+    run_scripted(list.tests.len(), mode, config, script, &shape, &mut [&mut reporter]);
     format!("--- stdout\n{}--- stderr\n{}", out.text(), err.text())
-}
-
-fn config(workers: u32) -> SessionConfig {
-    SessionConfig {
-        workers,
-        max_worker_restart: 4,
-        max_fail: None,
-        retries: 0,
-        flaky_fails: false,
-        runs_per_test: 1,
-    }
 }
 
 const NAMES: [&str; 6] = [
@@ -193,14 +138,9 @@ fn scripted_json(list: &TestList, config: SessionConfig, script: Script) -> Vec<
     let out = Buffer::default();
     let skipped = vec![("demo".to_string(), "tests::skipped_before".to_string())];
     let mut stream = super::json::JsonStream::with_style(list, skipped, out.clone(), false);
-    let sched =
-        make_scheduler(DistMode::Load, list.tests.len(), SchedConfig { max_sched_chunk: None });
-    let mut session = DSession::new(list.tests.len(), sched, config);
     let shape =
         RunShape { skipped: 1, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
-    let mut transport = FakeTransport::new(script);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(drive(&mut session, &mut transport, &shape, &mut [&mut stream]));
+    run_scripted(list.tests.len(), DistMode::Load, config, script, &shape, &mut [&mut stream]);
     out.text().lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
 }
 

@@ -190,3 +190,39 @@ async fn play(
 fn finished(index: TestIndex, outcome: Outcome, output: Vec<u8>) -> FromWorker {
     FromWorker::Finished(TestReport { index, outcome, duration_nanos: 1_000_000, output })
 }
+
+/// A session's settings for tests: `workers` workers, room for four crashes, no retries.
+pub fn session_config(workers: u32) -> xdist_core::SessionConfig {
+    xdist_core::SessionConfig {
+        workers,
+        max_worker_restart: 4,
+        max_fail: None,
+        retries: 0,
+        flaky_fails: false,
+        runs_per_test: 1,
+    }
+}
+
+/// Drives a session over `tests` tests (each run `config.runs_per_test` times) under
+/// `mode` on fake workers following `script`, telling `subscribers`; returns the session
+/// and the transport, for what they saw.
+pub fn run_scripted(
+    tests: usize,
+    mode: xdist_sched::DistMode,
+    config: xdist_core::SessionConfig,
+    script: Script,
+    shape: &crate::drive::RunShape,
+    subscribers: &mut [&mut dyn xdist_core::events::RunSubscriber],
+) -> (xdist_core::DSession, FakeTransport) {
+    use xdist_sched::{DistMode, EachScheduler, SchedConfig, make_scheduler};
+    let runs = config.runs_per_test.max(1) as usize;
+    let sched: Box<dyn xdist_core::Scheduler + Send> = match mode {
+        DistMode::Each => Box::new(EachScheduler::new(runs, tests)),
+        _ => make_scheduler(mode, tests, SchedConfig { max_sched_chunk: None }),
+    };
+    let mut session = xdist_core::DSession::new(tests, sched, config);
+    let mut transport = FakeTransport::new(script);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(crate::drive::drive(&mut session, &mut transport, shape, subscribers));
+    (session, transport)
+}
