@@ -64,3 +64,29 @@ fn the_junit_file_holds_cargo_tests_outcomes() {
     }
     assert_eq!(got, want);
 }
+
+#[test]
+fn in_github_actions_failures_are_annotated_at_their_panic_and_summarised() {
+    let summary = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("github/summary.md");
+    std::fs::create_dir_all(summary.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&summary);
+    let out = xdist(DEMO, "run")
+        .args(["-n", "2"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    // demo-core's assert_fails panics in demo-core/src/failing.rs (a path relative to the
+    // workspace root, where GitHub looks for it).
+    let annotation = stdout
+        .lines()
+        .find(|l| l.contains("title=demo-core failing%3A%3Atests%3A%3Aassert_fails"))
+        .unwrap_or_else(|| panic!("no annotation:\n{stdout}"));
+    assert!(annotation.starts_with("::error file=demo-core/src/failing.rs,line="), "{annotation}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("::error ")).count(), 2, "{stdout}");
+    assert_eq!(final_line(&out), "xdist: 24 passed, 2 failed, 2 skipped");
+    let written = std::fs::read_to_string(&summary).expect("a job summary");
+    assert!(written.contains("| 24 | 2 | 0 | 0 | 2 | 0 |"), "{written}");
+    assert!(written.contains("- `demo-core failing::tests::assert_fails`"), "{written}");
+}

@@ -69,7 +69,8 @@ pub enum RunEvent {
     TestRetried(TestResult),
     /// Dispatch stopped early: the tests not run are reported with this reason.
     RunCancelled(CancelReason),
-    /// Every test has its outcome and every worker has exited.
+    /// Every test has its outcome and every worker has exited; the summary counts the
+    /// tests skipped before the run too.
     RunFinished(RunSummary),
 }
 

@@ -17,6 +17,7 @@ use crate::errors::{InternalError, XdistError, exit_code};
 use crate::plan::history::History;
 use crate::plan::{self, Plan};
 use crate::report::durations::DurationRecorder;
+use crate::report::github::GithubReporter;
 use crate::report::json::JsonStream;
 use crate::report::junit::{DEFAULT_RUN_NAME, JunitReporter};
 use crate::report::terminal::TerminalReporter;
@@ -59,13 +60,22 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         JunitReporter::new(&list, path, DEFAULT_RUN_NAME)
             .with_skipped_before(&collected.full, &collected.ignored)
     });
+    let mut github = GithubReporter::wanted().then(|| {
+        let out = Box::new(std::io::stdout());
+        GithubReporter::new(&list, &collected.workspace_root, out, GithubReporter::step_summary())
+    });
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|source| InternalError::RunLoop { source })?;
     let outcome = {
-        let mut subscribers: Vec<&mut dyn RunSubscriber> = vec![&mut reporter];
+        let mut subscribers: Vec<&mut dyn RunSubscriber> = Vec::new();
+        // Annotations before the terminal's summary, which stays the last line.
+        if let Some(github) = github.as_mut() {
+            subscribers.push(github);
+        }
+        subscribers.push(&mut reporter);
         if let Some(events) = events.as_mut() {
             subscribers.push(events);
         }

@@ -176,7 +176,9 @@ pub async fn drive(
             actions.extend(session.handle(Event::Exited { worker, cause }));
         }
     }
-    let finished = RunEvent::RunFinished(session.summary());
+    let mut summary = session.summary();
+    summary.skipped += shape.skipped;
+    let finished = RunEvent::RunFinished(summary);
     for subscriber in subscribers.iter_mut() {
         subscriber.on_event(&finished);
         subscriber.flush();

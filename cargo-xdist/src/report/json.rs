@@ -90,8 +90,6 @@ pub struct JsonStream<'a, W: Write> {
     pretty: bool,
     /// Tests left out before the run (id, binary id, name), reported after `run-started`.
     skipped_before: Vec<(String, String, String)>,
-    /// How many there were (counted in `run-finished`).
-    skipped_count: usize,
 }
 
 impl<'a, W: Write> JsonStream<'a, W> {
@@ -107,7 +105,7 @@ impl<'a, W: Write> JsonStream<'a, W> {
             .into_iter()
             .map(|(binary, name)| (format!("{binary} {name}"), binary, name))
             .collect::<Vec<_>>();
-        Self { list, out, pretty, skipped_count: skipped_before.len(), skipped_before }
+        Self { list, out, pretty, skipped_before }
     }
 
     fn emit(&mut self, line: Line<'_>) {
@@ -178,13 +176,13 @@ fn reason(reason: &CancelReason) -> Reason<'_> {
     }
 }
 
-fn totals(summary: &RunSummary, skipped_before: usize) -> Totals {
+fn totals(summary: &RunSummary) -> Totals {
     Totals {
         passed: summary.passed,
         failed: summary.failed,
         timed_out: summary.timed_out,
         flaky: summary.flaky,
-        skipped: summary.skipped + skipped_before,
+        skipped: summary.skipped,
         not_run: summary.not_run,
     }
 }
@@ -256,7 +254,7 @@ impl<W: Write> RunSubscriber for JsonStream<'_, W> {
                 self.emit(Line::RunCancelled { reason: reason(r), message: r.to_string() });
             }
             RunEvent::RunFinished(summary) => {
-                self.emit(Line::RunFinished(totals(summary, self.skipped_count)));
+                self.emit(Line::RunFinished(totals(summary)));
                 let _ = self.out.flush();
             }
         }

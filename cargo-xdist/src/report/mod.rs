@@ -1,7 +1,8 @@
 //! Subscribers of the run events: what the user sees ([`terminal`]), what CI reads
-//! ([`junit`], [`json`]) and what the next run learns ([`durations`]).
+//! ([`junit`], [`json`], [`github`]) and what the next run learns ([`durations`]).
 
 pub mod durations;
+pub mod github;
 pub mod json;
 pub mod junit;
 pub mod terminal;

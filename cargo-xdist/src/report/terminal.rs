@@ -63,7 +63,7 @@ impl<'a> TerminalReporter<'a> {
         }
     }
 
-    /// The run's totals, once it finished (tests skipped before the run included).
+    /// The run's totals, once it finished.
     pub fn summary(&self) -> Option<RunSummary> {
         self.summary
     }
@@ -111,8 +111,7 @@ impl<'a> TerminalReporter<'a> {
     }
 
     /// The failures and the summary.
-    fn finish(&mut self, mut summary: RunSummary) {
-        summary.skipped += self.skipped_before.len();
+    fn finish(&mut self, summary: RunSummary) {
         self.summary = Some(summary);
         let out = &mut self.out;
         if !self.failures.is_empty() {

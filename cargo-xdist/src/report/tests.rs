@@ -198,3 +198,27 @@ fn every_json_line_follows_the_schema_and_every_test_finishes_once() {
     assert!(lines.iter().any(|l| l["event"] == "test-retried"));
     assert!(lines.iter().any(|l| l["event"] == "worker-exited" && l["cause"]["kind"] == "signal"));
 }
+
+#[test]
+fn github_annotations_point_at_the_panic_and_the_job_summary_counts() {
+    let list = list(&NAMES);
+    let (out, summary) = (Buffer::default(), Buffer::default());
+    let mut github = super::github::GithubReporter::new(
+        &list,
+        "/src",
+        Box::new(out.clone()),
+        Some(Box::new(summary.clone())),
+    );
+    let shape =
+        RunShape { skipped: 0, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let config = SessionConfig { retries: 1, ..config(1) };
+    run_scripted(list.tests.len(), DistMode::Load, config, script(), &shape, &mut [&mut github]);
+    let annotations = out.text();
+    // Panic locations are relative to the workspace root already (cargo compiles members
+    // from there).
+    assert!(
+        annotations.contains("::error file=src/lib.rs,line=3,title=demo tests%3A%3Afails::boom"),
+        "{annotations}"
+    );
+    insta::assert_snapshot!(format!("--- stdout\n{annotations}--- summary\n{}", summary.text()));
+}
