@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod harnesses;
 mod hostile;
+mod partition;
 mod reporting;
 mod robustness;
 mod stress;

@@ -50,7 +50,7 @@ pub fn xdist_in(fixture: &str, subcommand: &str, target: &Path) -> Command {
     cmd
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 

@@ -7,10 +7,12 @@
 //! - [`sched`]: the [`Scheduler`] trait the `--dist` modes implement (in `xdist-sched`).
 //! - [`session`]: [`DSession`], the state machine that turns worker events into commands.
 //! - [`events`]: the typed [`events::RunEvent`] stream and its [`events::RunSubscriber`]s.
+//! - [`partition`]: nextest's `--partition` shards, exactly.
 //! - [`summary`]: per-test results gathered into the run's totals and exit status.
 
 pub mod codec;
 pub mod events;
+pub mod partition;
 pub mod protocol;
 pub mod sched;
 pub mod session;

@@ -89,6 +89,21 @@ pub struct BinarySpec {
     pub cwd: String,
     /// Variables added to the worker's environment for its processes.
     pub env: Vec<(String, String)>,
+    /// How its tests are run.
+    pub harness: Harness,
+}
+
+/// How a test binary's tests are run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub enum Harness {
+    /// It speaks libtest's language: batches name tests on its command line
+    /// (`--exact --test-threads=1 -- names...`) and its output says how each ended.
+    #[default]
+    Libtest,
+    /// A `harness = false` binary that neither lists nor filters (a plain `main`): its one
+    /// test is the whole binary, run with no arguments; its exit status is the outcome and
+    /// everything it prints is the test's output.
+    Whole,
 }
 
 /// One test of a binary.

@@ -3,6 +3,8 @@
 
 use std::cmp::Ordering;
 
+use crate::protocol::Harness;
+
 /// A test binary built by cargo, with what it needs to run like `cargo test` runs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestBinary {
@@ -18,6 +20,9 @@ pub struct TestBinary {
     pub kind: String,
     /// The target's root source file (`src/lib.rs`, `tests/cli.rs`, ...).
     pub src_path: String,
+    /// How its tests run: [`Harness::Whole`] when listing found a `harness = false` binary
+    /// that does not list its tests (it then has one test, named after its binary id).
+    pub harness: Harness,
 }
 
 /// One test of a binary.
@@ -205,6 +210,7 @@ mod tests {
             env: vec![],
             kind: "lib".into(),
             src_path: String::new(),
+            harness: Harness::Libtest,
         };
         let list = TestList::new(vec![
             (bin("b::t"), vec![("x1".into(), false), ("Upper".into(), false)]),

@@ -1,10 +1,12 @@
 //! Runs one batch: a single process of one test binary for a list of its tests, parsed as it
 //! runs. Reports every test whose outcome is final, applies `--slow-timeout` and `--timeout`
 //! to the test whose outcome is open, and hands back the tests that never started because
-//! the process died, so the caller can run them again in a fresh process.
+//! the process died, so the caller can run them again in a fresh process. A binary that
+//! runs whole (a plain `main`, [`Harness::Whole`]) is one test, run by `whole.rs`.
 
 mod clock;
 mod output;
+mod whole;
 
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use xdist_core::TestIndex;
-use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestReport};
+use xdist_core::protocol::{BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport};
 
 use crate::command::{self, describe};
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
@@ -64,6 +66,9 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// Runs the batch once; says what is left to run, and how.
     pub fn run(&self, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
+        if self.binary.harness == Harness::Whole {
+            return whole::run(self, sink);
+        }
         let names: Vec<&str> = self.tests.iter().map(|t| t.1).collect();
         let indices: Vec<TestIndex> = self.tests.iter().map(|t| t.0).collect();
         let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
-use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestReport};
+use xdist_core::protocol::{BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport};
 use xdist_worker::batch::{Batch, Sink};
 
 const SUMMARY_1: &str =
@@ -38,6 +38,7 @@ fn script(name: &str, body: &str) -> BinarySpec {
         path: path.to_string_lossy().into_owned(),
         cwd: dir.to_string_lossy().into_owned(),
         env: vec![],
+        harness: Harness::Libtest,
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use xdist_core::codec;
 use xdist_core::protocol::{
-    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestSpec, ToWorker, WorkerSetup,
+    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestSpec, ToWorker, WorkerSetup,
 };
 
 /// A harness that rejects more than one name; for one name it passes `ok_*` tests, fails
@@ -39,6 +39,7 @@ fn harness(test: &str) -> BinarySpec {
         path: path.to_string_lossy().into_owned(),
         cwd: dir.to_string_lossy().into_owned(),
         env: vec![],
+        harness: Harness::Libtest,
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use xdist_core::codec::{encode_frame, read_frame};
 use xdist_core::protocol::{
-    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
+    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
     WorkerSetup,
 };
 
@@ -75,7 +75,12 @@ printf '\nfailures:\n\n---- b stdout ----\nb went wrong\n\n\nfailures:\n    b\n\
 
 fn setup(path: String, names: &[&str]) -> ToWorker {
     ToWorker::Setup(WorkerSetup {
-        binaries: vec![BinarySpec { path, cwd: "/".into(), env: vec![] }],
+        binaries: vec![BinarySpec {
+            path,
+            cwd: "/".into(),
+            env: vec![],
+            harness: Harness::Libtest,
+        }],
         tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
         include_ignored: false,
         limits: RunLimits::default(),
@@ -270,6 +275,7 @@ fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
             path,
             cwd: "/".into(),
             env: vec![("XDIST_FAKE_GO".into(), go.to_string_lossy().into_owned())],
+            harness: Harness::Libtest,
         }],
         tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
         include_ignored: false,

@@ -2,6 +2,7 @@
 //! and pytest-xdist's distribution options.
 
 use std::time::Duration;
+use xdist_core::partition::Partition;
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -309,6 +310,10 @@ pub struct FilterOptions {
     /// Which tests to run, in nextest's spelling.
     #[arg(long, value_enum, value_name = "WHICH")]
     pub run_ignored: Option<RunIgnoredArg>,
+    /// Only this shard of the selected tests, dealt exactly as cargo-nextest deals them:
+    /// `slice:M/N` (even shards), `hash:M/N` (by test name) or `count:M/N` (per binary).
+    #[arg(long, value_name = "MODE:M/N")]
+    pub partition: Option<Partition>,
     /// libtest-style arguments: filters, `--exact`, `--skip PATTERN`, `--ignored`,
     /// `--include-ignored`.
     #[arg(last = true, value_name = "LIBTEST ARGS")]

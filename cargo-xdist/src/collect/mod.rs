@@ -1,15 +1,22 @@
-//! From cargo options to the run's test list: build, set up each binary's environment, list
-//! every binary once, then split the tests by the filter.
+//! From cargo options to the run's test list: build, set up each binary's environment, find
+//! the `harness = false` targets in the manifests, list every binary once, then split the
+//! tests by the filter and `--partition`.
 
+pub mod harness;
 pub mod listing;
 pub mod test_env;
 
+use std::collections::HashMap;
+use xdist_core::partition::Partition;
+
 use camino::Utf8PathBuf;
+use cargo_metadata::PackageId;
 use xdist_core::testlist::{Selection, TestFilter, TestList};
 
 use crate::build::cargo as cargo_build;
 use crate::cli::CargoOptions;
 use crate::errors::{InternalError, XdistError};
+use harness::CustomHarnesses;
 
 /// The collection split by the filter.
 pub struct Collected {
@@ -36,15 +43,35 @@ impl Collected {
 }
 
 /// Builds, lists and filters.
-pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, XdistError> {
+pub fn collect(
+    cargo: &CargoOptions,
+    filter: &TestFilter,
+    partition: Option<Partition>,
+) -> Result<Collected, XdistError> {
     let build = cargo_build::build(cargo)?;
     let workspace_root = build.metadata.workspace_root.clone();
     let target_dir = build.target_dir.clone();
     let cwd = std::env::current_dir().map_err(|source| InternalError::CurrentDir { source })?;
     let config_env = crate::config::cargo_env::config_env(&cwd)?;
-    let binaries =
-        build.binaries.iter().map(|b| test_env::test_binary(b, &build, &config_env)).collect();
-    let full = listing::list_tests(binaries)?;
+    let mut manifests: HashMap<&PackageId, CustomHarnesses> = HashMap::new();
+    let targets = build
+        .binaries
+        .iter()
+        .map(|b| {
+            let package = build.metadata.packages.iter().find(|p| p.id == b.package_id);
+            let custom_harness = package.is_some_and(|p| {
+                manifests
+                    .entry(&p.id)
+                    .or_insert_with(|| CustomHarnesses::read(&p.manifest_path))
+                    .contains(&b.kind, &b.target_name)
+            });
+            listing::Target {
+                binary: test_env::test_binary(b, &build, &config_env),
+                custom_harness,
+            }
+        })
+        .collect();
+    let full = listing::list_tests(targets)?;
     let mut selected = Vec::new();
     let mut ignored = Vec::new();
     for (i, test) in full.tests.iter().enumerate() {
@@ -53,6 +80,12 @@ pub fn collect(cargo: &CargoOptions, filter: &TestFilter) -> Result<Collected, X
             Selection::Ignored => ignored.push(i),
             Selection::FilteredOut => {}
         }
+    }
+    if let Some(partition) = partition {
+        // After every other filter, as nextest does. The ignored tests that will not run
+        // are dealt too (in their own pass), so each is shown skipped in one shard only.
+        selected = partition.select(&full, &selected);
+        ignored = partition.select(&full, &ignored);
     }
     Ok(Collected { full, selected, ignored, workspace_root, target_dir })
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Package, TargetKind};
+use xdist_core::protocol::Harness;
 use xdist_core::testlist::TestBinary;
 
 use crate::build::cargo::{BuildOutput, BuiltBinary};
@@ -57,6 +58,8 @@ pub fn test_binary(
         env,
         kind: built.kind.to_string(),
         src_path: built.src_path.to_string(),
+        // Listing decides (see `listing.rs`).
+        harness: Harness::Libtest,
     }
 }
 

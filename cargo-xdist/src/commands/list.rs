@@ -1,7 +1,10 @@
-//! `cargo xdist list`: the tests a run would run, as `<binary-id> <test name>` lines or JSON.
+//! `cargo xdist list`: the tests a run would run, as `<binary-id> <test name>` lines or JSON
+//! (a binary that runs whole, a plain `main`, has the one test `<binary-id> <binary-id>`).
 
 use std::collections::HashSet;
 use std::io::Write;
+
+use xdist_core::protocol::Harness;
 
 use crate::cli::{ListArgs, ListFormat};
 use crate::collect::collect;
@@ -10,7 +13,7 @@ use crate::errors::{XdistError, exit_code};
 /// Lists the selected tests; returns the exit code.
 pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
-    let collected = collect(&args.cargo, &filter)?;
+    let collected = collect(&args.cargo, &filter, args.filter.partition)?;
     let full = &collected.full;
     match args.message_format {
         ListFormat::Oneline => {
@@ -46,6 +49,10 @@ pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
                         "binary-path": binary.path,
                         "kind": binary.kind,
                         "cwd": binary.cwd,
+                        "harness": match binary.harness {
+                            Harness::Libtest => "libtest",
+                            Harness::Whole => "whole",
+                        },
                         "tests": tests,
                     })
                 })

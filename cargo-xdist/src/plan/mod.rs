@@ -134,7 +134,12 @@ fn worker_setup(
         binaries: list
             .binaries
             .iter()
-            .map(|b| BinarySpec { path: b.path.clone(), cwd: b.cwd.clone(), env: b.env.clone() })
+            .map(|b| BinarySpec {
+                path: b.path.clone(),
+                cwd: b.cwd.clone(),
+                env: b.env.clone(),
+                harness: b.harness,
+            })
             .collect(),
         tests: list
             .tests

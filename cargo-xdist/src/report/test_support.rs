@@ -36,6 +36,7 @@ pub fn binary(id: &str) -> TestBinary {
         env: vec![],
         kind: "lib".into(),
         src_path: "src/lib.rs".into(),
+        harness: xdist_core::protocol::Harness::Libtest,
     }
 }
 

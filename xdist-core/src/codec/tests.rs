@@ -4,7 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::protocol::{
-    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
+    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
     WorkerSetup,
 };
 
@@ -35,8 +35,10 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
 }
 
 fn to_worker() -> impl Strategy<Value = ToWorker> {
-    let binary = (".{0,30}", ".{0,30}", prop::collection::vec((".{0,10}", ".{0,10}"), 0..4))
-        .prop_map(|(path, cwd, env)| BinarySpec { path, cwd, env });
+    let harness = prop_oneof![Just(Harness::Libtest), Just(Harness::Whole)];
+    let binary =
+        (".{0,30}", ".{0,30}", prop::collection::vec((".{0,10}", ".{0,10}"), 0..4), harness)
+            .prop_map(|(path, cwd, env, harness)| BinarySpec { path, cwd, env, harness });
     let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });
     prop_oneof![
         Just(ToWorker::Shutdown),

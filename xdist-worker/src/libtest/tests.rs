@@ -482,3 +482,24 @@ proptest! {
         prop_assert!(end.started[crash_in + 1..].iter().all(|&s| !s));
     }
 }
+
+#[test]
+fn zz_explore() {
+    let names = ["more::partial_then_fail", "more::partial_then_pass", "more::z_passes"];
+    let stream = "\nrunning 3 tests\ntest more::partial_then_fail ... partial FAILED\ntest more::partial_then_pass ... progress...ok\ntest more::z_passes ... ok\n\nfailures:\n\n---- more::partial_then_fail stdout ----\n\nthread 'more::partial_then_fail' (14587) panicked at src/lib.rs:38:117:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\nfailures:\n    more::partial_then_fail\n\ntest result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 13 filtered out; finished in 0.02s\n\n";
+    let (events, end) = parse(&names, &[stream.as_bytes()], Some(101));
+    eprintln!("{events:?}");
+    eprintln!("{:?}", end.failure_output);
+    // bug 2
+    let mut p = StreamParser::new(&NAMES, 1 << 20);
+    let mut ev = p.feed(b"\nrunning 2 tests\ntest math::tests::adds ... ok\n");
+    ev.extend(p.feed(&[b'z'; 60_000]));
+    let mut chunk = b"test math::tests::panics ... ".to_vec();
+    chunk.extend_from_slice(&[b'y'; 20_000]);
+    ev.extend(p.feed(&chunk));
+    ev.extend(p.feed(b"ok\n\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n"));
+    let (last, end) = p.finish(Some(0));
+    ev.extend(last);
+    eprintln!("{:?}", verdicts(&ev));
+    eprintln!("{:?} {:?}", end.unfinished.map(|u| u.0), end.started);
+}
