@@ -133,8 +133,14 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = NoTests::Fail)]
     pub no_tests: NoTests,
     /// Show the worker and duration of each test.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// Show only failures and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// List the N slowest tests before the summary line.
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Reporting")]
+    pub durations: usize,
     /// What stdout carries: the human report, or the run's events as JSON (one object a
     /// line; `json-pretty`: indented), with the human report on stderr.
     #[arg(long, value_enum, default_value_t = RunFormat::Human, help_heading = "Reporting")]

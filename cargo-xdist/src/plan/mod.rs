@@ -102,7 +102,12 @@ pub fn plan(
             mode: mode.name().to_string(),
             silence_timeout: args.worker_silence_timeout,
         },
-        detail: Detail { verbose: args.verbose, each: mode == DistMode::Each },
+        detail: Detail {
+            verbose: args.verbose,
+            each: mode == DistMode::Each,
+            quiet: args.quiet,
+            slowest: args.durations,
+        },
         skipped,
         history,
     })

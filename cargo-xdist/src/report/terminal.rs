@@ -11,12 +11,16 @@ use xdist_core::testlist::TestList;
 use xdist_core::worker_name;
 
 /// How much the terminal shows per test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Detail {
     /// `-v`: the worker and duration on every line.
     pub verbose: bool,
     /// `--dist each`: every line names its worker.
     pub each: bool,
+    /// `-q`: only failures and the summary.
+    pub quiet: bool,
+    /// `--durations N`: list the N slowest tests before the summary line.
+    pub slowest: usize,
 }
 
 /// Prints a run as it happens.
@@ -28,6 +32,8 @@ pub struct TerminalReporter<'a> {
     /// Tests left out before the run, shown after the header.
     skipped_before: Vec<String>,
     failures: Vec<TestResult>,
+    /// (test, worker, duration) of every test that ran, for `--durations`.
+    durations: Vec<(u32, Option<u32>, Duration)>,
     /// Tests that passed on a retry, with the attempt that passed.
     flaky: Vec<(u32, u32)>,
     cancelled: Option<CancelReason>,
@@ -57,6 +63,7 @@ impl<'a> TerminalReporter<'a> {
             err,
             skipped_before,
             failures: Vec::new(),
+            durations: Vec::new(),
             flaky: Vec::new(),
             cancelled: None,
             summary: None,
@@ -73,6 +80,9 @@ impl<'a> TerminalReporter<'a> {
     }
 
     fn header(&mut self, tests: usize, workers: u32) {
+        if self.detail.quiet {
+            return;
+        }
         let tests_word = if tests == 1 { "test" } else { "tests" };
         let workers_word = if workers == 1 { "worker" } else { "workers" };
         let skipped = self.skipped_before.len();
@@ -95,6 +105,9 @@ impl<'a> TerminalReporter<'a> {
             TestStatus::Skipped => "SKIP",
             TestStatus::NotRun => return,
         };
+        if self.detail.quiet && !result.is_failure() {
+            return;
+        }
         let id = self.id(result.index);
         if self.detail.verbose || self.detail.each {
             let worker = result.worker.map_or_else(|| "-".to_string(), worker_name);
@@ -147,6 +160,17 @@ impl<'a> TerminalReporter<'a> {
         if let Some(reason) = &self.cancelled {
             let _ = writeln!(out, "xdist: {reason}");
         }
+        if self.detail.slowest > 0 && !self.durations.is_empty() {
+            let mut slowest = self.durations.clone();
+            slowest.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+            slowest.truncate(self.detail.slowest);
+            let _ = writeln!(out, "xdist: slowest {} tests:", slowest.len());
+            for (index, worker, took) in slowest {
+                let worker = worker.map_or_else(|| "-".to_string(), worker_name);
+                let id = self.list.test_id(index as usize);
+                let _ = writeln!(out, "    [{}] [{worker}] {id}", seconds(took));
+            }
+        }
         if summary.not_run > 0 {
             let _ = writeln!(out, "xdist: {} tests not run", summary.not_run);
         }
@@ -170,6 +194,9 @@ impl RunSubscriber for TerminalReporter<'_> {
             RunEvent::RunStarted { tests, workers, .. } => self.header(*tests, *workers),
             RunEvent::TestFinished(result) => {
                 self.line(result);
+                if !matches!(result.status, TestStatus::Skipped | TestStatus::NotRun) {
+                    self.durations.push((result.index, result.worker, result.duration));
+                }
                 if result.is_flaky() {
                     self.flaky.push((result.index, result.attempt));
                 }

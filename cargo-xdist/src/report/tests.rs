@@ -69,16 +69,20 @@ fn script() -> Script {
 fn passes_failures_a_crash_a_timeout_and_a_retry() {
     let list = list(&NAMES);
     let config = SessionConfig { retries: 1, ..config(1) };
-    let shown =
-        scripted(&list, DistMode::Load, config, script(), Detail { verbose: false, each: false });
+    let shown = scripted(&list, DistMode::Load, config, script(), Detail::default());
     insta::assert_snapshot!(shown);
 }
 
 #[test]
 fn verbose_lines_name_the_worker_and_duration() {
     let list = list(&NAMES);
-    let shown =
-        scripted(&list, DistMode::No, config(1), script(), Detail { verbose: true, each: false });
+    let shown = scripted(
+        &list,
+        DistMode::No,
+        config(1),
+        script(),
+        Detail { verbose: true, ..Detail::default() },
+    );
     insta::assert_snapshot!(shown);
 }
 
@@ -89,7 +93,7 @@ fn each_shows_every_run_with_its_worker() {
     let script = Script { tests: [(0, failed)].into(), ..Script::default() };
     let config = SessionConfig { runs_per_test: 2, ..config(2) };
     let shown =
-        scripted(&list, DistMode::Each, config, script, Detail { verbose: false, each: true });
+        scripted(&list, DistMode::Each, config, script, Detail { each: true, ..Detail::default() });
     insta::assert_snapshot!(shown);
 }
 
@@ -97,7 +101,7 @@ fn each_shows_every_run_with_its_worker() {
 fn an_interrupted_run() {
     let list = list(&["tests::a", "tests::b", "tests::c"]);
     let (out, err) = (Buffer::default(), Buffer::default());
-    let detail = Detail { verbose: false, each: false };
+    let detail = Detail::default();
     let mut reporter = TerminalReporter::with_output(
         &list,
         detail,
@@ -221,4 +225,19 @@ fn github_annotations_point_at_the_panic_and_the_job_summary_counts() {
         "{annotations}"
     );
     insta::assert_snapshot!(format!("--- stdout\n{annotations}--- summary\n{}", summary.text()));
+}
+
+#[test]
+fn quiet_shows_failures_and_the_summary_and_durations_lists_the_slowest() {
+    let list = list(&NAMES);
+    let detail = Detail { quiet: true, slowest: 2, ..Detail::default() };
+    let shown = scripted(&list, DistMode::Load, config(1), script(), detail);
+    let stdout = shown.split("--- stderr").next().unwrap();
+    assert!(!stdout.contains("PASS"), "{stdout}");
+    assert!(!stdout.contains("running 6 tests"), "{stdout}");
+    assert!(stdout.contains("    FAIL demo tests::fails"), "{stdout}");
+    assert!(stdout.contains("xdist: slowest 2 tests:"), "{stdout}");
+    let last = stdout.trim_end().lines().last().unwrap();
+    assert!(last.starts_with("xdist: ") && last.contains(" passed, "), "{last}");
+    insta::assert_snapshot!(shown);
 }
