@@ -181,11 +181,18 @@ impl<'a> Batch<'a> {
             return Ok(Rest::Done);
         }
         let none_ran = unstarted.len() == names.len();
-        if !end.completed && none_ran && names.len() > 1 && run.clock.timed_out.is_none() {
+        let hung_starting = run.clock.timed_out_starting;
+        if !end.completed && none_ran && names.len() > 1 && !hung_starting {
             return Ok(Rest::OnePerProcess(unstarted));
         }
         let cause = if end.completed {
             "the test binary did not run this test (its name was not found)".to_string()
+        } else if hung_starting {
+            let after = Duration::from_millis(self.limits.timeout_ms.unwrap_or_default());
+            format!(
+                "test process ran past --timeout ({}s) before running any test",
+                after.as_secs_f64()
+            )
         } else {
             format!("test process {} before running any test", describe(status))
         };

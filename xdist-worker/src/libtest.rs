@@ -277,26 +277,28 @@ impl StreamParser {
             self.on_result_line(&rest, complete);
             return;
         }
+        // A harness that ends its lines with `\r\n` says the same.
+        let bare = line.strip_suffix(b"\r").unwrap_or(line);
         if self.current.is_none() && self.tail.is_none() {
-            if let Some(count) = announced_count(line) {
+            if let Some(count) = announced_count(bare) {
                 self.announced.get_or_insert(count);
                 return;
             }
         }
         if let Some((tail, _)) = self.tail.as_mut() {
-            tail.line(line, &self.positions);
-        } else if line == b"failures:" || line.starts_with(b"test result: ") {
+            tail.line(bare, &self.positions);
+        } else if bare == b"failures:" || bare.starts_with(b"test result: ") {
             // A test that shows no result cannot be followed by libtest's end.
             match self.current.as_ref() {
                 Some(cur) if cur.verdict.is_some() => {
                     let mut tail = Tail::new(self.keep);
-                    tail.line(line, &self.positions);
+                    tail.line(bare, &self.positions);
                     self.tail = Some((tail, cur.noise.clone()));
                 }
                 Some(_) => {}
                 None => {
                     let mut tail = Tail::new(self.keep);
-                    tail.line(line, &self.positions);
+                    tail.line(bare, &self.positions);
                     self.tail = Some((tail, BoundedOutput::new(0)));
                 }
             }
@@ -358,7 +360,7 @@ impl StreamParser {
             cur.held = [line, newline].concat();
             cur.verdict = Some(verdict);
             cur.last_verdict = Some(verdict);
-        } else if line.is_empty() && cur.verdict.is_some() {
+        } else if (line.is_empty() || line == b"\r") && cur.verdict.is_some() {
             cur.held.extend_from_slice(newline);
         } else {
             let earlier = std::mem::take(&mut cur.held);

@@ -9,20 +9,25 @@ use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
 use xdist_core::protocol::{BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport};
-use xdist_worker::batch::{Batch, Sink};
+use xdist_worker::batch::{Batch, Rest, Sink};
 
 const SUMMARY_1: &str =
     "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.30s";
 
+/// The frames a batch sent, and how many had been sent at each flush.
 #[derive(Default)]
-struct Frames(Vec<FromWorker>);
+struct Frames {
+    sent: Vec<FromWorker>,
+    flushed_at: Vec<usize>,
+}
 
 impl Sink for Frames {
     fn send(&mut self, message: FromWorker) -> std::io::Result<()> {
-        self.0.push(message);
+        self.sent.push(message);
         Ok(())
     }
     fn flush(&mut self) -> std::io::Result<()> {
+        self.flushed_at.push(self.sent.len());
         Ok(())
     }
 }
@@ -55,6 +60,27 @@ fn run_batch(
     names: &[&str],
     limits: &RunLimits,
 ) -> (Vec<TestReport>, Duration) {
+    let started = Instant::now();
+    let (frames, rest) = run_frames(binary, names, limits);
+    let took = started.elapsed();
+    assert_eq!(rest, Left::Done);
+    let mut reports = finished(frames.sent);
+    reports.sort_by_key(|r| r.index);
+    let indices: Vec<u32> = reports.iter().map(|r| r.index).collect();
+    assert_eq!(indices, (0..names.len() as u32).collect::<Vec<_>>(), "one report per test");
+    (reports, took)
+}
+
+/// What a batch left to run, by test index.
+#[derive(Debug, PartialEq, Eq)]
+enum Left {
+    Done,
+    Rerun(Vec<u32>),
+    OnePerProcess(Vec<u32>),
+}
+
+/// Runs `names` of `binary` in one batch; returns what it sent and what is left of it.
+fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frames, Left) {
     let group = AtomicI32::new(0);
     let batch = Batch {
         binary,
@@ -64,22 +90,23 @@ fn run_batch(
         current_group: &group,
     };
     let mut frames = Frames::default();
-    let started = Instant::now();
-    let rerun = batch.run(&mut frames).unwrap();
-    let took = started.elapsed();
-    assert_eq!(rerun, xdist_worker::batch::Rest::Done);
-    let mut reports: Vec<TestReport> = frames
-        .0
+    let indices = |tests: Vec<(u32, &str)>| tests.into_iter().map(|t| t.0).collect();
+    let left = match batch.run(&mut frames).unwrap() {
+        Rest::Done => Left::Done,
+        Rest::Rerun(tests) => Left::Rerun(indices(tests)),
+        Rest::OnePerProcess(tests) => Left::OnePerProcess(indices(tests)),
+    };
+    (frames, left)
+}
+
+fn finished(frames: Vec<FromWorker>) -> Vec<TestReport> {
+    frames
         .into_iter()
         .filter_map(|f| match f {
             FromWorker::Finished(report) => Some(report),
             _ => None,
         })
-        .collect();
-    reports.sort_by_key(|r| r.index);
-    let indices: Vec<u32> = reports.iter().map(|r| r.index).collect();
-    assert_eq!(indices, (0..names.len() as u32).collect::<Vec<_>>(), "one report per test");
-    (reports, took)
+        .collect()
 }
 
 fn setsid_available() -> bool {
@@ -140,4 +167,80 @@ fn the_timeout_runs_on_after_a_fake_result() {
     let (report, took) = run_one(&script("fake-then-hang", &body), &limits);
     assert_eq!(report.outcome, Outcome::TimedOut { after_ms: 500 });
     assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn a_duration_ends_at_the_result_not_at_the_exit() {
+    // The process lingers for 2 s after libtest's summary (say, a slow exit handler): the
+    // duration that paces the next batches is the test's, about 0.3 s.
+    let body = format!(
+        "printf '\\nrunning 1 test\\ntest a ... '\nsleep 0.3\nprintf 'ok\\n\\n{SUMMARY_1}\\n\\n'\nsleep 2\nexit 0"
+    );
+    let (report, took) = run_one(&script("linger-after-summary", &body), &RunLimits::default());
+    assert_eq!(report.outcome, Outcome::Passed);
+    let duration = Duration::from_nanos(report.duration_nanos);
+    assert!(took >= Duration::from_secs(2), "the batch waited for the exit: {took:?}");
+    assert!(duration > Duration::ZERO && duration < Duration::from_millis(1500), "{duration:?}");
+}
+
+#[test]
+fn a_process_that_exited_has_not_timed_out_while_its_output_drains() {
+    if !setsid_available() {
+        return;
+    }
+    // The test crashes (exit 1) while a process outside its group holds the pipe open: the
+    // batch reads on for a second after the exit, past the 600 ms timeout.
+    let body = "setsid sleep 5 &\nsleep 0.1\nprintf '\\nrunning 1 test\\ntest a ... '\nexit 1";
+    let limits = RunLimits { timeout_ms: Some(600), kill_grace_ms: 200, ..RunLimits::default() };
+    let (report, _) = run_one(&script("exit-while-held", body), &limits);
+    let Outcome::Failed { cause: Some(cause) } = report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(cause, "test process exited with code 1 before the test finished");
+}
+
+#[test]
+fn frames_reach_the_controller_while_the_test_runs() {
+    let body = format!(
+        "sleep 0.1\nprintf '\\nrunning 1 test\\ntest a ... '\nsleep 0.3\nprintf 'ok\\n\\n{SUMMARY_1}\\n\\n'"
+    );
+    let (frames, rest) =
+        run_frames(&script("flush-while-running", &body), &["a"], &RunLimits::default());
+    assert_eq!(rest, Left::Done);
+    let position = |f: fn(&FromWorker) -> bool| frames.sent.iter().position(f).unwrap();
+    let started = position(|f| matches!(f, FromWorker::Started { index: 0 }));
+    let finished = position(|f| matches!(f, FromWorker::Finished(_)));
+    assert!(
+        frames.flushed_at.iter().any(|&n| n > started && n <= finished),
+        "`Started` was flushed only with `Finished`: flushes at {:?}, started {started}, finished {finished}",
+        frames.flushed_at
+    );
+}
+
+#[test]
+fn a_test_killed_after_another_timed_out_did_not_time_out() {
+    // `a` runs past the 400 ms timeout, handles SIGTERM and passes; libtest starts `b`, and
+    // SIGKILL ends the process 300 ms later. `b` ran for 300 ms: whatever becomes of it, it
+    // did not time out.
+    let body = "trap 'printf \"ok\\ntest b ... \"; sleep 5' TERM\nprintf '\\nrunning 2 tests\\ntest a ... '\nsleep 5 &\nwait";
+    let limits = RunLimits { timeout_ms: Some(400), kill_grace_ms: 300, ..RunLimits::default() };
+    let (frames, rest) = run_frames(&script("term-handler", body), &["a", "b"], &limits);
+    let reports = finished(frames.sent);
+    let b = reports.iter().find(|r| r.index == 1);
+    match (b, &rest) {
+        (Some(b), Left::Done) => {
+            assert!(!matches!(b.outcome, Outcome::TimedOut { .. }), "{:?}", b.outcome)
+        }
+        (None, Left::Rerun(rerun)) => assert_eq!(rerun, &[1]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_test_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let body = "trap '' TERM\nprintf '\\nrunning 1 test\\ntest a ... '\nsleep 30";
+    let limits = RunLimits { timeout_ms: Some(300), kill_grace_ms: 300, ..RunLimits::default() };
+    let (report, took) = run_one(&script("ignores-sigterm", body), &limits);
+    assert_eq!(report.outcome, Outcome::TimedOut { after_ms: 300 });
+    assert!(took < Duration::from_secs(15), "took {took:?}");
 }

@@ -112,3 +112,57 @@ fn a_single_name_that_cannot_start_is_a_failure_at_once() {
     assert_eq!(processes, 1);
     assert!(matches!(results[0].1, Outcome::Failed { cause: Some(_) }), "{results:?}");
 }
+
+#[test]
+fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("harnesses");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hangs-in-setup");
+    std::fs::write(&path, "#!/bin/sh\nsleep 30\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = BinarySpec {
+        path: path.to_string_lossy().into_owned(),
+        cwd: dir.to_string_lossy().into_owned(),
+        env: vec![],
+        harness: Harness::Libtest,
+    };
+    let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };
+    let group = std::sync::atomic::AtomicI32::new(0);
+    let batch = xdist_worker::batch::Batch {
+        binary: &binary,
+        tests: vec![(0, "a"), (1, "b")],
+        include_ignored: false,
+        limits: &limits,
+        current_group: &group,
+    };
+    let mut frames = Frames::default();
+    let started = std::time::Instant::now();
+    let rest = batch.run(&mut frames).unwrap();
+    assert_eq!(rest, xdist_worker::batch::Rest::Done, "not split: it hung, it did not refuse");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let causes: Vec<String> = frames
+        .0
+        .iter()
+        .filter_map(|f| match f {
+            FromWorker::Finished(r) => match &r.outcome {
+                Outcome::Failed { cause: Some(c) } => Some(c.clone()),
+                other => panic!("{other:?}"),
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(causes, vec!["test process ran past --timeout (0.5s) before running any test"; 2]);
+}
+
+#[derive(Default)]
+struct Frames(Vec<FromWorker>);
+
+impl xdist_worker::batch::Sink for Frames {
+    fn send(&mut self, message: FromWorker) -> std::io::Result<()> {
+        self.0.push(message);
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

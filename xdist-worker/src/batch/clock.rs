@@ -29,6 +29,11 @@ pub struct TestClock<'t> {
     slow_reports: HashMap<usize, u64>,
     /// The test that ran past `--timeout`.
     pub timed_out: Option<usize>,
+    /// The process ran past `--timeout` before any test started (a harness that hangs in
+    /// its own setup).
+    pub timed_out_starting: bool,
+    /// When the process started.
+    spawned_at: Instant,
     /// When a SIGTERMed group gets SIGKILL.
     sigkill_at: Option<Instant>,
 }
@@ -45,6 +50,8 @@ impl<'t> TestClock<'t> {
             shown_at: HashMap::new(),
             slow_reports: HashMap::new(),
             timed_out: None,
+            timed_out_starting: false,
+            spawned_at: Instant::now(),
             sigkill_at: None,
         }
     }
@@ -84,6 +91,9 @@ impl<'t> TestClock<'t> {
         if let Some(at) = self.sigkill_at {
             wait = wait.min(at.saturating_duration_since(Instant::now()));
         }
+        if let (None, Some(timeout)) = (running, self.starting_timeout()) {
+            wait = wait.min(timeout.saturating_sub(self.spawned_at.elapsed()));
+        }
         if let Some(pos) = running {
             let elapsed = self.elapsed(pos);
             if let Some(timeout) = self.limits.timeout_ms.map(Duration::from_millis) {
@@ -99,11 +109,29 @@ impl<'t> TestClock<'t> {
         Instant::now() + wait.max(Duration::from_millis(1))
     }
 
+    /// The timeout that applies before the first test starts, while it can still fire.
+    fn starting_timeout(&self) -> Option<Duration> {
+        let waiting = self.started_at.is_empty() && !self.timed_out_starting;
+        self.limits.timeout_ms.filter(|_| waiting).map(Duration::from_millis)
+    }
+
+    /// SIGTERM to the process group now, SIGKILL after the grace period.
+    fn terminate(&mut self) {
+        let _ = killpg(self.group, Signal::SIGTERM);
+        self.sigkill_at = Some(Instant::now() + Duration::from_millis(self.limits.kill_grace_ms));
+    }
+
     /// Reports the running test if slow, and stops it if it ran past its timeout.
     pub fn look(&mut self, running: Option<usize>, sink: &mut dyn Sink) -> io::Result<()> {
         if self.sigkill_at.is_some_and(|at| Instant::now() >= at) {
             let _ = killpg(self.group, Signal::SIGKILL);
             self.sigkill_at = None;
+        }
+        if let (None, Some(timeout)) = (running, self.starting_timeout()) {
+            if self.spawned_at.elapsed() >= timeout {
+                self.timed_out_starting = true;
+                self.terminate();
+            }
         }
         let Some(pos) = running else { return Ok(()) };
         let elapsed = self.elapsed(pos);
@@ -118,11 +146,178 @@ impl<'t> TestClock<'t> {
         if let Some(timeout) = self.limits.timeout_ms {
             if self.timed_out.is_none() && elapsed >= Duration::from_millis(timeout) {
                 self.timed_out = Some(pos);
-                let _ = killpg(self.group, Signal::SIGTERM);
-                self.sigkill_at =
-                    Some(Instant::now() + Duration::from_millis(self.limits.kill_grace_ms));
+                self.terminate();
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Child, Command, Stdio};
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Frames(Vec<FromWorker>);
+
+    impl Sink for Frames {
+        fn send(&mut self, message: FromWorker) -> io::Result<()> {
+            self.0.push(message);
+            Ok(())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A process in a group of its own for the clocks to signal, ignoring SIGTERM (as do
+    /// the children it runs) once it has said so.
+    fn group() -> Child {
+        let mut child = Command::new("sh")
+            .args(["-c", "trap '' TERM; echo ready; exec sleep 30"])
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        child
+    }
+
+    fn ago(ms: u64) -> Instant {
+        Instant::now().checked_sub(Duration::from_millis(ms)).unwrap()
+    }
+
+    /// `clock`'s test 0 started `ms` ago.
+    fn started_ago(clock: &mut TestClock, ms: u64) -> Instant {
+        let at = ago(ms);
+        clock.started_at.insert(0, at);
+        at
+    }
+
+    fn slow_reports(frames: &Frames) -> Vec<u64> {
+        let slow = |f: &FromWorker| match f {
+            FromWorker::Slow { index: 7, elapsed_ms } => *elapsed_ms,
+            other => panic!("{other:?}"),
+        };
+        frames.0.iter().map(slow).collect()
+    }
+
+    #[test]
+    fn a_duration_runs_to_the_result_shown_and_on_when_it_is_taken_back() {
+        let limits = RunLimits::default();
+        let mut child = group();
+        let mut clock = TestClock::new(&[7], &limits, child.id());
+        assert_eq!(clock.duration(0), Duration::ZERO, "not started");
+        clock.started(0);
+        started_ago(&mut clock, 400);
+        clock.showing(0, true);
+        let shown = clock.duration(0);
+        assert!(shown >= Duration::from_millis(400), "{shown:?}");
+        std::thread::sleep(Duration::from_millis(2));
+        clock.showing(0, true);
+        assert_eq!(clock.duration(0), shown, "the first time it showed counts");
+        clock.showing(0, false);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(clock.duration(0) > shown, "runs on once the result is taken back");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_slow_test_is_reported_once_per_period() {
+        let limits = RunLimits { slow_ms: Some(300), ..RunLimits::default() };
+        let mut child = group();
+        let mut clock = TestClock::new(&[7], &limits, child.id());
+        let mut frames = Frames::default();
+        clock.look(None, &mut frames).unwrap();
+        started_ago(&mut clock, 100);
+        clock.look(Some(0), &mut frames).unwrap();
+        assert_eq!(slow_reports(&frames), Vec::<u64>::new(), "not slow yet");
+        started_ago(&mut clock, 350);
+        clock.look(Some(0), &mut frames).unwrap();
+        clock.look(Some(0), &mut frames).unwrap();
+        let reports = slow_reports(&frames);
+        assert_eq!(reports.len(), 1, "one report per period: {reports:?}");
+        assert!(reports[0] >= 350, "{reports:?}");
+        started_ago(&mut clock, 650);
+        clock.look(Some(0), &mut frames).unwrap();
+        clock.look(Some(0), &mut frames).unwrap();
+        let reports = slow_reports(&frames);
+        assert_eq!(reports.len(), 2, "the second period: {reports:?}");
+        assert!(reports[1] >= 650, "{reports:?}");
+        assert_eq!(clock.timed_out, None);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn the_clocks_wake_when_the_next_slow_report_is_due() {
+        let limits = RunLimits { slow_ms: Some(300), ..RunLimits::default() };
+        let mut child = group();
+        let mut clock = TestClock::new(&[7], &limits, child.id());
+        // Due at the start plus 300 ms, and then 600 ms (the wait is at most `LOOK_EVERY`).
+        for (ago, reports, due) in [(50, 0, 300), (450, 1, 600)] {
+            let start = started_ago(&mut clock, ago);
+            if reports > 0 {
+                clock.slow_reports.insert(0, reports);
+            }
+            let due = start + Duration::from_millis(due);
+            let next = clock.next_look(Some(0));
+            assert!(next >= due, "{:?} early", due - next);
+            let latest = due.max(Instant::now()) + Duration::from_millis(10);
+            assert!(next <= latest, "{:?} late", next - due);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_slow_timeout_of_zero_reports_nothing_and_does_not_spin() {
+        let limits = RunLimits { slow_ms: Some(0), ..RunLimits::default() };
+        let mut child = group();
+        let mut clock = TestClock::new(&[7], &limits, child.id());
+        started_ago(&mut clock, 1000);
+        let before = Instant::now();
+        assert!(clock.next_look(Some(0)) >= before + LOOK_EVERY);
+        let mut frames = Frames::default();
+        clock.look(Some(0), &mut frames).unwrap();
+        assert_eq!(slow_reports(&frames), Vec::<u64>::new());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_timeout_sends_sigterm_then_sigkill_after_the_grace_period() {
+        let limits =
+            RunLimits { timeout_ms: Some(10_000), kill_grace_ms: 5_000, ..RunLimits::default() };
+        let mut child = group();
+        let mut clock = TestClock::new(&[7], &limits, child.id());
+        let mut frames = Frames::default();
+        started_ago(&mut clock, 100);
+        clock.look(Some(0), &mut frames).unwrap();
+        assert_eq!(clock.timed_out, None, "within its timeout");
+        assert_eq!(clock.sigkill_at, None);
+        started_ago(&mut clock, 10_100);
+        let before = Instant::now();
+        clock.look(Some(0), &mut frames).unwrap();
+        assert_eq!(clock.timed_out, Some(0));
+        let sigkill_at = clock.sigkill_at.expect("SIGKILL planned");
+        assert!(sigkill_at >= before + Duration::from_millis(5_000), "the grace period is kept");
+        // Still within the grace period (the process ignores SIGTERM): no SIGKILL yet.
+        clock.look(Some(0), &mut frames).unwrap();
+        assert_eq!(clock.sigkill_at, Some(sigkill_at), "SIGKILL still planned for then");
+        assert!(child.try_wait().unwrap().is_none());
+        // The grace period is over.
+        clock.sigkill_at = Some(ago(1));
+        clock.look(Some(0), &mut frames).unwrap();
+        assert_eq!(clock.sigkill_at, None);
+        assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL as i32));
+        assert!(frames.0.is_empty(), "{:?}", frames.0);
     }
 }

@@ -162,3 +162,72 @@ impl ProcessOutput {
         self.stderr.lock().map(|kept| kept.clone().into_bytes()).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::Write;
+
+    use crossbeam_channel::Sender;
+
+    use super::*;
+
+    /// The output of a process that exited `exited_ms` ago, last wrote `quiet_ms` ago and has
+    /// its stdout open: the sender of its chunks and the write end of its pipe.
+    fn exited(exited_ms: u64, quiet_ms: u64) -> (ProcessOutput, Sender<Vec<u8>>, File) {
+        let ago = |ms| Instant::now().checked_sub(Duration::from_millis(ms)).unwrap();
+        let (probe, write) = nix::unistd::pipe().unwrap();
+        let (chunks, stdout) = crossbeam_channel::unbounded();
+        let (_, stderr_end) = crossbeam_channel::bounded(0);
+        let output = ProcessOutput {
+            stdout,
+            exit: never(),
+            stderr: Arc::new(Mutex::new(BoundedOutput::new(16))),
+            stderr_end,
+            probe,
+            stdout_ended: false,
+            exited_at: Some(ago(exited_ms)),
+            last_output_at: ago(quiet_ms),
+        };
+        (output, chunks, File::from(write))
+    }
+
+    #[test]
+    fn the_end_of_stdout_after_the_exit_is_the_end_at_once() {
+        let (mut output, chunks, write) = exited(0, 0);
+        assert!(!output.is_whole(), "the pipe is open and the exit is fresh");
+        drop((chunks, write));
+        assert!(matches!(output.next(Instant::now()), Arrival::Nothing));
+        assert!(output.stdout_ended);
+        assert!(output.is_whole());
+    }
+
+    #[test]
+    fn a_pipe_held_open_ends_the_stream_a_quiet_second_after_the_exit() {
+        let (output, chunks, _write) = exited(1500, 1500);
+        assert!(output.is_whole());
+        chunks.send(b"ok\n".to_vec()).unwrap();
+        assert!(!output.is_whole(), "a chunk waits to be parsed");
+        let (output, _chunks, _write) = exited(1500, 100);
+        assert!(!output.is_whole(), "output arrived 100 ms ago");
+    }
+
+    #[test]
+    fn bytes_left_in_the_pipe_keep_the_stream_open_until_the_cap() {
+        let (output, _chunks, mut write) = exited(1500, 1500);
+        assert!(!output.unread_in_pipe());
+        write.write_all(b"ok\n").unwrap();
+        assert!(output.unread_in_pipe());
+        assert!(!output.is_whole(), "the reader has not taken them yet");
+        let (output, _chunks, mut write) = exited(DRAIN_AT_MOST.as_millis() as u64 + 100, 1500);
+        write.write_all(b"still writing\n").unwrap();
+        assert!(output.is_whole(), "reading after the exit ends at the cap");
+    }
+
+    #[test]
+    fn a_closed_empty_pipe_holds_nothing_unread() {
+        let (output, _chunks, write) = exited(1500, 1500);
+        drop(write);
+        assert!(!output.unread_in_pipe());
+    }
+}

@@ -79,7 +79,8 @@ impl Transport for LocalTransport {
         let (kill_tx, kill_rx) = oneshot::channel();
         let heard = Heard::now();
         tokio::spawn(watch(worker, child, stdout, kill_rx, events, heard.clone()));
-        Ok(Box::new(LocalLink { frames, kill: Some(kill_tx), heard }))
+        let kill = Arc::new(std::sync::Mutex::new(Some(kill_tx)));
+        Ok(Box::new(LocalLink { frames, kill, heard }))
     }
 }
 
@@ -90,8 +91,15 @@ enum Outgoing {
 
 struct LocalLink {
     frames: mpsc::UnboundedSender<Outgoing>,
-    kill: Option<oneshot::Sender<()>>,
+    /// Fired once, by `kill` or by an abort's grace timer, whichever comes first.
+    kill: Arc<std::sync::Mutex<Option<oneshot::Sender<()>>>>,
     heard: Heard,
+}
+
+fn fire(kill: &std::sync::Mutex<Option<oneshot::Sender<()>>>) {
+    if let Some(kill) = kill.lock().ok().and_then(|mut k| k.take()) {
+        let _ = kill.send(());
+    }
 }
 
 impl LocalLink {
@@ -114,18 +122,15 @@ impl WorkerLink for LocalLink {
 
     fn abort(&mut self) {
         self.queue(&ToWorker::Abort);
-        if let Some(kill) = self.kill.take() {
-            tokio::spawn(async move {
-                tokio::time::sleep(ABORT_GRACE).await;
-                let _ = kill.send(());
-            });
-        }
+        let kill = Arc::clone(&self.kill);
+        tokio::spawn(async move {
+            tokio::time::sleep(ABORT_GRACE).await;
+            fire(&kill);
+        });
     }
 
     fn kill(&mut self) {
-        if let Some(kill) = self.kill.take() {
-            let _ = kill.send(());
-        }
+        fire(&self.kill);
     }
 
     fn last_heard(&self) -> std::time::Instant {
