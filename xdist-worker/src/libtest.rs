@@ -274,7 +274,9 @@ impl StreamParser {
         if let Some((at, pos, rest)) = self.find_start(line) {
             let rest = rest.to_vec();
             self.begin(pos, &line[..at], events);
-            self.on_result_line(&rest, complete);
+            // The rest may hold the next start line too, as it would have if the line had
+            // arrived in pieces.
+            self.on_line(&rest, complete, events);
             return;
         }
         // A harness that ends its lines with `\r\n` says the same.

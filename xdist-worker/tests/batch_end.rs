@@ -3,8 +3,9 @@
 //! comes from its whole output, never from whichever timer fires first, and an outcome is
 //! final only once libtest moved on.
 
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
@@ -32,13 +33,23 @@ impl Sink for Frames {
     }
 }
 
-/// A test binary that runs `body` (sh) whatever its arguments.
+/// A test binary that runs `body` (sh) whatever its arguments. A child process writes it:
+/// a file this process held open for writing would be inherited by a child another test
+/// thread forks meanwhile, and starting the script would then fail with ETXTBSY.
 fn script(name: &str, body: &str) -> BinarySpec {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("batch-end");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut writer = Command::new("sh")
+        .args(["-c", "cat > \"$0\" && chmod 755 \"$0\""])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(format!("#!/bin/sh\n{body}\n").as_bytes()).unwrap();
+    drop(stdin);
+    assert!(writer.wait().unwrap().success());
     BinarySpec {
         path: path.to_string_lossy().into_owned(),
         cwd: dir.to_string_lossy().into_owned(),
@@ -113,7 +124,6 @@ fn setsid_available() -> bool {
     let ok = std::process::Command::new("setsid").arg("true").status().is_ok_and(|s| s.success());
     if !ok {
         assert!(std::env::var("CI").is_err(), "setsid (util-linux) is required in CI");
-        use std::io::Write;
         let _ = std::io::stderr().write_all(b"\n!!! SKIPPED: setsid is not installed !!!\n");
     }
     ok

@@ -342,6 +342,26 @@ fn a_few_kilobytes_without_newline_are_read_up_to_the_result_word() {
 }
 
 #[test]
+fn a_start_line_after_a_long_stray_line_is_found() {
+    // `adds` passed, and a child it left behind wrote 64,000 bytes without a newline; then
+    // libtest starts `panics`, which writes 2,000 bytes at once: one read brings the line past
+    // the cut.
+    let mut start = b"test math::tests::panics ... ".to_vec();
+    start.extend_from_slice(&[b'y'; 2000]);
+    let summary = format!("ok\n\n{SUMMARY_OK_2}\n\n");
+    let chunks: [&[u8]; 4] = [
+        b"\nrunning 2 tests\ntest math::tests::adds ... ok\n",
+        &[b'z'; 64_000],
+        &start,
+        summary.as_bytes(),
+    ];
+    let (events, end) = parse(&NAMES, &chunks, Some(0));
+    assert_eq!(verdicts(&events), vec![(3, Verdict::Ok), (4, Verdict::Ok)]);
+    assert_eq!(end.started, vec![false, false, false, true, true]);
+    assert!(end.completed);
+}
+
+#[test]
 fn a_line_without_end_holds_a_bounded_amount_of_memory() {
     let mut p = StreamParser::new(&NAMES, 1000);
     let mut events = p.feed(b"\nrunning 2 tests\ntest math::tests::adds ... ");
@@ -620,4 +640,32 @@ fn crlf_line_ends_are_read_like_lf() {
     let (events, end) = parse(&names, &[stream.as_bytes()], Some(101));
     assert_eq!(verdicts(&events), vec![(0, Verdict::Failed), (1, Verdict::Ok)]);
     assert!(end.completed, "the summary and failures list are found");
+}
+
+#[test]
+fn with_a_name_missing_no_earlier_name_can_start_later() {
+    // libtest found two of three names (b is missing): c prints b's start line, which can
+    // only be output, since libtest never goes back in its order.
+    let names = ["a", "b", "c"];
+    // Read as it arrives: c's start line, then what c prints, then the rest.
+    let chunks: [&[u8]; 3] = [
+        b"\nrunning 2 tests\ntest a ... ok\ntest c ... ",
+        b"test b ... ",
+        b"ok\nok\n\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n",
+    ];
+    let (events, end) = parse(&names, &chunks, Some(0));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (2, Verdict::Ok)]);
+    assert_eq!(end.started, vec![true, false, true]);
+    assert!(end.completed);
+}
+
+#[test]
+fn two_start_lines_on_one_line_read_the_same_whole_or_in_pieces() {
+    let names = ["a", "b"];
+    let stream: &[u8] = b"\nrunning 2 tests\ntest a ... test b ... ok\n\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n";
+    let (whole, _) = parse(&names, &[stream], None);
+    let pieces: Vec<&[u8]> = stream.chunks(3).collect();
+    let (split, _) = parse(&names, &pieces, None);
+    assert_eq!(verdicts(&whole), verdicts(&split));
+    assert_eq!(verdicts(&whole), vec![(0, Verdict::Failed)], "a showed no result of its own");
 }
