@@ -320,4 +320,29 @@ mod tests {
         assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL as i32));
         assert!(frames.0.is_empty(), "{:?}", frames.0);
     }
+
+    #[test]
+    fn a_process_that_hangs_before_its_first_test_is_stopped_once() {
+        let limits =
+            RunLimits { timeout_ms: Some(10_000), kill_grace_ms: 5_000, ..RunLimits::default() };
+        let mut child = group();
+        let mut clock = TestClock::new(&[7], &limits, child.id());
+        let mut frames = Frames::default();
+        clock.look(None, &mut frames).unwrap();
+        assert!(!clock.timed_out_starting, "within its timeout");
+        clock.spawned_at = ago(10_100);
+        clock.look(None, &mut frames).unwrap();
+        assert!(clock.timed_out_starting);
+        let sigkill_at = clock.sigkill_at.expect("SIGKILL planned");
+        // The process ignores SIGTERM: the next looks leave the SIGKILL where it was.
+        clock.look(None, &mut frames).unwrap();
+        assert_eq!(clock.sigkill_at, Some(sigkill_at), "terminated once, not again");
+        let before = Instant::now();
+        assert!(clock.next_look(None) >= before + LOOK_EVERY, "no spinning");
+        clock.sigkill_at = Some(ago(1));
+        clock.look(None, &mut frames).unwrap();
+        assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL as i32));
+        assert_eq!(clock.timed_out, None);
+        assert!(frames.0.is_empty(), "{:?}", frames.0);
+    }
 }

@@ -425,18 +425,6 @@ fn a_summary_after_output_that_shows_no_result_is_still_output() {
 }
 
 #[test]
-fn a_name_libtest_did_not_find_cannot_start_later() {
-    // libtest found `a` and `c` only; `c` writes a start line naming `b`.
-    let names = ["a", "b", "c"];
-    let stream =
-        format!("\nrunning 2 tests\ntest a ... ok\ntest c ... test b ... ok\n\n{SUMMARY_OK_2}\n\n");
-    let (events, end) = parse(&names, &[stream.as_bytes()], Some(0));
-    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (2, Verdict::Ok)]);
-    assert_eq!(end.started, vec![true, false, true]);
-    assert!(end.completed);
-}
-
-#[test]
 fn a_failures_list_broken_by_other_output_is_not_libtests() {
     // The last test writes a list of failures of its own, and more, then passes.
     let names = ["a", "b"];
