@@ -143,6 +143,14 @@ impl StreamParser {
             bytes = &bytes[nl + 1..];
         }
         self.line.extend_from_slice(bytes);
+        // A start line has no newline until its test ends: act on it now, and keep only the
+        // rest of the line for its verdict.
+        while let Some((at, pos, rest)) = self.find_start(&self.line) {
+            let rest = self.line.len() - rest.len();
+            let line = std::mem::take(&mut self.line);
+            self.begin(pos, &line[..at], &mut events);
+            self.line = line[rest..].to_vec();
+        }
         if self.line.len() > MAX_PARTIAL_LINE {
             // A line with no end in sight: keep its end (where a verdict would be), and move
             // the rest to whoever owns it.
@@ -154,14 +162,6 @@ impl StreamParser {
             if let Some((tail, _)) = self.tail.as_mut() {
                 tail.overflow(&head);
             }
-        }
-        // A start line has no newline until its test ends: act on it now, and keep only the
-        // rest of the line for its verdict.
-        while let Some((at, pos, rest)) = self.find_start(&self.line) {
-            let rest = self.line.len() - rest.len();
-            let line = std::mem::take(&mut self.line);
-            self.begin(pos, &line[..at], &mut events);
-            self.line = line[rest..].to_vec();
         }
         events
     }
