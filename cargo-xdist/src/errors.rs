@@ -2,7 +2,8 @@
 //! each to its exit code (see docs/exit-codes.md).
 //!
 //! Two tiers, as in nextest: the operations return their own types ([`UsageError`],
-//! [`ConfigError`], [`BuildError`], [`MetadataError`], [`ListError`], [`InternalError`]),
+//! [`ConfigError`], [`BuildError`], [`MetadataError`], [`ListError`], [`ArchiveError`],
+//! [`InternalError`]),
 //! each carrying the underlying error as its `#[source]`; [`XdistError`] wraps them for
 //! `main`, which prints it as one `error: ...` line and exits with
 //! [`XdistError::exit_code`]. As elsewhere in the workspace (`FrameError`, `StartError`,
@@ -14,6 +15,8 @@ use std::num::ParseIntError;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::string::FromUtf8Error;
+
+use camino::Utf8PathBuf;
 
 use xdist_core::codec::FrameError;
 use xdist_worker::command::describe;
@@ -34,6 +37,8 @@ pub mod exit_code {
     pub const BUILD_FAILED: u8 = 101;
     /// `cargo metadata` failed.
     pub const METADATA_FAILED: u8 = 102;
+    /// An archive could not be written, or was refused or unreadable when read.
+    pub const ARCHIVE_FAILED: u8 = 103;
     /// A test binary could not be listed.
     pub const LIST_FAILED: u8 = 104;
     /// The run was interrupted by SIGINT, SIGTERM or SIGHUP (128 + SIGINT, as shells report).
@@ -58,6 +63,9 @@ pub enum XdistError {
     /// A test binary could not list its tests.
     #[error(transparent)]
     List(#[from] ListError),
+    /// An archive could not be written or read.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
     /// cargo-xdist itself could not go on.
     #[error(transparent)]
     Internal(#[from] InternalError),
@@ -71,6 +79,7 @@ impl XdistError {
             XdistError::Build(_) => exit_code::BUILD_FAILED,
             XdistError::Metadata(_) => exit_code::METADATA_FAILED,
             XdistError::List(_) => exit_code::LIST_FAILED,
+            XdistError::Archive(_) => exit_code::ARCHIVE_FAILED,
             XdistError::Internal(_) => exit_code::INTERNAL,
         }
     }
@@ -189,6 +198,169 @@ pub enum BuildError {
     Failed {
         /// How cargo ended.
         status: ExitStatus,
+    },
+}
+
+/// A test archive could not be written, or reading one failed or refused it.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// The archive file cannot be opened.
+    #[error("cannot open archive {archive}: {source}")]
+    Open {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The file name does not say `.tar.zst`.
+    #[error(
+        "archive {archive}: the file name must end in `.tar.zst` (or pass --archive-format tar-zst)"
+    )]
+    Format {
+        /// The archive.
+        archive: Utf8PathBuf,
+    },
+    /// The stream is broken: a bad header checksum, a cut stream, bad zstd data.
+    #[error("archive {archive}: cannot read {context}: {source}")]
+    Read {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// Which entry (or the one before it).
+        context: String,
+        /// What tar or zstd said.
+        #[source]
+        source: io::Error,
+    },
+    /// An entry that could write outside the extraction dir, or of a refused kind.
+    #[error("archive {archive}: refused entry `{entry}`: {reason}")]
+    Refused {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The entry's path.
+        entry: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Unpacking would write more than the limit.
+    #[error(
+        "archive {archive}: entry `{entry}` would take the unpacked size over {max_bytes} bytes (see --extract-max-bytes)"
+    )]
+    TooLarge {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The entry.
+        entry: String,
+        /// The limit.
+        max_bytes: u64,
+    },
+    /// An entry cannot be written.
+    #[error("archive {archive}: cannot write entry `{entry}`: {source}")]
+    Write {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The entry.
+        entry: String,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// `binaries-metadata.json` or `cargo-metadata.json` is not in the archive.
+    #[error("archive {archive}: metadata file `{entry}` not found")]
+    MissingMetadata {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The missing entry.
+        entry: &'static str,
+    },
+    /// A metadata file is not what it should be.
+    #[error("archive {archive}: metadata file `{entry}` is malformed: {source}")]
+    BadMetadata {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The entry.
+        entry: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// cargo-xdist's part of the archive is of a newer format.
+    #[error(
+        "archive {archive}: format version {found} is newer than this cargo-xdist reads ({supported}); use a newer cargo-xdist"
+    )]
+    Version {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The version in the archive.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
+    /// `--extract-to DIR` where `DIR/target` exists, without `--extract-overwrite`.
+    #[error(
+        "destination `{dir}/target` already exists (pass --extract-overwrite to write over it)"
+    )]
+    DestinationExists {
+        /// The `--extract-to` dir.
+        dir: Utf8PathBuf,
+    },
+    /// `--extract-to` or `--workspace-remap` is not a usable directory.
+    #[error("{flag} {dir}: {source}")]
+    BadDir {
+        /// The flag.
+        flag: &'static str,
+        /// The dir given.
+        dir: Utf8PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The workspace the archive was built from is not where the run looks for it.
+    #[error(
+        "workspace root manifest at {manifest} does not exist (hint: ensure that project source is available for reused build, using --workspace-remap if necessary)"
+    )]
+    NoWorkspace {
+        /// The manifest looked for.
+        manifest: Utf8PathBuf,
+    },
+    /// The extraction dir cannot be made.
+    #[error("cannot create a directory to extract the archive into: {source}")]
+    TempDir {
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// A file to put in the archive cannot be read.
+    #[error("writing archive {archive}: cannot add {path}: {source}")]
+    Add {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The file.
+        path: Utf8PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The archive cannot be written.
+    #[error("writing archive {archive}: {source}")]
+    Create {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// rustc could not say the host's triple.
+    #[error("cannot find the host's target triple (`rustc -vV`): {detail}")]
+    HostTriple {
+        /// What went wrong.
+        detail: String,
+    },
+    /// The full `cargo metadata` for the archive failed.
+    #[error("cargo metadata (for the archive) failed: {detail}")]
+    Metadata {
+        /// What went wrong.
+        detail: String,
     },
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: `cargo xdist` on real fixture workspaces, compared with `cargo test`
 //! and cargo-nextest. Every fixture builds once into one shared target dir.
 
+mod archive;
 mod cli;
 mod demo;
 mod harnesses;

@@ -54,15 +54,28 @@ pub struct BuildOutput {
     /// component, so a bare `/path` comes before `all=...`, which comes before `native=...`),
     /// each once.
     pub linked_paths: BTreeSet<Utf8PathBuf>,
+    /// Dynamic libraries (`dylib`, `cdylib` targets) by package: (target name, file).
+    pub dylibs: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>>,
     /// `cargo metadata` of the workspace.
     pub metadata: Metadata,
-    /// rustc's sysroot, for the dynamic library path.
-    pub sysroot: Option<Utf8PathBuf>,
+    /// Where the standard library's dynamic library is, for the dynamic library path.
+    pub libdirs: Libdirs,
     /// The target directory in use (`--target-dir`, else cargo's).
     pub target_dir: Utf8PathBuf,
 }
 
-fn cargo_program() -> String {
+/// Where the tests find the standard library's dynamic library (which proc-macro and
+/// `-C prefer-dynamic` tests load).
+#[derive(Clone, Debug)]
+pub enum Libdirs {
+    /// rustc's sysroot (if found): the libdir is that of the target a binary was built for.
+    Sysroot(Option<Utf8PathBuf>),
+    /// Fixed dirs: an archive's copies of the host's and the target's libdir.
+    Fixed(Vec<Utf8PathBuf>),
+}
+
+/// The cargo that runs this subcommand (`CARGO`), else `cargo`.
+pub fn cargo_program() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
@@ -91,10 +104,18 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
     let mut bin_exes: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>> = BTreeMap::new();
     let mut build_scripts: BTreeMap<PackageId, BuildScriptOutput> = BTreeMap::new();
     let mut linked_paths = BTreeSet::new();
+    let mut dylibs: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>> = BTreeMap::new();
     for message in Message::parse_stream(BufReader::new(stdout)) {
         let message = message.map_err(|source| BuildError::UnreadableOutput { source })?;
         match message {
             Message::CompilerArtifact(artifact) => {
+                let is_dylib = |k: &TargetKind| matches!(k, TargetKind::DyLib | TargetKind::CDyLib);
+                if !artifact.profile.test && artifact.target.kind.iter().any(is_dylib) {
+                    let files = artifact.filenames.iter().filter(|f| is_dylib_file(f)).cloned();
+                    let name = artifact.target.name.clone();
+                    let entry = dylibs.entry(artifact.package_id.clone()).or_default();
+                    entry.extend(files.map(|f| (name.clone(), f)));
+                }
                 let Some(executable) = artifact.executable else { continue };
                 let kind = artifact.target.kind.first().cloned().unwrap_or(TargetKind::Lib);
                 if artifact.profile.test {
@@ -146,10 +167,53 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
         bin_exes,
         build_scripts,
         linked_paths,
+        dylibs,
         metadata,
-        sysroot,
+        libdirs: Libdirs::Sysroot(sysroot),
         target_dir,
     })
+}
+
+/// A dynamic library by its file name (`.so`, `.dylib`, `.dll`).
+fn is_dylib_file(path: &Utf8PathBuf) -> bool {
+    matches!(path.extension(), Some("so" | "dylib" | "dll"))
+}
+
+/// `cargo metadata --format-version=1 --all-features --filter-platform <triple>` as cargo
+/// prints it, with the cargo options that change it: what nextest stores in an archive.
+pub fn full_metadata_json(options: &CargoOptions, triple: &str) -> Result<String, String> {
+    let mut command = Command::new(cargo_program());
+    command.args(["metadata", "--format-version=1", "--all-features", "--filter-platform", triple]);
+    if let Some(path) = &options.manifest_path {
+        command.arg("--manifest-path").arg(path);
+    }
+    for (flag, on) in
+        [("--locked", options.locked), ("--offline", options.offline), ("--frozen", options.frozen)]
+    {
+        if on {
+            command.arg(flag);
+        }
+    }
+    if let Some(dir) = &options.target_dir {
+        command.env("CARGO_TARGET_DIR", dir);
+    }
+    let out = command.stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata {}", xdist_worker::command::describe(out.status)));
+    }
+    String::from_utf8(out.stdout).map_err(|_| "its output is not UTF-8".to_string())
+}
+
+/// The host's target triple, from `rustc -vV`.
+pub fn host_triple() -> Result<String, String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let out = Command::new(&rustc).arg("-vV").stderr(Stdio::inherit()).output();
+    let out = out.map_err(|e| format!("cannot run {rustc}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(|triple| triple.trim().to_string())
+        .ok_or_else(|| format!("no `host:` line in `{rustc} -vV`"))
 }
 
 /// rustc's sysroot. Under `cargo xdist`, cargo runs from `<sysroot>/bin/cargo` and says so in

@@ -1,5 +1,7 @@
 //! The build step: `cargo test --no-run` with cargo's options and `cargo metadata`, giving
 //! every test binary with its nextest binary id and what its environment needs (build
-//! script out dirs, linked paths). Archives will be written and read here too.
+//! script out dirs, linked paths) — or the same read back from a test archive, with its
+//! paths remapped to where the archive was unpacked and where the sources are now.
 
+pub mod archive;
 pub mod cargo;

@@ -1,5 +1,7 @@
-//! The command line: `cargo xdist run|list`, with cargo's build options, libtest's filters
-//! and pytest-xdist's distribution options.
+//! The command line: `cargo xdist run|list|archive`, with cargo's build options (or an
+//! archive to run instead), libtest's filters and pytest-xdist's distribution options.
+
+pub mod archive;
 
 use std::time::Duration;
 use xdist_core::partition::Partition;
@@ -33,6 +35,9 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Build and list tests as `<binary-id> <test name>`.
     List(Box<ListArgs>),
+    /// Build the tests and write them to an archive that `run --archive-file` (and
+    /// `cargo nextest run --archive-file`) runs elsewhere.
+    Archive(Box<archive::ArchiveArgs>),
     /// Simulate every --dist mode on generated tests and print makespans.
     #[command(name = "__simulate", hide = true)]
     Simulate(SimulateArgs),
@@ -58,6 +63,8 @@ pub struct SimulateArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub cargo: CargoOptions,
+    #[command(flatten)]
+    pub archive: archive::ArchiveSource,
     #[command(flatten)]
     pub filter: FilterOptions,
     /// Worker processes: a number, `auto` (CPUs this process may use) or `logical` (all
@@ -164,6 +171,8 @@ pub enum RunFormat {
 pub struct ListArgs {
     #[command(flatten)]
     pub cargo: CargoOptions,
+    #[command(flatten)]
+    pub archive: archive::ArchiveSource,
     #[command(flatten)]
     pub filter: FilterOptions,
     /// Output format.

@@ -1,6 +1,6 @@
-//! From cargo options to the run's test list: build, set up each binary's environment, find
-//! the `harness = false` targets in the manifests, list every binary once, then split the
-//! tests by the filter and `--partition`.
+//! From cargo options (or an archive) to the run's test list: build (or unpack), set up each
+//! binary's environment, find the `harness = false` targets in the manifests, list every
+//! binary once, then split the tests by the filter and `--partition`.
 
 pub mod harness;
 pub mod listing;
@@ -13,8 +13,10 @@ use camino::Utf8PathBuf;
 use cargo_metadata::PackageId;
 use xdist_core::testlist::{Selection, TestFilter, TestList};
 
+use crate::build::archive::read as archive_read;
 use crate::build::cargo as cargo_build;
 use crate::cli::CargoOptions;
+use crate::cli::archive::ArchiveSource;
 use crate::errors::{InternalError, XdistError};
 use harness::CustomHarnesses;
 
@@ -30,6 +32,11 @@ pub struct Collected {
     pub workspace_root: Utf8PathBuf,
     /// The target directory in use.
     pub target_dir: Utf8PathBuf,
+    /// The dir whose `.config/xdist.toml` configures the run: the workspace root, or for an
+    /// archive run without the workspace's file, the archive's copy.
+    pub config_root: Utf8PathBuf,
+    /// An archive's temporary extraction dir, removed when the collection is dropped.
+    pub _extracted: Option<tempfile::TempDir>,
 }
 
 impl Collected {
@@ -42,14 +49,22 @@ impl Collected {
     }
 }
 
-/// Builds, lists and filters.
+/// Builds (or unpacks `--archive-file`), lists and filters.
 pub fn collect(
     cargo: &CargoOptions,
+    archive: &ArchiveSource,
     filter: &TestFilter,
     partition: Option<Partition>,
 ) -> Result<Collected, XdistError> {
-    let build = cargo_build::build(cargo)?;
+    let (build, config_root, extracted) = match &archive.archive_file {
+        Some(file) => {
+            let opened = archive_read::open(archive, file)?;
+            (opened.build, Some(opened.config_root), opened.temp)
+        }
+        None => (cargo_build::build(cargo)?, None, None),
+    };
     let workspace_root = build.metadata.workspace_root.clone();
+    let config_root = config_root.unwrap_or_else(|| workspace_root.clone());
     let target_dir = build.target_dir.clone();
     let cwd = std::env::current_dir().map_err(|source| InternalError::CurrentDir { source })?;
     let config_env = crate::config::cargo_env::config_env(&cwd)?;
@@ -87,5 +102,13 @@ pub fn collect(
         selected = partition.select(&full, &selected);
         ignored = partition.select(&full, &ignored);
     }
-    Ok(Collected { full, selected, ignored, workspace_root, target_dir })
+    Ok(Collected {
+        full,
+        selected,
+        ignored,
+        workspace_root,
+        target_dir,
+        config_root,
+        _extracted: extracted,
+    })
 }

@@ -13,7 +13,7 @@ use cargo_metadata::{Package, TargetKind};
 use xdist_core::protocol::Harness;
 use xdist_core::testlist::TestBinary;
 
-use crate::build::cargo::{BuildOutput, BuiltBinary};
+use crate::build::cargo::{BuildOutput, BuiltBinary, Libdirs};
 
 #[cfg(target_os = "macos")]
 const DYLIB_PATH_VAR: &str = "DYLD_FALLBACK_LIBRARY_PATH";
@@ -132,7 +132,12 @@ fn dylib_path(binary: &Utf8Path, build: &BuildOutput) -> String {
         dirs.push(profile.to_path_buf());
     }
     dirs.extend(deps.map(Utf8Path::to_path_buf));
-    dirs.extend(build.sysroot.as_deref().and_then(|sysroot| target_libdir(sysroot, profile)));
+    match &build.libdirs {
+        Libdirs::Sysroot(sysroot) => {
+            dirs.extend(sysroot.as_deref().and_then(|sysroot| target_libdir(sysroot, profile)));
+        }
+        Libdirs::Fixed(fixed) => dirs.extend(fixed.iter().cloned()),
+    }
     let mut parts: Vec<String> = dirs.into_iter().map(String::from).collect();
     match std::env::var(DYLIB_PATH_VAR) {
         // Empty entries stay, as in cargo's `split_paths`.

@@ -13,7 +13,7 @@ use crate::errors::{XdistError, exit_code};
 /// Lists the selected tests; returns the exit code.
 pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
-    let collected = collect(&args.cargo, &filter, args.filter.partition)?;
+    let collected = collect(&args.cargo, &args.archive, &filter, args.filter.partition)?;
     let full = &collected.full;
     match args.message_format {
         ListFormat::Oneline => {

@@ -27,7 +27,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
-    let collected = collect(&args.cargo, &filter, args.filter.partition)?;
+    let collected = collect(&args.cargo, &args.archive, &filter, args.filter.partition)?;
     if collected.selected.is_empty() {
         return Ok(no_tests(args.no_tests, collected.ignored.len()));
     }

@@ -54,7 +54,7 @@ pub fn plan(
         workers = 1;
     }
     let max_fail = if args.exitfirst { Some(1) } else { args.maxfail };
-    let groups = Groups::load(&collected.workspace_root, &args.group)?;
+    let groups = Groups::load(&collected.config_root, &args.group)?;
     let history = (!args.no_history).then(|| History::load(&collected.target_dir));
     let list = collected.run_list();
     let mut metas = test_metas(&list, &groups, history.as_ref());
