@@ -28,6 +28,7 @@ struct Moved {
 fn xdist_bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-xdist"));
     cmd.arg("xdist").env_remove("RUST_BACKTRACE");
+    cmd.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
     cmd
 }
 

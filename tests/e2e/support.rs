@@ -46,7 +46,10 @@ pub fn xdist_in(fixture: &str, subcommand: &str, target: &Path) -> Command {
         .arg(manifest(fixture))
         .arg("--target-dir")
         .arg(target)
-        .env_remove("RUST_BACKTRACE");
+        .env_remove("RUST_BACKTRACE")
+        // Under GitHub Actions, nested runs would annotate and write the job summary.
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY");
     cmd
 }
 
