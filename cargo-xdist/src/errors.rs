@@ -159,6 +159,34 @@ pub enum ConfigError {
         /// The variable.
         key: String,
     },
+    /// A `target.<...>.runner` that is neither a string nor an array of strings.
+    #[error("{}: {key} must be a string or an array of strings", path.display())]
+    BadRunner {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// A `target.'cfg(...)'` key that does not parse.
+    #[error("{}: [target.'{key}']: {reason}", path.display())]
+    BadCfg {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two `target.'cfg(...)'.runner` keys hold for the target (cargo refuses this too).
+    #[error("{}: several matching instances of `target.'cfg(..)'.runner`: `{first}` and `{second}`", path.display())]
+    SeveralRunners {
+        /// A file with one of them.
+        path: PathBuf,
+        /// One key.
+        first: String,
+        /// Another.
+        second: String,
+    },
     /// An `[env]` entry that is neither a string nor a table.
     #[error("{}: [env] {key} must be a string or a table", path.display())]
     EnvNotStringOrTable {

@@ -9,5 +9,6 @@ mod hostile;
 mod partition;
 mod reporting;
 mod robustness;
+mod runner;
 mod stress;
 mod support;

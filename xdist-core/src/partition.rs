@@ -125,6 +125,8 @@ mod tests {
             path: String::new(),
             cwd: String::new(),
             env: vec![],
+            runner: Vec::new(),
+            args: Vec::new(),
             kind: "lib".into(),
             src_path: String::new(),
             harness: crate::protocol::Harness::Libtest,

@@ -89,6 +89,11 @@ pub struct BinarySpec {
     pub cwd: String,
     /// Variables added to the worker's environment for its processes.
     pub env: Vec<(String, String)>,
+    /// The target runner that starts it (program and arguments; cargo's
+    /// `target.<triple>.runner`), or nothing.
+    pub runner: Vec<String>,
+    /// Arguments that always come first (a doctest binary's rustdoc command line).
+    pub args: Vec<String>,
     /// How its tests are run.
     pub harness: Harness,
 }
@@ -104,6 +109,11 @@ pub enum Harness {
     /// test is the whole binary, run with no arguments; its exit status is the outcome and
     /// everything it prints is the test's output.
     Whole,
+    /// A library's doctests, run by rustdoc (`path` is rustdoc, `args` cargo's command
+    /// line for it): one process runs every doctest of the library and its summary gives
+    /// each one's outcome (rustdoc takes no exact names, as it splits `--test-args` at
+    /// whitespace). rustdoc captures what doctests print, so its output can be trusted.
+    Doctest,
 }
 
 /// One test of a binary.

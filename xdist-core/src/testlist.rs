@@ -16,6 +16,10 @@ pub struct TestBinary {
     pub cwd: String,
     /// Variables its processes get on top of the inherited environment.
     pub env: Vec<(String, String)>,
+    /// The target runner its processes start under (program, arguments), or nothing.
+    pub runner: Vec<String>,
+    /// Arguments that always come first (a doctest binary's rustdoc command line).
+    pub args: Vec<String>,
     /// Cargo's target kind: `lib`, `bin`, `test`, `bench`, `example`, ...
     pub kind: String,
     /// The target's root source file (`src/lib.rs`, `tests/cli.rs`, ...).
@@ -208,6 +212,8 @@ mod tests {
             path: String::new(),
             cwd: String::new(),
             env: vec![],
+            runner: Vec::new(),
+            args: Vec::new(),
             kind: "lib".into(),
             src_path: String::new(),
             harness: Harness::Libtest,

@@ -2,9 +2,11 @@
 //! runs. Reports every test whose outcome is final, applies `--slow-timeout` and `--timeout`
 //! to the test whose outcome is open, and hands back the tests that never started because
 //! the process died, so the caller can run them again in a fresh process. A binary that
-//! runs whole (a plain `main`, [`Harness::Whole`]) is one test, run by `whole.rs`.
+//! runs whole (a plain `main`, [`Harness::Whole`]) is one test, run by `whole.rs`; a
+//! library's doctests ([`Harness::Doctest`]) run under rustdoc, by `doctest.rs`.
 
 mod clock;
+mod doctest;
 mod output;
 mod whole;
 
@@ -66,14 +68,16 @@ pub struct Batch<'a> {
 impl<'a> Batch<'a> {
     /// Runs the batch once; says what is left to run, and how.
     pub fn run(&self, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
-        if self.binary.harness == Harness::Whole {
-            return whole::run(self, sink);
+        match self.binary.harness {
+            Harness::Whole => return whole::run(self, sink),
+            Harness::Doctest => return doctest::run(self, sink),
+            Harness::Libtest => {}
         }
         let names: Vec<&str> = self.tests.iter().map(|t| t.1).collect();
         let indices: Vec<TestIndex> = self.tests.iter().map(|t| t.0).collect();
         let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);
         let spec = self.binary;
-        let mut command = command::test_command(&spec.path, &spec.cwd, &spec.env);
+        let mut command = command::test_command(&spec.runner, &spec.path, &spec.cwd, &spec.env);
         command.args(["--exact", "--test-threads=1", "--color=never"]);
         if self.include_ignored {
             command.arg("--include-ignored");

@@ -10,9 +10,18 @@ use std::process::{Command, ExitStatus, Stdio};
 use nix::sys::signal::Signal;
 
 /// A test binary's command: `path` run in `cwd` with `env` added (the environment, library
-/// path included, is computed once by the controller) and stdin closed.
-pub fn test_command(path: &str, cwd: &str, env: &[(String, String)]) -> Command {
-    let mut command = Command::new(path);
+/// path included, is computed once by the controller) and stdin closed; under a target
+/// `runner` (program and arguments, as cargo's `target.<triple>.runner`), the runner is
+/// started with the binary as its next argument, as cargo starts it.
+pub fn test_command(runner: &[String], path: &str, cwd: &str, env: &[(String, String)]) -> Command {
+    let mut command = match runner.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(path);
+            command
+        }
+        None => Command::new(path),
+    };
     command.current_dir(cwd).envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null());
     command
 }
@@ -65,10 +74,17 @@ mod tests {
     #[test]
     fn the_command_runs_where_and_with_what_it_is_told() {
         let env = vec![("XDIST_PROBE".to_string(), "42".to_string())];
-        let out = test_command("sh", "/", &env)
+        let out = test_command(&[], "sh", "/", &env)
             .args(["-c", "echo \"$PWD $XDIST_PROBE\"; cat"])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "/ 42\n", "stdin is closed");
+    }
+
+    #[test]
+    fn a_runner_starts_the_binary_with_its_arguments() {
+        let runner = ["sh".to_string(), "-c".to_string(), "echo \"runner $0 $*\"".to_string()];
+        let out = test_command(&runner, "/bin/true", "/", &[]).args(["--list"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "runner /bin/true --list\n");
     }
 }

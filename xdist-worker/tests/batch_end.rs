@@ -54,6 +54,8 @@ fn script(name: &str, body: &str) -> BinarySpec {
         path: path.to_string_lossy().into_owned(),
         cwd: dir.to_string_lossy().into_owned(),
         env: vec![],
+        runner: Vec::new(),
+        args: Vec::new(),
         harness: Harness::Libtest,
     }
 }

@@ -39,6 +39,8 @@ fn harness(test: &str) -> BinarySpec {
         path: path.to_string_lossy().into_owned(),
         cwd: dir.to_string_lossy().into_owned(),
         env: vec![],
+        runner: Vec::new(),
+        args: Vec::new(),
         harness: Harness::Libtest,
     }
 }
@@ -124,6 +126,8 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         path: path.to_string_lossy().into_owned(),
         cwd: dir.to_string_lossy().into_owned(),
         env: vec![],
+        runner: Vec::new(),
+        args: Vec::new(),
         harness: Harness::Libtest,
     };
     let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };

@@ -62,6 +62,8 @@ pub struct BuildOutput {
     pub libdirs: Libdirs,
     /// The target directory in use (`--target-dir`, else cargo's).
     pub target_dir: Utf8PathBuf,
+    /// The cross-compilation target (`--target`), or `None` for the host.
+    pub target_triple: Option<String>,
 }
 
 /// Where the tests find the standard library's dynamic library (which proc-macro and
@@ -171,6 +173,7 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
         metadata,
         libdirs: Libdirs::Sysroot(sysroot),
         target_dir,
+        target_triple: options.target.clone(),
     })
 }
 
@@ -214,6 +217,17 @@ pub fn host_triple() -> Result<String, String> {
         .find_map(|line| line.strip_prefix("host: "))
         .map(|triple| triple.trim().to_string())
         .ok_or_else(|| format!("no `host:` line in `{rustc} -vV`"))
+}
+
+/// `rustc --print cfg --target <triple>`, one fact a line (`unix`, `target_os="linux"`);
+/// nothing if rustc fails.
+pub fn target_cfg(triple: &str) -> Vec<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let out = Command::new(rustc).args(["--print", "cfg", "--target", triple]).output();
+    out.ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect())
+        .unwrap_or_default()
 }
 
 /// rustc's sysroot. Under `cargo xdist`, cargo runs from `<sysroot>/bin/cargo` and says so in

@@ -283,6 +283,18 @@ pub struct CargoOptions {
     /// Test all integration tests.
     #[arg(long)]
     pub tests: bool,
+    /// Test only this example (repeatable).
+    #[arg(long = "example", value_name = "NAME")]
+    pub example: Vec<String>,
+    /// Test all examples.
+    #[arg(long)]
+    pub examples: bool,
+    /// Test only this bench target, as a test (repeatable).
+    #[arg(long = "bench", value_name = "NAME")]
+    pub bench: Vec<String>,
+    /// Test all bench targets, as tests (as `cargo test --benches`).
+    #[arg(long)]
+    pub benches: bool,
     /// Test all targets.
     #[arg(long)]
     pub all_targets: bool,
@@ -351,16 +363,20 @@ impl CargoOptions {
         push("--lib", self.lib);
         push("--bins", self.bins);
         push("--tests", self.tests);
+        push("--examples", self.examples);
+        push("--benches", self.benches);
         push("--all-targets", self.all_targets);
         push("--locked", self.locked);
         push("--offline", self.offline);
         push("--frozen", self.frozen);
-        let pairs: [(&str, &[String]); 5] = [
+        let pairs: [(&str, &[String]); 7] = [
             ("--package", &self.packages),
             ("--exclude", &self.exclude),
             ("--features", &self.features),
             ("--bin", &self.bin),
             ("--test", &self.test),
+            ("--example", &self.example),
+            ("--bench", &self.bench),
         ];
         for (flag, values) in pairs {
             for value in values {

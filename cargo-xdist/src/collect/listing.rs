@@ -169,7 +169,7 @@ fn ask(binary: &TestBinary, format: Format, together: bool) -> Result<Answer, Li
 }
 
 fn run_list(binary: &TestBinary, format: Format, ignored: bool) -> Result<Answer, ListErrorKind> {
-    let mut command = test_command(&binary.path, &binary.cwd, &binary.env);
+    let mut command = test_command(&binary.runner, &binary.path, &binary.cwd, &binary.env);
     command.args(format.args());
     if ignored {
         command.arg("--ignored");
@@ -317,6 +317,8 @@ mod tests {
             path: path.to_string_lossy().into_owned(),
             cwd: dir.to_string_lossy().into_owned(),
             env: vec![],
+            runner: Vec::new(),
+            args: Vec::new(),
             kind: "test".into(),
             src_path: String::new(),
             harness: Harness::Libtest,

@@ -11,12 +11,13 @@ use xdist_core::partition::Partition;
 
 use camino::Utf8PathBuf;
 use cargo_metadata::PackageId;
-use xdist_core::testlist::{Selection, TestFilter, TestList};
+use xdist_core::testlist::{Selection, TestBinary, TestFilter, TestList};
 
 use crate::build::archive::read as archive_read;
 use crate::build::cargo as cargo_build;
 use crate::cli::CargoOptions;
 use crate::cli::archive::ArchiveSource;
+use crate::config::target_runner::runner_for_target;
 use crate::errors::{InternalError, XdistError};
 use harness::CustomHarnesses;
 
@@ -68,6 +69,11 @@ pub fn collect(
     let target_dir = build.target_dir.clone();
     let cwd = std::env::current_dir().map_err(|source| InternalError::CurrentDir { source })?;
     let config_env = crate::config::cargo_env::config_env(&cwd)?;
+    let runner = runner_for_target(
+        &cwd,
+        || build.target_triple.clone().or_else(|| cargo_build::host_triple().ok()),
+        cargo_build::target_cfg,
+    )?;
     let mut manifests: HashMap<&PackageId, CustomHarnesses> = HashMap::new();
     let targets = build
         .binaries
@@ -81,7 +87,10 @@ pub fn collect(
                     .contains(&b.kind, &b.target_name)
             });
             listing::Target {
-                binary: test_env::test_binary(b, &build, &config_env),
+                binary: TestBinary {
+                    runner: runner.clone(),
+                    ..test_env::test_binary(b, &build, &config_env)
+                },
                 custom_harness,
             }
         })

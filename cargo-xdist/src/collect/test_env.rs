@@ -56,6 +56,8 @@ pub fn test_binary(
         path: built.path.to_string(),
         cwd: manifest_dir.to_string(),
         env,
+        runner: Vec::new(),
+        args: Vec::new(),
         kind: built.kind.to_string(),
         src_path: built.src_path.to_string(),
         // Listing decides (see `listing.rs`).

@@ -52,6 +52,7 @@ pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
                         "harness": match binary.harness {
                             Harness::Libtest => "libtest",
                             Harness::Whole => "whole",
+                            Harness::Doctest => "doctest",
                         },
                         "tests": tests,
                     })

@@ -47,7 +47,7 @@ pub fn config_env(cwd: &Path) -> Result<Vec<(String, String)>, ConfigError> {
 }
 
 /// Config files from nearest to farthest.
-fn config_files(cwd: &Path) -> Vec<PathBuf> {
+pub fn config_files(cwd: &Path) -> Vec<PathBuf> {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));

@@ -5,3 +5,4 @@
 pub mod cargo_env;
 pub mod groups;
 pub mod options;
+pub mod target_runner;

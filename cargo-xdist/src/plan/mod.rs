@@ -143,6 +143,8 @@ fn worker_setup(
                 path: b.path.clone(),
                 cwd: b.cwd.clone(),
                 env: b.env.clone(),
+                runner: b.runner.clone(),
+                args: b.args.clone(),
                 harness: b.harness,
             })
             .collect(),

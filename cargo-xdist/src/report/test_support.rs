@@ -34,6 +34,8 @@ pub fn binary(id: &str) -> TestBinary {
         path: format!("/bin/{id}"),
         cwd: "/src/demo".into(),
         env: vec![],
+        runner: Vec::new(),
+        args: Vec::new(),
         kind: "lib".into(),
         src_path: "src/lib.rs".into(),
         harness: xdist_core::protocol::Harness::Libtest,

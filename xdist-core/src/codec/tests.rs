@@ -38,7 +38,14 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
     let harness = prop_oneof![Just(Harness::Libtest), Just(Harness::Whole)];
     let binary =
         (".{0,30}", ".{0,30}", prop::collection::vec((".{0,10}", ".{0,10}"), 0..4), harness)
-            .prop_map(|(path, cwd, env, harness)| BinarySpec { path, cwd, env, harness });
+            .prop_map(|(path, cwd, env, harness)| BinarySpec {
+                path,
+                cwd,
+                env,
+                runner: Vec::new(),
+                args: Vec::new(),
+                harness,
+            });
     let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });
     prop_oneof![
         Just(ToWorker::Shutdown),

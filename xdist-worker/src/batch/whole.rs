@@ -25,25 +25,69 @@ use crate::command::{self, describe};
 pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
     let Some((&(index, _), others)) = batch.tests.split_first() else { return Ok(Rest::Done) };
     let rest = if others.is_empty() { Rest::Done } else { Rest::Rerun(others.to_vec()) };
-    let keep = usize::try_from(batch.limits.output_keep).unwrap_or(usize::MAX);
     let spec = batch.binary;
-    let mut command = command::test_command(&spec.path, &spec.cwd, &spec.env);
-    command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    command::isolate(&mut command);
-    let child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            let cause = format!("could not start test binary {}: {e}", spec.path);
+    let command = command::test_command(&spec.runner, &spec.path, &spec.cwd, &spec.env);
+    let ran = match run_process(batch, command, index, 1, sink)? {
+        Ok(ran) => ran,
+        Err(cause) => {
             let outcome = Outcome::Failed { cause: Some(cause) };
             sink.send(report(index, outcome, Duration::ZERO, Vec::new()))?;
             return Ok(rest);
         }
     };
+    let outcome = if ran.timed_out {
+        Outcome::TimedOut { after_ms: batch.limits.timeout_ms.unwrap_or_default() }
+    } else if ran.status.success() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed { cause: Some(format!("test process {}", describe(ran.status))) }
+    };
+    let mut captured = ran.stdout;
+    captured.extend(ran.stderr);
+    sink.send(report(index, outcome, ran.duration, captured))?;
+    Ok(rest)
+}
+
+/// A process run to its end as one unit of work.
+pub(super) struct WholeRun {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Its stdout and stderr, each bounded.
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Killed by `--timeout` (or `--timeout` x `tests` for a process of several tests).
+    pub timed_out: bool,
+    /// From start to exit.
+    pub duration: Duration,
+}
+
+/// Runs `command` in its own process group, reporting `index` started, with the batch's
+/// `--slow-timeout` and `--timeout` (scaled by `tests`, the tests the process runs) applied
+/// to the process as a whole; `Err` says why it could not start.
+pub(super) fn run_process(
+    batch: &Batch<'_>,
+    mut command: std::process::Command,
+    index: xdist_core::TestIndex,
+    tests: u32,
+    sink: &mut dyn Sink,
+) -> io::Result<Result<WholeRun, String>> {
+    let keep = usize::try_from(batch.limits.output_keep).unwrap_or(usize::MAX);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    command::isolate(&mut command);
+    let child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let program = command.get_program().to_string_lossy().into_owned();
+            return Ok(Err(format!("could not start test binary {program}: {e}")));
+        }
+    };
     let pid = child.id();
     batch.current_group.store(pid as i32, Ordering::SeqCst);
     sink.send(FromWorker::ProcessStarted { pid })?;
-    let tests = [index];
-    let mut clock = TestClock::new(&tests, batch.limits, pid);
+    let indices = [index];
+    let mut limits = batch.limits.clone();
+    limits.timeout_ms = limits.timeout_ms.map(|ms| ms.saturating_mul(u64::from(tests.max(1))));
+    let mut clock = TestClock::new(&indices, &limits, pid);
     clock.started(0);
     sink.send(FromWorker::Started { index })?;
     sink.flush()?;
@@ -85,17 +129,13 @@ pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest
     batch.current_group.store(0, Ordering::SeqCst);
     sink.send(FromWorker::ProcessExited)?;
     let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
-    let mut captured = stdout.into_bytes();
-    captured.extend(output.stderr());
-    let outcome = if clock.timed_out.is_some() {
-        Outcome::TimedOut { after_ms: batch.limits.timeout_ms.unwrap_or_default() }
-    } else if status.success() {
-        Outcome::Passed
-    } else {
-        Outcome::Failed { cause: Some(format!("test process {}", describe(status))) }
-    };
-    sink.send(report(index, outcome, clock.duration(0), captured))?;
-    Ok(rest)
+    Ok(Ok(WholeRun {
+        status,
+        stdout: stdout.into_bytes(),
+        stderr: output.stderr(),
+        timed_out: clock.timed_out.is_some(),
+        duration: clock.duration(0),
+    }))
 }
 
 #[cfg(test)]
@@ -138,6 +178,8 @@ mod tests {
             path: path.to_string_lossy().into_owned(),
             cwd: dir.to_string_lossy().into_owned(),
             env: vec![("XDIST_WHOLE_PROBE".into(), "42".into())],
+            runner: Vec::new(),
+            args: Vec::new(),
             harness: Harness::Whole,
         };
         let group = AtomicI32::new(0);

@@ -147,6 +147,7 @@ fn remapped_build(
     libdirs: Vec<Utf8PathBuf>,
 ) -> BuildOutput {
     let meta = summary.rust_build_meta;
+    let target_triple = meta.target_platform.clone();
     let old_target = meta.build_directory.as_ref().unwrap_or(&meta.target_directory).clone();
     let old_root = metadata.workspace_root.clone();
     for package in &mut metadata.packages {
@@ -207,6 +208,7 @@ fn remapped_build(
         metadata,
         libdirs: Libdirs::Fixed(libdirs),
         target_dir: target_dir.to_path_buf(),
+        target_triple,
     }
 }
 

@@ -1,0 +1,61 @@
+//! Target runners: `CARGO_TARGET_<TRIPLE>_RUNNER` wraps every test binary `cargo test` runs;
+//! cargo-xdist must start the same binaries under it, for listing and for every batch, and
+//! give the outcomes `cargo test` gives under it.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::support::{cargo_test_outcomes, text, xdist, xdist_outcomes};
+
+const DEMO: &str = "examples/demo";
+
+fn host_triple() -> String {
+    let out = std::process::Command::new("rustc").arg("-vV").output().unwrap();
+    let text = text(&out.stdout);
+    text.lines().find_map(|l| l.strip_prefix("host: ")).unwrap().trim().to_string()
+}
+
+/// The binaries (first word) the runner was started with, and the whole logged lines.
+fn logged(log: &Path) -> (BTreeSet<String>, Vec<String>) {
+    let lines: Vec<String> =
+        fs::read_to_string(log).unwrap_or_default().lines().map(String::from).collect();
+    let binaries = lines.iter().filter_map(|l| l.split(' ').next()).map(String::from).collect();
+    (binaries, lines)
+}
+
+#[test]
+fn tests_run_under_the_target_runner_as_cargo_test_runs_them() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runner");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let runner = dir.join("log-runner.sh");
+    fs::write(&runner, "#!/bin/sh\necho \"$*\" >> \"$XDIST_RUNNER_LOG\"\nexec \"$@\"\n").unwrap();
+    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
+    let var = format!("CARGO_TARGET_{}_RUNNER", host_triple().to_uppercase().replace('-', "_"));
+    let runner = runner.to_string_lossy().into_owned();
+
+    let cargo_log = dir.join("cargo.log");
+    let cargo_log_str = cargo_log.to_string_lossy().into_owned();
+    let env = [(var.as_str(), runner.as_str()), ("XDIST_RUNNER_LOG", cargo_log_str.as_str())];
+    let expected = cargo_test_outcomes(DEMO, &env, &[]);
+    let (cargo_binaries, _) = logged(&cargo_log);
+    assert!(cargo_binaries.len() >= 4, "cargo test ran its binaries under the runner");
+
+    let our_log = dir.join("xdist.log");
+    let out = xdist(DEMO, "run")
+        .args(["-n", "2"])
+        .env(&var, &runner)
+        .env("XDIST_RUNNER_LOG", &our_log)
+        .output()
+        .unwrap();
+    assert_eq!(xdist_outcomes(&out), expected, "{}", text(&out.stderr));
+    let (our_binaries, lines) = logged(&our_log);
+    assert_eq!(our_binaries, cargo_binaries, "the same binaries under the runner");
+    for binary in &our_binaries {
+        let listed = lines.iter().any(|l| l.starts_with(binary) && l.contains("--list"));
+        let ran = lines.iter().any(|l| l.starts_with(binary) && l.contains("--exact"));
+        assert!(listed && ran, "{binary} listed and run under the runner:\n{lines:#?}");
+    }
+}
