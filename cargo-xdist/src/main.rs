@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     let result = match app.command {
         Command::Run(args) => commands::run::run(&args),
         Command::List(args) => commands::list::list(&args),
+        Command::Durations(args) => commands::durations::durations(&args),
         Command::Simulate(args) => commands::simulate::simulate(&args),
     };
     match result {

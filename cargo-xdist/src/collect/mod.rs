@@ -1,13 +1,13 @@
 //! From cargo options to the run's test list: build, set up each binary's environment, find
 //! the `harness = false` targets in the manifests, list every binary once, then split the
-//! tests by the filter and `--partition`.
+//! tests by the filter and `--partition` ([`shard`]).
 
 pub mod harness;
 pub mod listing;
+pub mod shard;
 pub mod test_env;
 
 use std::collections::HashMap;
-use xdist_core::partition::Partition;
 
 use camino::Utf8PathBuf;
 use cargo_metadata::PackageId;
@@ -17,6 +17,7 @@ use crate::build::cargo as cargo_build;
 use crate::cli::CargoOptions;
 use crate::errors::{InternalError, XdistError};
 use harness::CustomHarnesses;
+use shard::Sharding;
 
 /// The collection split by the filter.
 pub struct Collected {
@@ -46,7 +47,7 @@ impl Collected {
 pub fn collect(
     cargo: &CargoOptions,
     filter: &TestFilter,
-    partition: Option<Partition>,
+    sharding: Option<Sharding<'_>>,
 ) -> Result<Collected, XdistError> {
     let build = cargo_build::build(cargo)?;
     let workspace_root = build.metadata.workspace_root.clone();
@@ -81,11 +82,11 @@ pub fn collect(
             Selection::FilteredOut => {}
         }
     }
-    if let Some(partition) = partition {
+    if let Some(sharding) = sharding {
         // After every other filter, as nextest does. The ignored tests that will not run
         // are dealt too (in their own pass), so each is shown skipped in one shard only.
-        selected = partition.select(&full, &selected);
-        ignored = partition.select(&full, &ignored);
+        (selected, ignored) =
+            sharding.split(&full, &selected, &ignored, &workspace_root, &target_dir)?;
     }
     Ok(Collected { full, selected, ignored, workspace_root, target_dir })
 }

@@ -1,6 +1,7 @@
-//! The subcommands, each a short spine of named calls into the steps: `run`, `list`, and
-//! the hidden `simulate`.
+//! The subcommands, each a short spine of named calls into the steps: `run`, `list`,
+//! `durations`, and the hidden `simulate`.
 
+pub mod durations;
 pub mod list;
 pub mod run;
 pub mod simulate;
