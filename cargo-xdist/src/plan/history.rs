@@ -5,12 +5,13 @@
 //! corrupt file under the target dir is an empty history, and is replaced at the end of the
 //! run; a `--durations-file` that exists must be a valid history.
 //!
-//! Each entry also carries when it was last recorded (Unix seconds), so that
-//! [`History::merge`] can tell which of several shards' files holds a test's newest value:
-//! every shard starts from the same file and rewrites only the tests it ran.
+//! Each entry also counts the runs (and imports) that recorded it, so that
+//! [`History::merge`] can tell which of several shards' files holds a test's newest value
+//! without trusting clocks: every shard starts from the same file and counts up only the
+//! tests it ran.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
@@ -25,17 +26,15 @@ struct HistoryFile {
     version: u32,
     /// Seconds, by test id.
     durations: BTreeMap<String, f64>,
-    /// When each duration was last recorded, in Unix seconds (absent in older files: 0).
+    /// How many runs (and imports) recorded each duration (absent in older files: 0).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    recorded: BTreeMap<String, u64>,
+    runs: BTreeMap<String, u64>,
 }
 
 /// The recorded durations of a workspace's tests.
 pub struct History {
     path: Utf8PathBuf,
     file: HistoryFile,
-    /// The time stamp of what this process records.
-    now: u64,
 }
 
 impl History {
@@ -87,12 +86,12 @@ impl History {
         if file.version != VERSION {
             return Err(DurationsError::Version { path: path.into(), found: file.version });
         }
-        Ok(Self { path: path.into(), file, now: unix_now() })
+        Ok(Self { path: path.into(), file })
     }
 
     /// No durations, to be written to `path`.
     pub fn empty(path: Utf8PathBuf) -> Self {
-        Self { path, file: HistoryFile::default(), now: unix_now() }
+        Self { path, file: HistoryFile::default() }
     }
 
     /// Whether it has no duration at all.
@@ -120,24 +119,24 @@ impl History {
 
     /// Replaces a test's duration with `secs` (an imported measurement).
     pub fn set(&mut self, test_id: String, secs: f64) {
-        self.file.recorded.insert(test_id.clone(), self.now);
+        *self.file.runs.entry(test_id.clone()).or_insert(0) += 1;
         self.file.durations.insert(test_id, secs);
     }
 
-    /// Adds `other`'s entries: per test, the most recently recorded value wins; on equal
-    /// stamps (both copied from the same earlier file, or both unstamped) the longer one.
+    /// Adds `other`'s entries: per test, the value recorded by more runs wins (a shard that
+    /// ran the test counted it up from the file every shard started from); on equal counts
+    /// (both copied from that file, or both from older files without counts) the longer.
     pub fn merge(&mut self, other: History) {
         for (id, secs) in other.file.durations {
-            let stamp = other.file.recorded.get(&id).copied().unwrap_or(0);
-            let ours = self.file.durations.get(&id).copied();
-            let our_stamp = self.file.recorded.get(&id).copied().unwrap_or(0);
-            let take = match ours {
+            let runs = other.file.runs.get(&id).copied().unwrap_or(0);
+            let our_runs = self.file.runs.get(&id).copied().unwrap_or(0);
+            let take = match self.file.durations.get(&id) {
                 None => true,
-                Some(old) => stamp > our_stamp || (stamp == our_stamp && secs > old),
+                Some(&old) => runs > our_runs || (runs == our_runs && secs > old),
             };
             if take {
-                if stamp > 0 {
-                    self.file.recorded.insert(id.clone(), stamp);
+                if runs > 0 {
+                    self.file.runs.insert(id.clone(), runs);
                 }
                 self.file.durations.insert(id, secs);
             }
@@ -155,16 +154,6 @@ impl History {
         std::fs::write(&tmp, json)?;
         std::fs::rename(&tmp, &self.path)
     }
-
-    #[cfg(test)]
-    fn at(mut self, now: u64) -> Self {
-        self.now = now;
-        self
-    }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -228,16 +217,16 @@ mod tests {
     fn merging_shards_keeps_each_tests_newest_value() {
         let dir = temp_dir("merge");
         std::fs::create_dir_all(&dir).unwrap();
-        // The history every shard started from (recorded at time 100).
-        let mut base = History::empty(dir.join("base.json")).at(100);
+        // The history every shard started from (each test recorded once).
+        let mut base = History::empty(dir.join("base.json"));
         for id in ["a", "b", "c"] {
             base.set(id.into(), 1.0);
         }
         base.save().unwrap();
-        // Shard 1 ran `a`, shard 2 ran `b` and a new test `d`, later; nobody ran `c`.
-        let mut one = History::open(&dir.join("base.json")).unwrap().at(200);
+        // Shard 1 ran `a`, shard 2 ran `b` and a new test `d`; nobody ran `c`.
+        let mut one = History::open(&dir.join("base.json")).unwrap();
         one.set("a".into(), 5.0);
-        let mut two = History::open(&dir.join("base.json")).unwrap().at(300);
+        let mut two = History::open(&dir.join("base.json")).unwrap();
         two.set("b".into(), 0.5);
         two.set("d".into(), 2.0);
         let mut merged = History::empty(dir.join("out.json"));
@@ -248,11 +237,17 @@ mod tests {
             ["a", "b", "c", "d"].map(|id| secs(&merged, id)),
             [Some(5.0), Some(0.5), Some(1.0), Some(2.0)]
         );
-        // Unstamped entries (older files) of equal age: the longer wins.
-        let mut old = History::empty(dir.join("old.json")).at(0);
-        old.file.durations.insert("c".into(), 9.0);
+        merged.merge(History::open(&dir.join("base.json")).unwrap());
+        assert_eq!(secs(&merged, "a"), Some(5.0), "the base's entries are older");
+        // Entries of older files (no counts): the longer wins, and any count beats none.
+        let mut old = History::empty(dir.join("old.json"));
+        old.file.durations.extend([("c".to_string(), 9.0), ("e".to_string(), 1.0)]);
+        let mut older = History::empty(dir.join("older.json"));
+        older.file.durations.extend([("e".to_string(), 3.0)]);
         merged.merge(old);
-        assert_eq!(secs(&merged, "c"), Some(1.0), "a stamped entry is newer than an unstamped one");
+        merged.merge(older);
+        assert_eq!(secs(&merged, "c"), Some(1.0), "a counted entry beats an uncounted one");
+        assert_eq!(secs(&merged, "e"), Some(3.0), "equal counts: the longer");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
