@@ -3,6 +3,7 @@
 
 mod cli;
 mod demo;
+mod durations;
 mod harnesses;
 mod hostile;
 mod partition;
