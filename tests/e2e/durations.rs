@@ -279,4 +279,8 @@ fn bad_duration_inputs_are_one_line_errors_with_exit_2() {
     let out = out.unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not a duration history"), "{}", text(&out.stderr));
+    let out = xdist(DEMO, "run").args(["--no-history", "--durations-file"]).arg(&json).output();
+    let out = out.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("error: the argument '--no-history' cannot be used"));
 }
