@@ -165,6 +165,43 @@ fn without_history_duration_shards_say_so_once_and_deal_slices() {
     }
 }
 
+/// `<classname> <name>` → `time` of every testcase that ran, read straight from the XML.
+fn junit_times(path: &Path) -> BTreeMap<String, f64> {
+    let xml = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter(|n| !n.children().any(|c| c.has_tag_name("skipped")))
+        .map(|n| {
+            let id =
+                format!("{} {}", n.attribute("classname").unwrap(), n.attribute("name").unwrap());
+            (id, n.attribute("time").unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn our_junit_imports_into_the_target_dir_cargo_metadata_names() {
+    let dir = scratch("ours");
+    let junit = dir.join("run.xml");
+    let out = xdist(DEMO, "run").args(["-n", "2", "--no-history", "--junit"]).arg(&junit).output();
+    assert_eq!(out.unwrap().status.code(), Some(100));
+    let want = junit_times(&junit);
+    assert_eq!(want.keys().cloned().collect::<BTreeSet<_>>(), cargo_test_runs());
+    // No --durations-file or --target-dir: `cargo metadata` of the manifest says where the
+    // target dir is (here CARGO_TARGET_DIR's).
+    let target = dir.join("target");
+    let out = xdist_bin()
+        .args(["durations", "import", "--manifest-path"])
+        .arg(manifest(DEMO))
+        .arg(&junit)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(durations_in(&target.join("xdist/durations.json")), want);
+}
+
 #[test]
 fn nextests_junit_durations_import_under_our_test_ids() {
     if !nextest_available("nextests_junit_durations_import_under_our_test_ids") {
@@ -191,18 +228,7 @@ fn nextests_junit_durations_import_under_our_test_ids() {
     let junit = store.join("xdist-import/junit.xml");
     assert!(junit.exists(), "nextest wrote no JUnit: {}", text(&out.stderr));
     // What nextest measured, read straight from its XML.
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let want: BTreeMap<String, f64> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .filter(|n| !n.children().any(|c| c.has_tag_name("skipped")))
-        .map(|n| {
-            let id =
-                format!("{} {}", n.attribute("classname").unwrap(), n.attribute("name").unwrap());
-            (id, n.attribute("time").unwrap().parse().unwrap())
-        })
-        .collect();
+    let want = junit_times(&junit);
     // nextest's ids are the ones `cargo test` runs, under cargo-xdist's naming.
     assert_eq!(want.keys().cloned().collect::<BTreeSet<_>>(), cargo_test_runs());
 
