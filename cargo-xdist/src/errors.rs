@@ -3,8 +3,7 @@
 //!
 //! Two tiers, as in nextest: the operations return their own types ([`UsageError`],
 //! [`ConfigError`], [`BuildError`], [`MetadataError`], [`ListError`], [`ArchiveError`],
-//! [`InternalError`]),
-//! each carrying the underlying error as its `#[source]`; [`XdistError`] wraps them for
+//! [`DurationsError`], [`InternalError`]), each carrying the underlying error as its `#[source]`; [`XdistError`] wraps them for
 //! `main`, which prints it as one `error: ...` line and exits with
 //! [`XdistError::exit_code`]. As elsewhere in the workspace (`FrameError`, `StartError`,
 //! `cargo_metadata::Error`), a message is complete on its own: it already says what its
@@ -66,6 +65,9 @@ pub enum XdistError {
     /// An archive could not be written or read.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// A duration history or JUnit file cannot be read, or a history cannot be written.
+    #[error(transparent)]
+    Durations(#[from] DurationsError),
     /// cargo-xdist itself could not go on.
     #[error(transparent)]
     Internal(#[from] InternalError),
@@ -80,6 +82,8 @@ impl XdistError {
             XdistError::Metadata(_) => exit_code::METADATA_FAILED,
             XdistError::List(_) => exit_code::LIST_FAILED,
             XdistError::Archive(_) => exit_code::ARCHIVE_FAILED,
+            XdistError::Durations(DurationsError::Write { .. }) => exit_code::INTERNAL,
+            XdistError::Durations(_) => exit_code::USAGE,
             XdistError::Internal(_) => exit_code::INTERNAL,
         }
     }
@@ -457,6 +461,68 @@ fn colon_then(line: &Option<String>) -> String {
     line.as_ref().map_or_else(String::new, |line| format!(": {line}"))
 }
 
+/// A duration history (`--durations-file`, `durations merge`) or a JUnit report
+/// (`durations import`) that cannot be used, or a history that cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum DurationsError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: Utf8PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// Not the JSON of a duration history (serde_json's message has the line and column).
+    #[error("{path}: not a duration history: {source}")]
+    History {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A history of another format version.
+    #[error("{path}: duration history version {found}, expected 1")]
+    Version {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The version it has.
+        found: u32,
+    },
+    /// Not well-formed XML (roxmltree's message has the line and column).
+    #[error("{path}: not a JUnit XML report: {source}")]
+    Xml {
+        /// The file.
+        path: Utf8PathBuf,
+        /// The parser's error.
+        #[source]
+        source: roxmltree::Error,
+    },
+    /// A `testcase` whose `time` is not a number of seconds.
+    #[error("{path}:{line}:{column}: testcase `time` must be a number of seconds, got `{value}`")]
+    BadTime {
+        /// The file.
+        path: Utf8PathBuf,
+        /// Line of the `testcase` element, from 1.
+        line: u32,
+        /// Column, from 1.
+        column: u32,
+        /// The attribute's value.
+        value: String,
+    },
+    /// The history cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: Utf8PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// cargo-xdist itself could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum InternalError {
@@ -501,7 +567,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_error_has_its_documented_code() {
-        let cases: [(XdistError, u8); 6] = [
+        let cases: [(XdistError, u8); 8] = [
             (UsageError::ZeroMaxProcesses.into(), 2),
             (ConfigError::EnvWithoutValue { path: "c.toml".into(), key: "K".into() }.into(), 2),
             (BuildError::Spawn { source: io::ErrorKind::NotFound.into() }.into(), 101),
@@ -515,6 +581,15 @@ mod tests {
                 104,
             ),
             (InternalError::MetadataThreadPanicked.into(), 1),
+            (DurationsError::Version { path: "d.json".into(), found: 2 }.into(), 2),
+            (
+                DurationsError::Write {
+                    path: "d.json".into(),
+                    source: io::ErrorKind::Other.into(),
+                }
+                .into(),
+                1,
+            ),
         ];
         for (error, code) in cases {
             assert_eq!(error.exit_code(), code, "{error}");

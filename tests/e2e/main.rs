@@ -4,6 +4,7 @@
 mod archive;
 mod cli;
 mod demo;
+mod durations;
 mod harnesses;
 mod hostile;
 mod partition;

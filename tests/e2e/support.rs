@@ -53,6 +53,13 @@ pub fn xdist_in(fixture: &str, subcommand: &str, target: &Path) -> Command {
     cmd
 }
 
+/// `cargo xdist` with no fixture (for `durations`), from the scratch directory.
+pub fn xdist_bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-xdist"));
+    cmd.current_dir(env!("CARGO_TARGET_TMPDIR")).arg("xdist").env_remove("RUST_BACKTRACE");
+    cmd
+}
+
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }

@@ -7,7 +7,7 @@
 //! - [`sched`]: the [`Scheduler`] trait the `--dist` modes implement (in `xdist-sched`).
 //! - [`session`]: [`DSession`], the state machine that turns worker events into commands.
 //! - [`events`]: the typed [`events::RunEvent`] stream and its [`events::RunSubscriber`]s.
-//! - [`partition`]: nextest's `--partition` shards, exactly.
+//! - [`partition`]: nextest's `--partition` shards, exactly, and `duration` shards (LPT).
 //! - [`summary`]: per-test results gathered into the run's totals and exit status.
 
 pub mod codec;

@@ -1,7 +1,10 @@
-//! The command line: `cargo xdist run|list|archive`, with cargo's build options (or an
-//! archive to run instead), libtest's filters and pytest-xdist's distribution options.
+//! The command line: `cargo xdist run|list|archive|durations`, with cargo's build options
+//! (or an archive to run instead), libtest's filters and pytest-xdist's distribution
+//! options; the duration history's options and `cargo xdist durations` are in
+//! [`durations`], the archive options in [`archive`].
 
 pub mod archive;
+pub mod durations;
 
 use std::time::Duration;
 use xdist_core::partition::Partition;
@@ -38,6 +41,8 @@ pub enum Command {
     /// Build the tests and write them to an archive that `run --archive-file` (and
     /// `cargo nextest run --archive-file`) runs elsewhere.
     Archive(Box<archive::ArchiveArgs>),
+    /// Import JUnit durations into the history, or merge histories.
+    Durations(durations::DurationsArgs),
     /// Simulate every --dist mode on generated tests and print makespans.
     #[command(name = "__simulate", hide = true)]
     Simulate(SimulateArgs),
@@ -90,9 +95,8 @@ pub struct RunArgs {
     /// loadscope/loadfile/loadgroup: send units in list order.
     #[arg(long, help_heading = "Distribution")]
     pub no_loadscope_reorder: bool,
-    /// Do not use (or record) the durations of earlier runs.
-    #[arg(long, help_heading = "Distribution")]
-    pub no_history: bool,
+    #[command(flatten)]
+    pub history: durations::HistoryOptions,
     /// loadgroup: tests whose id contains PATTERN belong to group NAME (repeatable).
     #[arg(long, value_name = "NAME=PATTERN", help_heading = "Distribution")]
     pub group: Vec<String>,
@@ -178,6 +182,15 @@ pub struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Oneline)]
     pub message_format: ListFormat,
+    /// With `--partition duration:M/N`: the `--dist` mode of the run, whose units
+    /// (loadscope, loadfile, loadgroup) a shard keeps whole.
+    #[arg(long, value_name = "MODE", default_value = "load", value_parser = parse_dist, help_heading = "Distribution")]
+    pub dist: DistMode,
+    /// loadgroup: tests whose id contains PATTERN belong to group NAME (repeatable).
+    #[arg(long, value_name = "NAME=PATTERN", help_heading = "Distribution")]
+    pub group: Vec<String>,
+    #[command(flatten)]
+    pub history: durations::HistoryOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -338,7 +351,8 @@ pub struct FilterOptions {
     #[arg(long, value_enum, value_name = "WHICH")]
     pub run_ignored: Option<RunIgnoredArg>,
     /// Only this shard of the selected tests, dealt exactly as cargo-nextest deals them:
-    /// `slice:M/N` (even shards), `hash:M/N` (by test name) or `count:M/N` (per binary).
+    /// `slice:M/N` (even shards), `hash:M/N` (by test name) or `count:M/N` (per binary);
+    /// or `duration:M/N`, balanced by the recorded durations (cargo-xdist's own).
     #[arg(long, value_name = "MODE:M/N")]
     pub partition: Option<Partition>,
     /// libtest-style arguments: filters, `--exact`, `--skip PATTERN`, `--ignored`,

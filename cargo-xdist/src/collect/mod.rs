@@ -1,13 +1,13 @@
 //! From cargo options (or an archive) to the run's test list: build (or unpack), set up each
 //! binary's environment, find the `harness = false` targets in the manifests, list every
-//! binary once, then split the tests by the filter and `--partition`.
+//! binary once, then split the tests by the filter and `--partition` ([`shard`]).
 
 pub mod harness;
 pub mod listing;
+pub mod shard;
 pub mod test_env;
 
 use std::collections::HashMap;
-use xdist_core::partition::Partition;
 
 use camino::Utf8PathBuf;
 use cargo_metadata::PackageId;
@@ -20,6 +20,7 @@ use crate::cli::archive::ArchiveSource;
 use crate::config::target_runner::runner_for_target;
 use crate::errors::{InternalError, XdistError};
 use harness::CustomHarnesses;
+use shard::Sharding;
 
 /// The collection split by the filter.
 pub struct Collected {
@@ -55,7 +56,7 @@ pub fn collect(
     cargo: &CargoOptions,
     archive: &ArchiveSource,
     filter: &TestFilter,
-    partition: Option<Partition>,
+    sharding: Option<Sharding<'_>>,
 ) -> Result<Collected, XdistError> {
     let (build, config_root, extracted) = match &archive.archive_file {
         Some(file) => {
@@ -105,11 +106,11 @@ pub fn collect(
             Selection::FilteredOut => {}
         }
     }
-    if let Some(partition) = partition {
+    if let Some(sharding) = sharding {
         // After every other filter, as nextest does. The ignored tests that will not run
         // are dealt too (in their own pass), so each is shown skipped in one shard only.
-        selected = partition.select(&full, &selected);
-        ignored = partition.select(&full, &ignored);
+        (selected, ignored) =
+            sharding.split(&full, &selected, &ignored, &config_root, &target_dir)?;
     }
     Ok(Collected {
         full,

@@ -8,12 +8,19 @@ use xdist_core::protocol::Harness;
 
 use crate::cli::{ListArgs, ListFormat};
 use crate::collect::collect;
+use crate::collect::shard::Sharding;
 use crate::errors::{XdistError, exit_code};
 
 /// Lists the selected tests; returns the exit code.
 pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
-    let collected = collect(&args.cargo, &args.archive, &filter, args.filter.partition)?;
+    let sharding = args.filter.partition.map(|partition| Sharding {
+        partition,
+        dist: args.dist,
+        groups: &args.group,
+        history: &args.history,
+    });
+    let collected = collect(&args.cargo, &args.archive, &filter, sharding)?;
     let full = &collected.full;
     match args.message_format {
         ListFormat::Oneline => {

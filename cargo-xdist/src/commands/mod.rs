@@ -1,7 +1,8 @@
 //! The subcommands, each a short spine of named calls into the steps: `run`, `list`,
-//! `archive`, and the hidden `simulate`.
+//! `archive`, `durations`, and the hidden `simulate`.
 
 pub mod archive;
+pub mod durations;
 pub mod list;
 pub mod run;
 pub mod simulate;

@@ -11,6 +11,7 @@ use xdist_core::protocol::ToWorker;
 
 use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
+use crate::collect::shard::Sharding;
 use crate::drive::drive;
 use crate::drive::transport::local::LocalTransport;
 use crate::errors::{InternalError, XdistError, exit_code};
@@ -27,7 +28,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
-    let collected = collect(&args.cargo, &args.archive, &filter, args.filter.partition)?;
+    let sharding = args.filter.partition.map(|partition| Sharding {
+        partition,
+        dist: args.dist,
+        groups: &args.group,
+        history: &args.history,
+    });
+    let collected = collect(&args.cargo, &args.archive, &filter, sharding)?;
     if collected.selected.is_empty() {
         return Ok(no_tests(args.no_tests, collected.ignored.len()));
     }
@@ -88,7 +95,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
     };
     if let Some(recorder) = recorder {
-        save_history(recorder.into_history(), &collected.target_dir);
+        save_history(recorder.into_history());
     }
     if let Some(junit) = junit {
         if let Err(e) = junit.finish() {
@@ -105,9 +112,9 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     })
 }
 
-fn save_history(mut history: History, target_dir: &camino::Utf8Path) {
+fn save_history(mut history: History) {
     if let Err(e) = history.save() {
-        eprintln!("warning: could not save test durations to {}: {e}", History::path(target_dir));
+        eprintln!("warning: could not save test durations to {}: {e}", history.location());
     }
 }
 

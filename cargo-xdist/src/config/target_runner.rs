@@ -233,9 +233,9 @@ impl CfgParser<'_> {
                 return Err(format!("expected a string after `{name} =`"));
             };
             let fact = format!("{name}=\"{value}\"");
-            return Ok(self.facts.iter().any(|f| *f == fact));
+            return Ok(self.facts.contains(&fact));
         }
-        Ok(self.facts.iter().any(|f| *f == name))
+        Ok(self.facts.contains(&name))
     }
 }
 

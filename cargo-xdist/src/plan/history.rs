@@ -1,13 +1,23 @@
 //! Duration history: every run records how long each test took, in
-//! `<target-dir>/xdist/durations.json`, keyed by `<binary-id> <test name>`, so that the next
-//! run can start the longest tests (or units) first. A missing, unreadable or corrupt file
-//! is an empty history, and is replaced at the end of the run.
+//! `<target-dir>/xdist/durations.json` (or the `--durations-file`), keyed by
+//! `<binary-id> <test name>`, so that the next run can start the longest tests (or units)
+//! first and `--partition duration` can balance its shards. A missing, unreadable or
+//! corrupt file under the target dir is an empty history, and is replaced at the end of the
+//! run; a `--durations-file` that exists must be a valid history.
+//!
+//! Each entry also counts the runs (and imports) that recorded it, so that
+//! [`History::merge`] can tell which of several shards' files holds a test's newest value
+//! without trusting clocks: every shard starts from the same file and counts up only the
+//! tests it ran.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
+
+use crate::cli::durations::HistoryOptions;
+use crate::errors::DurationsError;
 
 const VERSION: u32 = 1;
 
@@ -16,6 +26,9 @@ struct HistoryFile {
     version: u32,
     /// Seconds, by test id.
     durations: BTreeMap<String, f64>,
+    /// How many runs (and imports) recorded each duration (absent in older files: 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    runs: BTreeMap<String, u64>,
 }
 
 /// The recorded durations of a workspace's tests.
@@ -30,15 +43,61 @@ impl History {
         target_dir.join("xdist").join("durations.json")
     }
 
+    /// Where this history is read from and written to.
+    pub fn location(&self) -> &Utf8Path {
+        &self.path
+    }
+
     /// Reads the history of `target_dir`; anything wrong with the file means no history.
     pub fn load(target_dir: &Utf8Path) -> Self {
         let path = Self::path(target_dir);
-        let file = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<HistoryFile>(&bytes).ok())
-            .filter(|f| f.version == VERSION)
-            .unwrap_or_default();
-        Self { path, file }
+        Self::open(&path).unwrap_or_else(|_| Self::empty(path))
+    }
+
+    /// The history a run or a listing uses: none with `--no-history`, the
+    /// `--durations-file` (which must be valid if it exists), or the target dir's.
+    pub fn for_run(
+        options: &HistoryOptions,
+        target_dir: &Utf8Path,
+    ) -> Result<Option<Self>, DurationsError> {
+        if options.no_history {
+            return Ok(None);
+        }
+        match &options.durations_file {
+            Some(path) => Self::open_or_empty(path).map(Some),
+            None => Ok(Some(Self::load(target_dir))),
+        }
+    }
+
+    /// Reads `path`, or an empty history (to be written there) if it does not exist.
+    pub fn open_or_empty(path: &Utf8Path) -> Result<Self, DurationsError> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::empty(path.into())),
+            _ => Self::open(path),
+        }
+    }
+
+    /// Reads `path`, which must exist and be a history of this version.
+    pub fn open(path: &Utf8Path) -> Result<Self, DurationsError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| DurationsError::Read { path: path.into(), source })?;
+        let file: HistoryFile = serde_json::from_slice(&bytes)
+            .map_err(|source| DurationsError::History { path: path.into(), source })?;
+        if file.version != VERSION {
+            return Err(DurationsError::Version { path: path.into(), found: file.version });
+        }
+        Ok(Self { path: path.into(), file })
+    }
+
+    /// No durations, to be written to `path`.
+    pub fn empty(path: Utf8PathBuf) -> Self {
+        Self { path, file: HistoryFile::default() }
+    }
+
+    /// Whether it has no duration at all.
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.file.durations.is_empty()
     }
 
     /// The recorded duration of a test, if any.
@@ -55,13 +114,39 @@ impl History {
             Some(old) => (old.as_secs_f64() + new) / 2.0,
             None => new,
         };
-        self.file.durations.insert(test_id, value);
+        self.set(test_id, value);
+    }
+
+    /// Replaces a test's duration with `secs` (an imported measurement).
+    pub fn set(&mut self, test_id: String, secs: f64) {
+        *self.file.runs.entry(test_id.clone()).or_insert(0) += 1;
+        self.file.durations.insert(test_id, secs);
+    }
+
+    /// Adds `other`'s entries: per test, the value recorded by more runs wins (a shard that
+    /// ran the test counted it up from the file every shard started from); on equal counts
+    /// (both copied from that file, or both from older files without counts) the longer.
+    pub fn merge(&mut self, other: History) {
+        for (id, secs) in other.file.durations {
+            let runs = other.file.runs.get(&id).copied().unwrap_or(0);
+            let our_runs = self.file.runs.get(&id).copied().unwrap_or(0);
+            let take = match self.file.durations.get(&id) {
+                None => true,
+                Some(&old) => runs > our_runs || (runs == our_runs && secs > old),
+            };
+            if take {
+                if runs > 0 {
+                    self.file.runs.insert(id.clone(), runs);
+                }
+                self.file.durations.insert(id, secs);
+            }
+        }
     }
 
     /// Writes the history (to a temporary file first, so a crash never leaves half a file).
     pub fn save(&mut self) -> std::io::Result<()> {
         self.file.version = VERSION;
-        if let Some(dir) = self.path.parent() {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
@@ -109,6 +194,60 @@ mod tests {
             history.save().unwrap();
             assert_eq!(History::load(&dir).get("b t"), Some(Duration::from_secs(1)));
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_durations_file_must_be_valid_if_it_exists() {
+        let dir = temp_dir("explicit");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.json");
+        assert!(History::open_or_empty(&path).unwrap().is_empty());
+        std::fs::write(&path, "{\"version\":1,\n\"durations\":{\"a t\":\"x\"}}").unwrap();
+        let error = History::open_or_empty(&path).err().expect("malformed").to_string();
+        assert!(error.starts_with(&format!("{path}: not a duration history: ")), "{error}");
+        assert!(error.contains("line 2"), "{error}");
+        std::fs::write(&path, "{\"version\":7,\"durations\":{}}").unwrap();
+        let error = History::open(&path).err().expect("foreign").to_string();
+        assert_eq!(error, format!("{path}: duration history version 7, expected 1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn merging_shards_keeps_each_tests_newest_value() {
+        let dir = temp_dir("merge");
+        std::fs::create_dir_all(&dir).unwrap();
+        // The history every shard started from (each test recorded once).
+        let mut base = History::empty(dir.join("base.json"));
+        for id in ["a", "b", "c"] {
+            base.set(id.into(), 1.0);
+        }
+        base.save().unwrap();
+        // Shard 1 ran `a`, shard 2 ran `b` and a new test `d`; nobody ran `c`.
+        let mut one = History::open(&dir.join("base.json")).unwrap();
+        one.set("a".into(), 5.0);
+        let mut two = History::open(&dir.join("base.json")).unwrap();
+        two.set("b".into(), 0.5);
+        two.set("d".into(), 2.0);
+        let mut merged = History::empty(dir.join("out.json"));
+        merged.merge(two);
+        merged.merge(one);
+        let secs = |h: &History, id: &str| h.get(id).map(|d| d.as_secs_f64());
+        assert_eq!(
+            ["a", "b", "c", "d"].map(|id| secs(&merged, id)),
+            [Some(5.0), Some(0.5), Some(1.0), Some(2.0)]
+        );
+        merged.merge(History::open(&dir.join("base.json")).unwrap());
+        assert_eq!(secs(&merged, "a"), Some(5.0), "the base's entries are older");
+        // Entries of older files (no counts): the longer wins, and any count beats none.
+        let mut old = History::empty(dir.join("old.json"));
+        old.file.durations.extend([("c".to_string(), 9.0), ("e".to_string(), 1.0)]);
+        let mut older = History::empty(dir.join("older.json"));
+        older.file.durations.extend([("e".to_string(), 3.0)]);
+        merged.merge(old);
+        merged.merge(older);
+        assert_eq!(secs(&merged, "c"), Some(1.0), "a counted entry beats an uncounted one");
+        assert_eq!(secs(&merged, "e"), Some(3.0), "equal counts: the longer");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

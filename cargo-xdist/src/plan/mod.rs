@@ -1,9 +1,11 @@
 //! The plan of a run, between the list and the drive loop: how many workers, the scheduler
 //! of the `--dist` mode over what it is told about each test ([`metas`], with
-//! [`source_files`], the groups and the duration [`history`]), the session's settings, the
-//! worker setup (limits and the batching policy), and what the reporter shows.
+//! [`source_files`], the groups and the duration [`history`], which [`junit_durations`] can
+//! fill from JUnit reports), the session's settings, the worker setup (limits and the
+//! batching policy), and what the reporter shows.
 
 pub mod history;
+pub mod junit_durations;
 pub mod metas;
 pub mod source_files;
 
@@ -55,7 +57,7 @@ pub fn plan(
     }
     let max_fail = if args.exitfirst { Some(1) } else { args.maxfail };
     let groups = Groups::load(&collected.config_root, &args.group)?;
-    let history = (!args.no_history).then(|| History::load(&collected.target_dir));
+    let history = History::for_run(&args.history, &collected.target_dir)?;
     let list = collected.run_list();
     let mut metas = test_metas(&list, &groups, history.as_ref());
     // `each`: every test runs once per worker (the scheduler deals one slot per run);
@@ -69,7 +71,7 @@ pub fn plan(
     let options = SchedOptions {
         max_sched_chunk: args.maxschedchunk.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         loadscope_reorder: !args.no_loadscope_reorder,
-        use_history: !args.no_history,
+        use_history: history.is_some(),
         copies,
     };
     let sched = build_scheduler(mode, &metas, &options);
