@@ -286,3 +286,37 @@ fn bad_archive_runs_fail_with_one_line() {
     one_error(&run(&moved.ours, &[], &moved.elsewhere), 103, "--workspace-remap");
     one_error(&run(&moved.ours, &["-p", "demo-core"], &moved.workspace), 2, "cannot be used");
 }
+
+#[test]
+fn the_archives_groups_apply_when_the_sources_have_none() {
+    if !nextest_available("the_archives_groups_apply_when_the_sources_have_none") {
+        return;
+    }
+    let moved = moved();
+    let bare = moved.workspace.with_file_name("demo-without-config");
+    if !bare.exists() {
+        copy_sources(&moved.workspace, &bare);
+        fs::remove_dir_all(bare.join(".config")).unwrap();
+    }
+    let log = moved.elsewhere.join("group-log");
+    let _ = fs::remove_dir_all(&log);
+    fs::create_dir_all(&log).unwrap();
+    let out = xdist_bin()
+        .current_dir(&moved.elsewhere)
+        .args(["run", "-n", "3", "--dist", "loadgroup", "--no-history", "--archive-file"])
+        .arg(&moved.ours)
+        .arg("--workspace-remap")
+        .arg(&bare)
+        .args(["fixture", "math", "text"])
+        .env("DEMO_LOG_DIR", &log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let tests = fs::read_to_string(log.join("tests.log")).unwrap();
+    let workers: std::collections::BTreeSet<&str> = tests
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("worker=")))
+        .collect();
+    assert_eq!(tests.lines().count(), 5, "{tests}");
+    assert_eq!(workers.len(), 1, "the archive's slow-fixture group kept them together:\n{tests}");
+}
