@@ -225,6 +225,13 @@ pub enum BuildError {
         #[source]
         source: io::Error,
     },
+    /// The doctests' command lines could not be recorded.
+    #[error("building the tests failed: recording the doctests: {source}")]
+    Doctests {
+        /// What went wrong.
+        #[source]
+        source: io::Error,
+    },
     /// cargo ran and failed (its diagnostics are on stderr above).
     #[error("building the tests failed: cargo test --no-run {}", describe(*status))]
     Failed {

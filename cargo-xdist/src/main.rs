@@ -28,6 +28,10 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == WORKER_ARG) {
         return xdist_worker::main();
     }
+    // Started by cargo as rustdoc, to record the doctests' command lines.
+    if let Some(dir) = std::env::var_os(build::doctests::RECORD_VAR) {
+        return build::doctests::record_main(dir);
+    }
     // `cargo xdist ...` runs `cargo-xdist xdist ...`; accept `cargo-xdist ...` too.
     if args.get(1).is_none_or(|a| a != "xdist") {
         args.insert(1, "xdist".into());

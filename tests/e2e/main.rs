@@ -13,3 +13,4 @@ mod robustness;
 mod runner;
 mod stress;
 mod support;
+mod targets;

@@ -94,61 +94,67 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
     });
     let sysroot = thread::spawn(find_sysroot);
 
-    let mut child = Command::new(cargo_program())
-        .args(["test", "--no-run", "--message-format", "json-render-diagnostics"])
-        .args(options.to_cargo_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|source| BuildError::Spawn { source })?;
-    let stdout = child.stdout.take().expect("piped");
     let mut binaries = Vec::new();
     let mut bin_exes: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>> = BTreeMap::new();
     let mut build_scripts: BTreeMap<PackageId, BuildScriptOutput> = BTreeMap::new();
     let mut linked_paths = BTreeSet::new();
     let mut dylibs: BTreeMap<PackageId, Vec<(String, Utf8PathBuf)>> = BTreeMap::new();
-    for message in Message::parse_stream(BufReader::new(stdout)) {
-        let message = message.map_err(|source| BuildError::UnreadableOutput { source })?;
-        match message {
-            Message::CompilerArtifact(artifact) => {
-                let is_dylib = |k: &TargetKind| matches!(k, TargetKind::DyLib | TargetKind::CDyLib);
-                if !artifact.profile.test && artifact.target.kind.iter().any(is_dylib) {
-                    let files = artifact.filenames.iter().filter(|f| is_dylib_file(f)).cloned();
-                    let name = artifact.target.name.clone();
-                    let entry = dylibs.entry(artifact.package_id.clone()).or_default();
-                    entry.extend(files.map(|f| (name.clone(), f)));
+    // `--doc` alone builds no test binary: `cargo test --doc` (see doctests.rs) builds the
+    // libraries, and `--no-run` with `--doc` is refused by cargo.
+    if !options.doc {
+        let mut child = Command::new(cargo_program())
+            .args(["test", "--no-run", "--message-format", "json-render-diagnostics"])
+            .args(options.to_cargo_args())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|source| BuildError::Spawn { source })?;
+        let stdout = child.stdout.take().expect("piped");
+        for message in Message::parse_stream(BufReader::new(stdout)) {
+            let message = message.map_err(|source| BuildError::UnreadableOutput { source })?;
+            match message {
+                Message::CompilerArtifact(artifact) => {
+                    let is_dylib =
+                        |k: &TargetKind| matches!(k, TargetKind::DyLib | TargetKind::CDyLib);
+                    if !artifact.profile.test && artifact.target.kind.iter().any(is_dylib) {
+                        let files = artifact.filenames.iter().filter(|f| is_dylib_file(f)).cloned();
+                        let name = artifact.target.name.clone();
+                        let entry = dylibs.entry(artifact.package_id.clone()).or_default();
+                        entry.extend(files.map(|f| (name.clone(), f)));
+                    }
+                    let Some(executable) = artifact.executable else { continue };
+                    let kind = artifact.target.kind.first().cloned().unwrap_or(TargetKind::Lib);
+                    if artifact.profile.test {
+                        let package_name =
+                            package_name(&artifact.package_id, &artifact.manifest_path);
+                        binaries.push(BuiltBinary {
+                            id: binary_id(&package_name, &kind, &artifact.target.name),
+                            path: executable,
+                            package_id: artifact.package_id,
+                            kind,
+                            target_name: artifact.target.name,
+                            src_path: artifact.target.src_path,
+                        });
+                    } else if kind == TargetKind::Bin {
+                        bin_exes
+                            .entry(artifact.package_id)
+                            .or_default()
+                            .push((artifact.target.name, executable));
+                    }
                 }
-                let Some(executable) = artifact.executable else { continue };
-                let kind = artifact.target.kind.first().cloned().unwrap_or(TargetKind::Lib);
-                if artifact.profile.test {
-                    let package_name = package_name(&artifact.package_id, &artifact.manifest_path);
-                    binaries.push(BuiltBinary {
-                        id: binary_id(&package_name, &kind, &artifact.target.name),
-                        path: executable,
-                        package_id: artifact.package_id,
-                        kind,
-                        target_name: artifact.target.name,
-                        src_path: artifact.target.src_path,
-                    });
-                } else if kind == TargetKind::Bin {
-                    bin_exes
-                        .entry(artifact.package_id)
-                        .or_default()
-                        .push((artifact.target.name, executable));
+                Message::BuildScriptExecuted(script) => {
+                    linked_paths.extend(script.linked_paths);
+                    let entry = build_scripts.entry(script.package_id).or_default();
+                    entry.out_dir = Some(script.out_dir);
+                    entry.env.extend(script.env);
                 }
+                _ => {}
             }
-            Message::BuildScriptExecuted(script) => {
-                linked_paths.extend(script.linked_paths);
-                let entry = build_scripts.entry(script.package_id).or_default();
-                entry.out_dir = Some(script.out_dir);
-                entry.env.extend(script.env);
-            }
-            _ => {}
         }
-    }
-    let status = child.wait().map_err(|source| BuildError::Wait { source })?;
-    if !status.success() {
-        return Err(BuildError::Failed { status }.into());
+        let status = child.wait().map_err(|source| BuildError::Wait { source })?;
+        if !status.success() {
+            return Err(BuildError::Failed { status }.into());
+        }
     }
     let metadata = metadata.join().map_err(|_| InternalError::MetadataThreadPanicked)??;
     let sysroot = sysroot.join().ok().flatten();

@@ -5,3 +5,4 @@
 
 pub mod archive;
 pub mod cargo;
+pub mod doctests;

@@ -311,6 +311,12 @@ pub struct CargoOptions {
     /// Test all targets.
     #[arg(long)]
     pub all_targets: bool,
+    /// Run only the libraries' doctests (as `cargo test --doc`).
+    #[arg(long, conflicts_with_all = ["lib", "bin", "bins", "test", "tests", "example", "examples", "bench", "benches", "all_targets"])]
+    pub doc: bool,
+    /// Run the libraries' doctests too.
+    #[arg(long, conflicts_with = "doc")]
+    pub doctests: bool,
     /// Build for this target triple.
     #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
@@ -362,6 +368,30 @@ pub struct FilterOptions {
 }
 
 impl CargoOptions {
+    /// The arguments for `cargo test --doc`: the package, feature, profile and location
+    /// options (target selection is `--doc` itself).
+    pub fn to_doc_args(&self) -> Vec<String> {
+        let narrowed = CargoOptions {
+            packages: self.packages.clone(),
+            workspace: self.workspace,
+            exclude: self.exclude.clone(),
+            features: self.features.clone(),
+            all_features: self.all_features,
+            no_default_features: self.no_default_features,
+            release: self.release,
+            cargo_profile: self.cargo_profile.clone(),
+            manifest_path: self.manifest_path.clone(),
+            target_dir: self.target_dir.clone(),
+            target: self.target.clone(),
+            jobs: self.jobs.clone(),
+            locked: self.locked,
+            offline: self.offline,
+            frozen: self.frozen,
+            ..CargoOptions::default()
+        };
+        narrowed.to_cargo_args()
+    }
+
     /// The arguments for `cargo test --no-run`.
     pub fn to_cargo_args(&self) -> Vec<String> {
         let mut args = Vec::new();

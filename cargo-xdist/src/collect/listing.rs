@@ -32,6 +32,8 @@ pub struct Target {
     pub binary: TestBinary,
     /// Its target says `harness = false` in the manifest.
     pub custom_harness: bool,
+    /// Its tests, when already known (doctests, listed by rustdoc under cargo).
+    pub listed: Option<Vec<(String, bool)>>,
 }
 
 /// What listing found in one binary.
@@ -76,6 +78,11 @@ pub fn list_tests(targets: Vec<Target>) -> Result<TestList, ListError> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(target) = targets.get(i) else { break };
+                    if let Some(tests) = &target.listed {
+                        let found = Ok(Found::Tests(tests.clone()));
+                        results.lock().expect("no panics while locked")[i] = Some(found);
+                        continue;
+                    }
                     let found = list_binary(&target.binary, target.custom_harness)
                         .map_err(|kind| ListError { binary_id: target.binary.id.clone(), kind });
                     results.lock().expect("no panics while locked")[i] = Some(found);
@@ -421,8 +428,8 @@ esac"#,
         let main = script("main", "echo 'not a list'");
         let libtest = script("lib", "printf 'a: test\\n'");
         let list = list_tests(vec![
-            Target { binary: main, custom_harness: true },
-            Target { binary: libtest, custom_harness: true },
+            Target { binary: main, custom_harness: true, listed: None },
+            Target { binary: libtest, custom_harness: true, listed: None },
         ])
         .unwrap();
         let ids: Vec<String> = (0..list.tests.len()).map(|i| list.test_id(i)).collect();

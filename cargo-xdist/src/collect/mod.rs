@@ -15,6 +15,7 @@ use xdist_core::testlist::{Selection, TestBinary, TestFilter, TestList};
 
 use crate::build::archive::read as archive_read;
 use crate::build::cargo as cargo_build;
+use crate::build::doctests;
 use crate::cli::CargoOptions;
 use crate::cli::archive::ArchiveSource;
 use crate::config::target_runner::runner_for_target;
@@ -93,9 +94,29 @@ pub fn collect(
                     ..test_env::test_binary(b, &build, &config_env)
                 },
                 custom_harness,
+                listed: None,
             }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let mut targets = targets;
+    if !cargo.doc && !cargo.doctests && archive.archive_file.is_none() {
+        let libraries = doctests::libraries_with_doctests(&build);
+        if libraries > 0 {
+            let what = if libraries == 1 { "1 library" } else { &format!("{libraries} libraries") };
+            eprintln!(
+                "xdist: the doctests of {what} are not run (add --doctests, or --doc for them alone)"
+            );
+        }
+    }
+    if (cargo.doc || cargo.doctests) && archive.archive_file.is_none() {
+        for doctests in doctests::record(cargo, &build.metadata)? {
+            targets.push(listing::Target {
+                binary: doctests.binary,
+                custom_harness: false,
+                listed: Some(doctests.tests),
+            });
+        }
+    }
     let full = listing::list_tests(targets)?;
     let mut selected = Vec::new();
     let mut ignored = Vec::new();

@@ -28,6 +28,13 @@ pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest
     if batch.include_ignored {
         command.args(["--test-args", "--include-ignored"]);
     }
+    // Narrowed to the batch's items where their paths allow (libtest's substring filters:
+    // a superset of the batch, whose extra doctests are run but not reported).
+    if let Some(filters) = item_filters(batch.tests.iter().map(|t| t.1)) {
+        for filter in filters {
+            command.args(["--test-args", &filter]);
+        }
+    }
     let count = u32::try_from(batch.tests.len()).unwrap_or(u32::MAX);
     let ran = match run_process(batch, command, first, count, sink)? {
         Ok(ran) => ran,
@@ -60,6 +67,23 @@ pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest
         sink.send(report(index, outcome, each, output))?;
     }
     Ok(Rest::Done)
+}
+
+/// The item paths of doctest names (`src/lib.rs - nested::twice (line 59)` → `nested::twice`),
+/// each once, if every name has one without whitespace (rustdoc splits filters there).
+fn item_filters<'n>(names: impl Iterator<Item = &'n str>) -> Option<Vec<String>> {
+    let mut filters: Vec<String> = Vec::new();
+    for name in names {
+        let (_, rest) = name.split_once(" - ")?;
+        let (item, _) = rest.rsplit_once(" (line ")?;
+        if item.is_empty() || item.contains(char::is_whitespace) {
+            return None;
+        }
+        if !filters.iter().any(|f| f == item) {
+            filters.push(item.to_string());
+        }
+    }
+    Some(filters)
 }
 
 /// Each doctest's outcome and failure output in rustdoc's stdout, by its `--list` name.
@@ -148,6 +172,19 @@ test result: FAILED. 4 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; 
 
 all doctests ran in 0.73s; merged doctests compilation took 0.05s
 ";
+
+    #[test]
+    fn a_batch_is_narrowed_to_its_items_when_their_paths_allow() {
+        let names = [
+            "src/lib.rs - add (line 5)",
+            "src/a.rs - m::add (line 9) - compile",
+            "src/lib.rs - add (line 7)",
+        ];
+        assert_eq!(item_filters(names.into_iter()), Some(vec!["add".into(), "m::add".into()]));
+        let spaced = ["src/lib.rs - add (line 5)", "src/lib.rs - <impl X for Y>::f (line 3)"];
+        assert_eq!(item_filters(spaced.into_iter()), None);
+        assert_eq!(item_filters(["not a doctest name"].into_iter()), None);
+    }
 
     #[test]
     fn every_doctest_gets_its_outcome_and_failure_output() {

@@ -1,0 +1,130 @@
+//! cargo's other targets: doctests (`--doc`, `--doctests`) give `cargo test`'s outcome for
+//! each doctest, in every mode; examples and benches are selected as cargo selects them;
+//! a test that leaks a child process neither stalls the run nor leaves the child behind.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use crate::support::*;
+
+const TARGETS: &str = "tests/fixtures/targets";
+
+/// `cargo test --doc`'s outcome for each doctest, as `targets::doc <name>` (rustdoc adds
+/// ` - compile` / ` - compile fail` to `no_run` / `compile_fail` doctests when it runs
+/// them; their listed names, which cargo-xdist uses, are without it).
+fn cargo_doc_outcomes() -> &'static Outcomes {
+    static DOC: OnceLock<Outcomes> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let out = cargo()
+            .current_dir(repo_root().join(TARGETS))
+            .args(["test", "--doc", "--no-fail-fast", "--manifest-path"])
+            .arg(manifest(TARGETS))
+            .arg("--target-dir")
+            .arg(target_dir())
+            .output()
+            .unwrap();
+        let mut outcomes = Outcomes::new();
+        for line in text(&out.stdout).lines() {
+            let Some((name, word)) =
+                line.strip_prefix("test ").and_then(|l| l.rsplit_once(" ... "))
+            else {
+                continue;
+            };
+            let name = name.trim_end_matches(" - compile fail").trim_end_matches(" - compile");
+            let outcome = match word {
+                "ok" => Outcome::Pass,
+                "FAILED" => Outcome::Fail,
+                w if w.starts_with("ignored") => Outcome::Skip,
+                _ => continue,
+            };
+            outcomes.insert(format!("targets::doc {name}"), outcome);
+        }
+        assert!(outcomes.len() >= 7, "cargo test --doc ran the doctests:\n{}", text(&out.stdout));
+        outcomes
+    })
+}
+
+#[test]
+fn doc_runs_only_doctests_with_cargo_tests_outcomes() {
+    let want = cargo_doc_outcomes();
+    assert!(
+        want.values().any(|o| *o == Outcome::Fail) && want.values().any(|o| *o == Outcome::Skip)
+    );
+    for args in [&["-n", "1"][..], &["-n", "4"], &["-n", "2", "--dist", "worksteal"]] {
+        let out = xdist(TARGETS, "run").arg("--doc").args(args).output().unwrap();
+        assert_eq!(&xdist_outcomes(&out), want, "{args:?}\n{}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(100));
+    }
+    let listed = xdist(TARGETS, "list").args(["--doc", "--run-ignored", "all"]).output().unwrap();
+    let listed: BTreeSet<String> = text(&listed.stdout).lines().map(String::from).collect();
+    assert_eq!(listed, want.keys().cloned().collect(), "list --doc");
+    let without = xdist(TARGETS, "list").output().unwrap();
+    assert!(text(&without.stderr).contains("doctests of 1 library are not run"), "a notice");
+    assert!(!text(&without.stdout).contains("::doc "), "and no doctest");
+}
+
+#[test]
+fn doctests_join_a_full_run_in_every_mode() {
+    // Under `cargo test` the leaked child holds the output pipe open for its whole minute.
+    let mut want = cargo_test_outcomes(TARGETS, &[], &["--skip", "leaks_a_child"]);
+    want.extend(cargo_doc_outcomes().clone());
+    for mode in ["load", "loadscope", "loadfile", "loadgroup", "worksteal", "no"] {
+        let out = xdist(TARGETS, "run")
+            .args(["--doctests", "-n", "3", "--dist", mode, "--skip", "leaks_a_child"])
+            .output()
+            .unwrap();
+        assert_eq!(xdist_outcomes(&out), want, "--dist {mode}\n{}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn examples_and_benches_are_selected_as_nextest_selects_them() {
+    if !nextest_available("examples_and_benches_are_selected_as_nextest_selects_them") {
+        return;
+    }
+    for selection in
+        [&["--examples"][..], &["--benches"], &["--bench", "speed", "--example", "sample"]]
+    {
+        let nextest = cargo()
+            .args(["nextest", "list", "--message-format", "json", "--manifest-path"])
+            .arg(manifest(TARGETS))
+            .arg("--target-dir")
+            .arg(target_dir())
+            .args(selection)
+            .output()
+            .unwrap();
+        assert!(nextest.status.success(), "{}", text(&nextest.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&nextest.stdout).unwrap();
+        let mut want = Vec::new();
+        for (id, suite) in json["rust-suites"].as_object().unwrap() {
+            for name in suite["testcases"].as_object().unwrap().keys() {
+                want.push(format!("{id} {name}"));
+            }
+        }
+        let ours = xdist(TARGETS, "list").args(selection).output().unwrap();
+        let ours: Vec<String> = text(&ours.stdout).lines().map(String::from).collect();
+        assert!(!want.is_empty());
+        assert_eq!(ours, want, "{selection:?}");
+    }
+}
+
+#[test]
+fn a_leaked_child_is_stopped_with_its_test_process() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("leak");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("pid");
+    let _ = std::fs::remove_file(&pid_file);
+    let out = xdist(TARGETS, "run")
+        .args(["--test", "leak", "-n", "1"])
+        .env("XDIST_LEAK_PID_FILE", &pid_file)
+        .output()
+        .unwrap();
+    let outcomes = xdist_outcomes(&out);
+    assert_eq!(outcomes["targets::leak leaks_a_child"], Outcome::Pass, "{}", text(&out.stderr));
+    assert_eq!(outcomes["targets::leak runs_after_the_leak"], Outcome::Pass);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    // The child is gone (a zombie until init reaps it counts as gone).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+    assert!(matches!(state, None | Some(Some('Z'))), "the leaked child {pid} still runs: {stat}");
+}
