@@ -2,6 +2,7 @@
 //! archive to run instead), libtest's filters and pytest-xdist's distribution options.
 
 pub mod archive;
+pub mod display;
 
 use std::time::Duration;
 use xdist_core::partition::Partition;
@@ -155,6 +156,8 @@ pub struct RunArgs {
     /// Also write a JUnit XML report of the run to PATH.
     #[arg(long, value_name = "PATH", help_heading = "Reporting")]
     pub junit: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub display: display::DisplayOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
