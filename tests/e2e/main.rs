@@ -11,3 +11,4 @@ mod reporting;
 mod robustness;
 mod stress;
 mod support;
+mod terminal;
