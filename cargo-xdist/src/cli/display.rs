@@ -7,13 +7,11 @@ use clap::{Args, ValueEnum};
 /// The terminal's options of `cargo xdist run`.
 #[derive(Debug, Default, Args)]
 pub struct DisplayOptions {
-    /// What shows the run's progress: `auto` (a live bar and one line per worker on a
-    /// terminal, plain lines otherwise and under `CI`), `bar`, `counter` (a `(done/total)`
-    /// on each line) or `none`.
+    /// How the run's progress shows: a live bar and a line per worker, a counter on each
+    /// line, or plain lines.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ShowProgress::Auto, help_heading = "Reporting")]
     pub show_progress: ShowProgress,
-    /// Color the output: `auto` (on a terminal, unless `NO_COLOR` or `CARGO_TERM_COLOR`
-    /// say otherwise), `always` or `never`.
+    /// When to color the output (under `auto`, `CARGO_TERM_COLOR` and `NO_COLOR` count).
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, help_heading = "Reporting")]
     pub color: ColorChoice,
     /// When a failed test's output is shown: as it fails, after the run, both, or never.
