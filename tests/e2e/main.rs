@@ -14,3 +14,4 @@ mod runner;
 mod stress;
 mod support;
 mod targets;
+mod terminal;

@@ -4,6 +4,7 @@
 //! [`durations`], the archive options in [`archive`].
 
 pub mod archive;
+pub mod display;
 pub mod durations;
 
 use std::time::Duration;
@@ -159,6 +160,8 @@ pub struct RunArgs {
     /// Also write a JUnit XML report of the run to PATH.
     #[arg(long, value_name = "PATH", help_heading = "Reporting")]
     pub junit: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub display: display::DisplayOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -3,11 +3,14 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
+use indicatif::ProgressDrawTarget;
 use xdist_core::codec;
 use xdist_core::events::RunSubscriber;
 use xdist_core::protocol::ToWorker;
+use xdist_core::testlist::TestList;
 
 use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
@@ -21,7 +24,9 @@ use crate::report::durations::DurationRecorder;
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonStream;
 use crate::report::junit::{DEFAULT_RUN_NAME, JunitReporter};
-use crate::report::terminal::TerminalReporter;
+use crate::report::progress::ProgressDisplay;
+use crate::report::style::{self, Palette, Progress, TermEnv};
+use crate::report::terminal::{Detail, TerminalReporter};
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
@@ -50,13 +55,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         setup_frame: Arc::new(setup_frame),
     };
     let json = args.message_format != RunFormat::Human;
-    let mut reporter = if json {
-        // stdout carries the events; the human report goes to stderr.
-        let err = Box::new(std::io::BufWriter::new(std::io::stderr()));
-        TerminalReporter::with_output(&list, detail, skipped, err, Box::new(std::io::stderr()))
-    } else {
-        TerminalReporter::new(&list, detail, skipped)
-    };
+    let (mut display, mut reporter) = terminal(args, json, &list, detail, skipped);
     let mut events = json.then(|| {
         let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
         let out = std::io::BufWriter::new(std::io::stdout());
@@ -78,6 +77,10 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         .map_err(|source| InternalError::RunLoop { source })?;
     let outcome = {
         let mut subscribers: Vec<&mut dyn RunSubscriber> = Vec::new();
+        // The live display clears itself before the terminal's summary.
+        if let Some(display) = display.as_mut() {
+            subscribers.push(display);
+        }
         // Annotations before the terminal's summary, which stays the last line.
         if let Some(github) = github.as_mut() {
             subscribers.push(github);
@@ -110,6 +113,42 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     } else {
         exit_code::TEST_FAILED
     })
+}
+
+/// The terminal report and, on a terminal, the live display it writes above. The human
+/// report goes to stdout, or to stderr when stdout carries the JSON events.
+fn terminal<'a>(
+    args: &RunArgs,
+    json: bool,
+    list: &'a TestList,
+    mut detail: Detail,
+    skipped: Vec<String>,
+) -> (Option<ProgressDisplay<'a>>, TerminalReporter<'a>) {
+    let on_terminal =
+        if json { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
+    let env = TermEnv::from_env();
+    detail.palette = Palette::new(style::use_color(args.display.color, &env, on_terminal));
+    let progress = style::progress(args.display.show_progress, &env, on_terminal);
+    detail.counter = progress == Progress::Counter;
+    if progress == Progress::Bar {
+        let target = if json { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::stdout() };
+        let display = ProgressDisplay::new(list, target, detail.palette);
+        let out: Box<dyn Write> = if json {
+            Box::new(display.writer(std::io::stderr()))
+        } else {
+            Box::new(display.writer(std::io::stdout()))
+        };
+        let err = Box::new(display.writer(std::io::stderr()));
+        let reporter = TerminalReporter::with_output(list, detail, skipped, out, err);
+        return (Some(display), reporter);
+    }
+    let reporter = if json {
+        let err = Box::new(std::io::BufWriter::new(std::io::stderr()));
+        TerminalReporter::with_output(list, detail, skipped, err, Box::new(std::io::stderr()))
+    } else {
+        TerminalReporter::new(list, detail, skipped)
+    };
+    (None, reporter)
 }
 
 fn save_history(mut history: History) {

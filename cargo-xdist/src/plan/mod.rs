@@ -109,6 +109,9 @@ pub fn plan(
             each: mode == DistMode::Each,
             quiet: args.quiet,
             slowest: args.durations,
+            failure_output: args.display.failure_output,
+            success_output: args.display.success_output,
+            ..Detail::default()
         },
         skipped,
         history,

@@ -1,6 +1,8 @@
 //! The terminal report, a subscriber of the run events: a header, one line per test as it
-//! ends, each failure's output after the run (as `cargo test` shows it), and the closing
-//! `xdist: N passed, N failed, N skipped`. Notes about workers and stops go to stderr.
+//! ends, each failure's output after the run (as `cargo test` shows it; `--failure-output`
+//! and `--success-output` say when), and the closing `xdist: N passed, N failed, N skipped`.
+//! Notes about workers and stops go to stderr. The live bar is another subscriber
+//! ([`super::progress`]) that this one writes above.
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -10,8 +12,11 @@ use xdist_core::summary::{RunSummary, TestResult, TestStatus};
 use xdist_core::testlist::TestList;
 use xdist_core::worker_name;
 
+use super::style::Palette;
+use crate::cli::display::OutputWhen;
+
 /// How much the terminal shows per test.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Detail {
     /// `-v`: the worker and duration on every line.
     pub verbose: bool,
@@ -21,6 +26,29 @@ pub struct Detail {
     pub quiet: bool,
     /// `--durations N`: list the N slowest tests before the summary line.
     pub slowest: usize,
+    /// `--failure-output`.
+    pub failure_output: OutputWhen,
+    /// `--success-output`.
+    pub success_output: OutputWhen,
+    /// `--show-progress counter`: `(done/total)` on each test's line.
+    pub counter: bool,
+    /// The labels' colors.
+    pub palette: Palette,
+}
+
+impl Default for Detail {
+    fn default() -> Self {
+        Self {
+            verbose: false,
+            each: false,
+            quiet: false,
+            slowest: 0,
+            failure_output: OutputWhen::Final,
+            success_output: OutputWhen::Never,
+            counter: false,
+            palette: Palette::default(),
+        }
+    }
 }
 
 /// Prints a run as it happens.
@@ -32,6 +60,13 @@ pub struct TerminalReporter<'a> {
     /// Tests left out before the run, shown after the header.
     skipped_before: Vec<String>,
     failures: Vec<TestResult>,
+    /// (test, worker) of every failure, for the list before the summary.
+    failed: Vec<(u32, Option<u32>)>,
+    /// Passing tests with output, for `--success-output final`.
+    successes: Vec<TestResult>,
+    /// Outcomes so far and to come, for the counter.
+    done: usize,
+    total: usize,
     /// (test, worker, duration) of every test that ran, for `--durations`.
     durations: Vec<(u32, Option<u32>, Duration)>,
     /// Tests that passed on a retry, with the attempt that passed.
@@ -63,6 +98,10 @@ impl<'a> TerminalReporter<'a> {
             err,
             skipped_before,
             failures: Vec::new(),
+            failed: Vec::new(),
+            successes: Vec::new(),
+            done: 0,
+            total: 0,
             durations: Vec::new(),
             flaky: Vec::new(),
             cancelled: None,
@@ -80,6 +119,7 @@ impl<'a> TerminalReporter<'a> {
     }
 
     fn header(&mut self, tests: usize, workers: u32) {
+        self.total = tests;
         if self.detail.quiet {
             return;
         }
@@ -91,12 +131,14 @@ impl<'a> TerminalReporter<'a> {
             self.out,
             "running {tests} {tests_word} across {workers} {workers_word}{skipped}"
         );
+        let skip = self.detail.palette.label("SKIP");
         for id in &self.skipped_before {
-            let _ = writeln!(self.out, "    SKIP {id}");
+            let _ = writeln!(self.out, "    {skip} {id}");
         }
     }
 
     fn line(&mut self, result: &TestResult) {
+        self.done += 1;
         let label = match result.status {
             TestStatus::Passed if result.is_flaky() => "FLAKY",
             TestStatus::Passed => "PASS",
@@ -108,7 +150,12 @@ impl<'a> TerminalReporter<'a> {
         if self.detail.quiet && !result.is_failure() {
             return;
         }
-        let id = self.id(result.index);
+        let mut id = self.id(result.index);
+        if self.detail.counter {
+            let width = self.total.to_string().len();
+            id = format!("({:>width$}/{}) {id}", self.done, self.total);
+        }
+        let label = self.detail.palette.label(label);
         if self.detail.verbose || self.detail.each {
             let worker = result.worker.map_or_else(|| "-".to_string(), worker_name);
             let _ =
@@ -116,34 +163,62 @@ impl<'a> TerminalReporter<'a> {
         } else {
             let _ = writeln!(self.out, "    {label} {id}");
         }
+        let when = if result.is_failure() {
+            self.detail.failure_output
+        } else if result.status == TestStatus::Passed && !result.output.is_empty() {
+            self.detail.success_output
+        } else {
+            return;
+        };
+        if when.immediate() {
+            let _ = writeln!(self.out);
+            output_block(&mut self.out, self.list, result, self.detail);
+            let _ = writeln!(self.out);
+        }
+        if when.last() {
+            if result.is_failure() {
+                self.failures.push(result.clone());
+            } else {
+                self.successes.push(result.clone());
+            }
+        }
     }
 
     fn note(&mut self, note: &str) {
         let _ = self.out.flush();
         let _ = writeln!(self.err, "xdist: {note}");
+        let _ = self.err.flush();
     }
 
     /// The failures and the summary.
     fn finish(&mut self, summary: RunSummary) {
         self.summary = Some(summary);
         let out = &mut self.out;
+        if !self.successes.is_empty() {
+            self.successes.sort_by_key(|r| (r.index, r.worker));
+            let _ = writeln!(out, "\nsuccesses:");
+            for success in &self.successes {
+                let _ = writeln!(out);
+                output_block(out, self.list, success, self.detail);
+            }
+            let _ = writeln!(out, "\nsuccesses:");
+            for success in &self.successes {
+                let _ = writeln!(out, "    {}", failure_id(self.list, success, self.detail));
+            }
+        }
+        self.failed.sort_by_key(|r| (r.0, r.1));
         if !self.failures.is_empty() {
             self.failures.sort_by_key(|r| (r.index, r.worker));
             let _ = writeln!(out, "\nfailures:");
             for failure in &self.failures {
-                let _ =
-                    writeln!(out, "\n---- {} ----", failure_id(self.list, failure, self.detail));
-                if let Some(cause) = &failure.cause {
-                    let _ = writeln!(out, "{cause}");
-                }
-                let _ = out.write_all(&failure.output);
-                if !failure.output.is_empty() && failure.output.last() != Some(&b'\n') {
-                    let _ = writeln!(out);
-                }
+                let _ = writeln!(out);
+                output_block(out, self.list, failure, self.detail);
             }
+        }
+        if !self.failed.is_empty() {
             let _ = writeln!(out, "\nfailures:");
-            for failure in &self.failures {
-                let _ = writeln!(out, "    {}", failure_id(self.list, failure, self.detail));
+            for (index, worker) in &self.failed {
+                let _ = writeln!(out, "    {}", shown_id(self.list, *index, *worker, self.detail));
             }
         }
         let _ = writeln!(out);
@@ -181,10 +256,32 @@ impl<'a> TerminalReporter<'a> {
 
 /// A failed test's id; under `each`, with the worker whose run failed.
 fn failure_id(list: &TestList, failure: &TestResult, detail: Detail) -> String {
-    let id = list.test_id(failure.index as usize);
-    match failure.worker {
+    shown_id(list, failure.index, failure.worker, detail)
+}
+
+/// A test's id; under `each`, with the worker whose run it was.
+fn shown_id(list: &TestList, index: u32, worker: Option<u32>, detail: Detail) -> String {
+    let id = list.test_id(index as usize);
+    match worker {
         Some(worker) if detail.each => format!("{id} [{}]", worker_name(worker)),
         _ => id,
+    }
+}
+
+/// A test's output as `cargo test` shows a failure's: `---- id ----`, then where it ran and
+/// where it panicked, its cause, and the output.
+fn output_block(out: &mut dyn Write, list: &TestList, result: &TestResult, detail: Detail) {
+    let _ = writeln!(out, "---- {} ----", failure_id(list, result, detail));
+    let worker = result.worker.map_or_else(|| "-".to_string(), worker_name);
+    let output = String::from_utf8_lossy(&result.output);
+    let at = panic_location(&output).map_or(String::new(), |at| format!(", panicked at {at}"));
+    let _ = writeln!(out, "[{worker}] attempt {}{at}", result.attempt);
+    if let Some(cause) = &result.cause {
+        let _ = writeln!(out, "{cause}");
+    }
+    let _ = out.write_all(&result.output);
+    if !result.output.is_empty() && result.output.last() != Some(&b'\n') {
+        let _ = writeln!(out);
     }
 }
 
@@ -201,19 +298,21 @@ impl RunSubscriber for TerminalReporter<'_> {
                     self.flaky.push((result.index, result.attempt));
                 }
                 if result.is_failure() {
-                    self.failures.push(result.clone());
+                    self.failed.push((result.index, result.worker));
                 }
             }
             RunEvent::TestRetried(result) => {
                 let id = self.id(result.index);
                 let why = result.cause.as_deref().map_or(String::new(), |c| format!(": {c}"));
+                let retry = self.detail.palette.label("RETRY");
                 let _ =
-                    writeln!(self.out, "   RETRY {id} (attempt {} failed{why})", result.attempt);
+                    writeln!(self.out, "   {retry} {id} (attempt {} failed{why})", result.attempt);
             }
             RunEvent::TestSlow { index, worker, elapsed } => {
                 let id = self.id(*index);
                 let worker = worker_name(*worker);
-                let _ = writeln!(self.out, "    SLOW [{worker}] [>{}] {id}", seconds(*elapsed));
+                let slow = self.detail.palette.label("SLOW");
+                let _ = writeln!(self.out, "    {slow} [{worker}] [>{}] {id}", seconds(*elapsed));
             }
             RunEvent::WorkerExited { worker, cause, expected: false } => {
                 self.note(&format!("[{}] worker down: {cause}", worker_name(*worker)));
@@ -236,6 +335,13 @@ impl RunSubscriber for TerminalReporter<'_> {
     fn flush(&mut self) {
         let _ = self.out.flush();
     }
+}
+
+/// `src/lib.rs:3:5` from libtest's `thread 'x' (7) panicked at src/lib.rs:3:5:`.
+fn panic_location(output: &str) -> Option<&str> {
+    let at = output.find(" panicked at ")? + " panicked at ".len();
+    let location = output[at..].lines().next()?.trim_end_matches(':');
+    (!location.is_empty()).then_some(location)
 }
 
 fn seconds(d: Duration) -> String {

@@ -241,3 +241,34 @@ fn quiet_shows_failures_and_the_summary_and_durations_lists_the_slowest() {
     assert!(last.starts_with("xdist: ") && last.contains(" passed, "), "{last}");
     insta::assert_snapshot!(shown);
 }
+
+/// [`script`] with output from a passing test too.
+fn script_with_passing_output() -> Script {
+    let mut script = script();
+    script.tests.insert(4, Behaviour::Ends(Outcome::Passed, b"ok_a says hello\n".to_vec()));
+    script
+}
+
+#[test]
+fn failure_and_success_output_come_when_asked() {
+    use crate::cli::display::OutputWhen::*;
+    let list = list(&NAMES);
+    for (failure_output, success_output) in
+        [(Immediate, Final), (ImmediateFinal, Immediate), (Never, Never)]
+    {
+        let detail = Detail { failure_output, success_output, ..Detail::default() };
+        let shown = scripted(&list, DistMode::No, config(1), script_with_passing_output(), detail);
+        let name = format!("output_failure_{failure_output:?}_success_{success_output:?}");
+        insta::assert_snapshot!(name, shown);
+    }
+}
+
+#[test]
+fn the_counter_numbers_each_line() {
+    let list = list(&NAMES);
+    let config = SessionConfig { retries: 1, ..config(1) };
+    let detail = Detail { counter: true, ..Detail::default() };
+    let shown = scripted(&list, DistMode::Load, config, script(), detail);
+    assert!(shown.contains("    PASS (3/6) demo tests::ok_b"), "{shown}");
+    insta::assert_snapshot!(shown);
+}
