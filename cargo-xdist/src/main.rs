@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(&args),
         Command::List(args) => commands::list::list(&args),
         Command::Archive(args) => commands::archive::archive(&args),
+        Command::ShowConfig(args) => commands::show_config::show_config(&args),
         Command::Simulate(args) => commands::simulate::simulate(&args),
     };
     match result {

@@ -8,6 +8,7 @@ mod harnesses;
 mod hostile;
 mod partition;
 mod reporting;
+mod rerun;
 mod robustness;
 mod stress;
 mod support;

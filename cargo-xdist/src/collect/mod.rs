@@ -47,6 +47,14 @@ impl Collected {
             tests: self.selected.iter().map(|&i| self.full.tests[i].clone()).collect(),
         }
     }
+
+    /// Keeps shard `partition` of the selection, after every other filter, as nextest
+    /// does. The ignored tests that will not run are dealt too (in their own pass), so each
+    /// is shown skipped in one shard only.
+    pub fn partition(&mut self, partition: Partition) {
+        self.selected = partition.select(&self.full, &self.selected);
+        self.ignored = partition.select(&self.full, &self.ignored);
+    }
 }
 
 /// Builds (or unpacks `--archive-file`), lists and filters.
@@ -96,13 +104,7 @@ pub fn collect(
             Selection::FilteredOut => {}
         }
     }
-    if let Some(partition) = partition {
-        // After every other filter, as nextest does. The ignored tests that will not run
-        // are dealt too (in their own pass), so each is shown skipped in one shard only.
-        selected = partition.select(&full, &selected);
-        ignored = partition.select(&full, &ignored);
-    }
-    Ok(Collected {
+    let mut collected = Collected {
         full,
         selected,
         ignored,
@@ -110,5 +112,9 @@ pub fn collect(
         target_dir,
         config_root,
         _extracted: extracted,
-    })
+    };
+    if let Some(partition) = partition {
+        collected.partition(partition);
+    }
+    Ok(collected)
 }

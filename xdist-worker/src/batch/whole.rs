@@ -88,7 +88,7 @@ pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest
     let mut captured = stdout.into_bytes();
     captured.extend(output.stderr());
     let outcome = if clock.timed_out.is_some() {
-        Outcome::TimedOut { after_ms: batch.limits.timeout_ms.unwrap_or_default() }
+        Outcome::TimedOut { after_ms: clock.timeout_ms(0).unwrap_or_default() }
     } else if status.success() {
         Outcome::Passed
     } else {
