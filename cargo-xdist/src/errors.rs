@@ -155,6 +155,54 @@ pub enum ConfigError {
         #[source]
         source: toml::de::Error,
     },
+    /// cargo-xdist's file is not valid TOML.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// Where (1-based).
+        line: usize,
+        /// Where (1-based, in characters).
+        column: usize,
+        /// The parser's one-line message.
+        message: String,
+    },
+    /// A key of cargo-xdist's file that is unknown, of the wrong type or has a bad value.
+    #[error("{}:{line}:{column}: {key}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Where (1-based).
+        line: usize,
+        /// Where (1-based, in characters).
+        column: usize,
+        /// The key, as a dotted path (`profile.ci.timeout`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--profile NAME` (or `XDIST_PROFILE`) names a profile no file defines.
+    #[error("profile `{name}` is not defined (looked in {looked})")]
+    UnknownProfile {
+        /// The profile asked for.
+        name: String,
+        /// The files read, or `no configuration file`.
+        looked: String,
+    },
+    /// `show-config` found no workspace.
+    #[error("cannot find the workspace (cargo locate-project): {detail}")]
+    NoWorkspace {
+        /// What cargo said.
+        detail: String,
+    },
+    /// An `XDIST_*` variable with a value its setting cannot take.
+    #[error("environment variable {var}: {message}")]
+    BadEnv {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An `[env]` table entry without a string `value`.
     #[error("{}: [env] {key} has no string `value`", path.display())]
     EnvWithoutValue {

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
         Command::List(args) => commands::list::list(&args),
         Command::Archive(args) => commands::archive::archive(&args),
         Command::Durations(args) => commands::durations::durations(&args),
+        Command::ShowConfig(args) => commands::show_config::show_config(&args),
         Command::Simulate(args) => commands::simulate::simulate(&args),
     };
     match result {

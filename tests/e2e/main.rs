@@ -9,6 +9,7 @@ mod harnesses;
 mod hostile;
 mod partition;
 mod reporting;
+mod rerun;
 mod robustness;
 mod runner;
 mod stress;

@@ -49,7 +49,12 @@ pub fn xdist_in(fixture: &str, subcommand: &str, target: &Path) -> Command {
         .env_remove("RUST_BACKTRACE")
         // Under GitHub Actions, nested runs would annotate and write the job summary.
         .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY");
+        .env_remove("GITHUB_STEP_SUMMARY")
+        // Neither the person's own settings nor an outer run's profile apply.
+        .env("XDG_CONFIG_HOME", Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-user-config"));
+    for (var, _) in std::env::vars().filter(|(v, _)| v.starts_with("XDIST_")) {
+        cmd.env_remove(var);
+    }
     cmd
 }
 

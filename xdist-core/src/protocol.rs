@@ -5,6 +5,8 @@
 //! The worker answers [`FromWorker::Ready`] to the setup, then a [`FromWorker::Started`] and
 //! a [`FromWorker::Finished`] per test. [`ToWorker::Abort`] stops it at once.
 
+use std::collections::BTreeMap;
+
 use bincode::{Decode, Encode};
 
 use crate::TestIndex;
@@ -40,6 +42,9 @@ pub struct WorkerSetup {
     pub limits: RunLimits,
     /// How many of its queued tests the worker puts in one process.
     pub batching: Batching,
+    /// Tests `0..first` run before the others they are queued with, in processes of their
+    /// own (`--failed-first`: libtest runs a process's tests in name order).
+    pub first: u32,
 }
 
 /// How much of its queue a worker runs in one test process.
@@ -66,6 +71,30 @@ pub struct RunLimits {
     pub output_keep: u64,
     /// How often the worker says it is alive.
     pub heartbeat_ms: u64,
+    /// Tests whose slow and timeout limits differ from the ones above (per-test overrides
+    /// of a profile), by index.
+    pub per_test: BTreeMap<TestIndex, TestLimits>,
+}
+
+/// The limits of one test, where they differ from the run's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct TestLimits {
+    /// Its `slow_ms`, if overridden.
+    pub slow_ms: Option<u64>,
+    /// Its `timeout_ms`, if overridden.
+    pub timeout_ms: Option<u64>,
+}
+
+impl RunLimits {
+    /// The slow period of test `index`.
+    pub fn slow_ms_of(&self, index: TestIndex) -> Option<u64> {
+        self.per_test.get(&index).and_then(|t| t.slow_ms).or(self.slow_ms)
+    }
+
+    /// The timeout of test `index`.
+    pub fn timeout_ms_of(&self, index: TestIndex) -> Option<u64> {
+        self.per_test.get(&index).and_then(|t| t.timeout_ms).or(self.timeout_ms)
+    }
 }
 
 impl Default for RunLimits {
@@ -76,6 +105,7 @@ impl Default for RunLimits {
             kill_grace_ms: 1_000,
             output_keep: 512 * 1024,
             heartbeat_ms: 1_000,
+            per_test: BTreeMap::new(),
         }
     }
 }

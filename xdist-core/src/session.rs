@@ -131,6 +131,8 @@ pub struct DSession {
     summary: RunSummary,
     /// A steal came back empty: ask again only after some test finished.
     steal_backoff: bool,
+    /// Each test's retries, where they differ by test (per-test overrides).
+    test_retries: Option<Vec<u32>>,
 }
 
 impl DSession {
@@ -153,7 +155,21 @@ impl DSession {
             stop_reason: None,
             summary: RunSummary::default(),
             steal_backoff: false,
+            test_retries: None,
         }
+    }
+
+    /// Gives each test its own number of retries (`retries[i]` for test `i`) instead of
+    /// `config.retries`; a test past the end keeps `config.retries`.
+    pub fn with_test_retries(mut self, retries: Vec<u32>) -> Self {
+        self.test_retries = Some(retries);
+        self
+    }
+
+    /// How many times the test of `slot` may be retried.
+    fn retries_of(&self, slot: TestIndex) -> u32 {
+        let test = self.test_of(slot) as usize;
+        self.test_retries.as_ref().and_then(|r| r.get(test).copied()).unwrap_or(self.config.retries)
     }
 
     /// How many outcomes the run will report.
@@ -309,7 +325,7 @@ impl DSession {
         self.owner[index] = None;
         result.attempt = self.failed_runs[index] + 1;
         if result.is_failure()
-            && self.failed_runs[index] < self.config.retries
+            && self.failed_runs[index] < self.retries_of(result.index)
             && self.stop_reason.is_none()
         {
             self.failed_runs[index] += 1;

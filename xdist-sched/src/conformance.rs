@@ -49,8 +49,9 @@ fn test_meta() -> impl Strategy<Value = TestMeta> {
         prop::option::of(0u8..3),
         prop::option::of(0u8..4),
         prop::option::of(0u64..500),
+        any::<bool>(),
     )
-        .prop_map(|(binary, modules, leaf, file, group, ms)| {
+        .prop_map(|(binary, modules, leaf, file, group, ms, first)| {
             let mut path: Vec<String> = modules.iter().map(|m| format!("m{m}")).collect();
             path.push(format!("t{leaf}"));
             TestMeta {
@@ -59,6 +60,7 @@ fn test_meta() -> impl Strategy<Value = TestMeta> {
                 source_file: file.map(|f| format!("src/f{f}.rs")),
                 group: group.map(|g| format!("g{g}")),
                 duration: ms.map(Duration::from_millis),
+                first,
             }
         })
 }
@@ -320,6 +322,7 @@ fn a_crash_at_every_position_loses_nothing() {
             source_file: Some(format!("src/f{}.rs", i % 3)),
             group: (i % 5 == 0).then(|| format!("g{}", i % 2)),
             duration: Some(Duration::from_millis(10 * (i % 7))),
+            first: i % 6 == 0,
         })
         .collect();
     let mut refused_unfinished = 0;

@@ -25,12 +25,16 @@ pub(crate) fn estimates(tests: &[TestMeta], options: &SchedOptions) -> Option<Ve
     Some(tests.iter().map(|t| t.duration.unwrap_or(median)).collect())
 }
 
-/// The order `load` and `worksteal` queue tests in: longest estimated first (LPT) when
-/// history is on and knows something, else collection order.
+/// The order `load` and `worksteal` queue tests in: the tests marked `first` before the
+/// others, and within each part longest estimated first (LPT) when history is on and knows
+/// something, else collection order.
 pub(crate) fn run_order(tests: &[TestMeta], options: &SchedOptions) -> Vec<TestIndex> {
     let mut order: Vec<TestIndex> = index_range(tests.len()).collect();
-    if let Some(estimate) = estimates(tests, options) {
-        order.sort_by_key(|&i| Reverse(estimate[i as usize]));
+    match estimates(tests, options) {
+        Some(estimate) => {
+            order.sort_by_key(|&i| (!tests[i as usize].first, Reverse(estimate[i as usize])));
+        }
+        None => order.sort_by_key(|&i| !tests[i as usize].first),
     }
     order
 }
@@ -55,6 +59,16 @@ mod tests {
         let tests = [meta(Some(5)), meta(None), meta(Some(50)), meta(Some(5)), meta(Some(7))];
         // Median of 5, 5, 7, 50 is 6: the unknown test sits between 7 and the 5s.
         assert_eq!(run_order(&tests, &SchedOptions::default()), vec![2, 4, 1, 0, 3]);
+    }
+
+    #[test]
+    fn tests_marked_first_go_first_whatever_their_estimates() {
+        let mut tests = [meta(Some(5)), meta(Some(1)), meta(Some(50)), meta(None), meta(Some(2))];
+        tests[1].first = true;
+        tests[3].first = true;
+        assert_eq!(run_order(&tests, &SchedOptions::default()), vec![3, 1, 2, 0, 4]);
+        let off = SchedOptions { use_history: false, ..SchedOptions::default() };
+        assert_eq!(run_order(&tests, &off), vec![1, 3, 0, 2, 4]);
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub struct TestMeta {
     pub group: Option<String>,
     /// How long the test took last time, from the duration history.
     pub duration: Option<Duration>,
+    /// Send it before the tests without this mark, whatever the history says
+    /// (`--failed-first`); under the unit modes, its unit goes first.
+    pub first: bool,
 }
 
 impl TestMeta {

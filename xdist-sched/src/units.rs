@@ -79,6 +79,8 @@ impl UnitScheduler {
                 None => units.sort_by_key(|unit| std::cmp::Reverse(unit.len())),
             }
         }
+        // Units holding a test marked `first` (`--failed-first`) go ahead of the rest.
+        units.sort_by_key(|unit| !unit.iter().any(|&i| tests[i as usize].first));
         Self::new(units)
     }
 
@@ -324,6 +326,17 @@ mod tests {
         s.requeue_front(0);
         assert_eq!(s.schedule()[0].tests, vec![0], "a retry jumps the queue");
         assert_eq!(s.drain_unsent(), vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn units_holding_a_test_marked_first_go_first() {
+        let mut tests: Vec<TestMeta> =
+            ["a::x", "a::y", "a::z", "b::x", "c::x", "c::y"].map(|n| TestMeta::new("t", n)).into();
+        tests[3].first = true;
+        tests[5].first = true;
+        let s = UnitScheduler::build(&tests, crate::loadscope::scope_key, &SchedOptions::default());
+        let queue: Vec<Vec<TestIndex>> = s.queue.into_iter().collect();
+        assert_eq!(queue, vec![vec![4, 5], vec![3], vec![0, 1, 2]], "then largest first");
     }
 
     #[test]

@@ -264,6 +264,17 @@ fn a_test_that_passes_on_retry_is_flaky() {
 }
 
 #[test]
+fn per_test_retries_replace_the_run_wide_number() {
+    let mut retries = vec![0; 20];
+    retries[9] = 2;
+    let mut h = Harness::new(retrying(20, 2, 1, false).with_test_retries(retries));
+    h.run(&[], &[4, 9]);
+    let attempts = |i: u32| h.results.iter().find(|r| r.index == i).unwrap().attempt;
+    assert_eq!(attempts(9), 3, "two retries of its own");
+    assert_eq!(attempts(4), 1, "none of its own, whatever the run's");
+}
+
+#[test]
 fn flaky_result_fail_fails_the_test() {
     let mut h = Harness::new(retrying(4, 1, 1, true));
     h.flaky.insert(0, 1);

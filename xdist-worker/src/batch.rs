@@ -169,7 +169,7 @@ impl<'a> Batch<'a> {
             output.extend_from_slice(&stderr);
             let outcome = match run.clock.timed_out {
                 Some(timed_out) if timed_out == pos => {
-                    Outcome::TimedOut { after_ms: self.limits.timeout_ms.unwrap_or_default() }
+                    Outcome::TimedOut { after_ms: run.clock.timeout_ms(pos).unwrap_or_default() }
                 }
                 _ => Outcome::Failed {
                     cause: Some(format!(
@@ -192,7 +192,7 @@ impl<'a> Batch<'a> {
         let cause = if end.completed {
             "the test binary did not run this test (its name was not found)".to_string()
         } else if hung_starting {
-            let after = Duration::from_millis(self.limits.timeout_ms.unwrap_or_default());
+            let after = Duration::from_millis(run.clock.timeout_ms(0).unwrap_or_default());
             format!(
                 "test process ran past --timeout ({}s) before running any test",
                 after.as_secs_f64()

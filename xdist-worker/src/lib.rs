@@ -90,10 +90,15 @@ pub fn serve(
             if inbox.queue.is_empty() {
                 return Ok(());
             }
-            let take = match setup.batching {
+            let mut take = match setup.batching {
                 Batching::Whole => inbox.queue.len(),
                 Batching::Adaptive => sink.pace.batch_len(&setup, &inbox.queue),
             };
+            // `--failed-first`: tests to run first go alone, ahead of what follows them.
+            let first = |index: &TestIndex| *index < setup.first;
+            if inbox.queue.front().is_some_and(first) {
+                take = take.min(inbox.queue.iter().take_while(|i| first(i)).count());
+            }
             inbox.queue.drain(..take).collect::<Vec<_>>()
         };
         run_queue(&setup, batch, &current_group, &mut one_name_binaries, &mut sink)?;

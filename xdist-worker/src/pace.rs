@@ -72,6 +72,7 @@ mod tests {
             include_ignored: false,
             limits: RunLimits::default(),
             batching: Batching::Adaptive,
+            first: 0,
         }
     }
 

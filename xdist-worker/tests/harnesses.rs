@@ -54,6 +54,7 @@ fn serve(test: &str, names: &[&str]) -> (Vec<(String, Outcome, String)>, usize) 
         include_ignored: false,
         limits: RunLimits::default(),
         batching: Batching::Whole,
+        first: 0,
     };
     let mut input = Vec::new();
     codec::write_frame(&mut input, &ToWorker::Setup(setup)).unwrap();

@@ -87,6 +87,7 @@ fn setup(path: String, names: &[&str]) -> ToWorker {
         include_ignored: false,
         limits: RunLimits::default(),
         batching: Batching::Whole,
+        first: 0,
     })
 }
 
@@ -285,6 +286,7 @@ fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
         include_ignored: false,
         limits: RunLimits::default(),
         batching: Batching::Whole,
+        first: 0,
     });
     let mut worker = LiveWorker::start(&setup);
     worker.send(&ToWorker::Run(vec![0]));

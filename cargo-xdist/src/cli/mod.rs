@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod display;
 pub mod durations;
+pub mod rerun;
 
 use std::time::Duration;
 use xdist_core::partition::Partition;
@@ -44,6 +45,9 @@ pub enum Command {
     Archive(Box<archive::ArchiveArgs>),
     /// Import JUnit durations into the history, or merge histories.
     Durations(durations::DurationsArgs),
+    /// Print the settings a run would use and where each comes from (flag, environment,
+    /// which file and profile, default); takes the options of `run`.
+    ShowConfig(Box<RunArgs>),
     /// Simulate every --dist mode on generated tests and print makespans.
     #[command(name = "__simulate", hide = true)]
     Simulate(SimulateArgs),
@@ -73,6 +77,10 @@ pub struct RunArgs {
     pub archive: archive::ArchiveSource,
     #[command(flatten)]
     pub filter: FilterOptions,
+    #[command(flatten)]
+    pub profile: rerun::ProfileArgs,
+    #[command(flatten)]
+    pub rerun: rerun::RerunArgs,
     /// Worker processes: a number, `auto` (CPUs this process may use) or `logical` (all
     /// logical CPUs). `XDIST_AUTO_NUM_WORKERS` overrides `auto`.
     #[arg(
@@ -86,9 +94,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", help_heading = "Distribution")]
     pub maxprocesses: Option<u32>,
     /// How tests are spread over workers: no, each, load, loadscope, loadfile, loadgroup or
-    /// worksteal.
-    #[arg(long, value_name = "MODE", default_value = "load", value_parser = parse_dist, help_heading = "Distribution")]
-    pub dist: DistMode,
+    /// worksteal [default: load].
+    #[arg(long, value_name = "MODE", value_parser = parse_dist, help_heading = "Distribution")]
+    pub dist: Option<DistMode>,
     /// loadscope/loadfile/loadgroup: send the largest (with history, the longest) units
     /// first [default].
     #[arg(long, overrides_with = "no_loadscope_reorder", help_heading = "Distribution")]
@@ -117,18 +125,19 @@ pub struct RunArgs {
     /// TIMEOUT, a failure.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, allow_negative_numbers = true, help_heading = "Timeouts and retries")]
     pub timeout: Option<Duration>,
-    /// Seconds between SIGTERM and SIGKILL when a test is killed.
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "1", help_heading = "Timeouts and retries")]
-    pub kill_grace: Duration,
-    /// Run a failing test again up to N times, each in a fresh process.
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Timeouts and retries")]
-    pub retries: u32,
-    /// How a test that passes only on a retry counts.
-    #[arg(long, value_enum, default_value_t = FlakyResult::Pass, help_heading = "Timeouts and retries")]
-    pub flaky_result: FlakyResult,
-    /// Bytes of one test's output kept (its first and last halves; the middle is cut).
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(2..))]
-    pub output_limit: u64,
+    /// Seconds between SIGTERM and SIGKILL when a test is killed [default: 1].
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds, help_heading = "Timeouts and retries")]
+    pub kill_grace: Option<Duration>,
+    /// Run a failing test again up to N times, each in a fresh process [default: 0].
+    #[arg(long, value_name = "N", help_heading = "Timeouts and retries")]
+    pub retries: Option<u32>,
+    /// How a test that passes only on a retry counts [default: pass].
+    #[arg(long, value_enum, help_heading = "Timeouts and retries")]
+    pub flaky_result: Option<FlakyResult>,
+    /// Bytes of one test's output kept (its first and last halves; the middle is cut)
+    /// [default: 1048576].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(2..))]
+    pub output_limit: Option<u64>,
     /// Seconds a worker may send nothing (not even its heartbeat) before it is killed.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds, default_value = "60", hide = true)]
     pub worker_silence_timeout: Duration,
@@ -141,22 +150,22 @@ pub struct RunArgs {
     /// Run every test even after failures (the default).
     #[arg(long, overrides_with = "exitfirst", help_heading = "Stopping")]
     pub no_fail_fast: bool,
-    /// What to do when no test matches.
-    #[arg(long, value_enum, default_value_t = NoTests::Fail)]
-    pub no_tests: NoTests,
+    /// What to do when no test matches [default: fail].
+    #[arg(long, value_enum)]
+    pub no_tests: Option<NoTests>,
     /// Show the worker and duration of each test.
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
     /// Show only failures and the summary.
     #[arg(short, long)]
     pub quiet: bool,
-    /// List the N slowest tests before the summary line.
-    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Reporting")]
-    pub durations: usize,
+    /// List the N slowest tests before the summary line [default: 0].
+    #[arg(long, value_name = "N", help_heading = "Reporting")]
+    pub durations: Option<usize>,
     /// What stdout carries: the human report, or the run's events as JSON (one object a
-    /// line; `json-pretty`: indented), with the human report on stderr.
-    #[arg(long, value_enum, default_value_t = RunFormat::Human, help_heading = "Reporting")]
-    pub message_format: RunFormat,
+    /// line; `json-pretty`: indented), with the human report on stderr [default: human].
+    #[arg(long, value_enum, help_heading = "Reporting")]
+    pub message_format: Option<RunFormat>,
     /// Also write a JUnit XML report of the run to PATH.
     #[arg(long, value_name = "PATH", help_heading = "Reporting")]
     pub junit: Option<std::path::PathBuf>,
@@ -182,6 +191,10 @@ pub struct ListArgs {
     pub archive: archive::ArchiveSource,
     #[command(flatten)]
     pub filter: FilterOptions,
+    #[command(flatten)]
+    pub profile: rerun::ProfileArgs,
+    #[command(flatten)]
+    pub rerun: rerun::RerunArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Oneline)]
     pub message_format: ListFormat,

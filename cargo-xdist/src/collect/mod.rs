@@ -1,6 +1,6 @@
 //! From cargo options (or an archive) to the run's test list: build (or unpack), set up each
 //! binary's environment, find the `harness = false` targets in the manifests, list every
-//! binary once, then split the tests by the filter and `--partition` ([`shard`]).
+//! binary once, then split the tests by the filter; [`shard`] applies `--partition`.
 
 pub mod harness;
 pub mod listing;
@@ -50,6 +50,17 @@ impl Collected {
             tests: self.selected.iter().map(|&i| self.full.tests[i].clone()).collect(),
         }
     }
+
+    /// Keeps this shard of the selection, after every other filter, as nextest does. The
+    /// ignored tests that will not run are dealt too (in their own pass), so each is shown
+    /// skipped in one shard only.
+    pub fn shard(&mut self, sharding: &Sharding<'_>) -> Result<(), XdistError> {
+        let (selected, ignored) =
+            sharding.split(&self.full, &self.selected, &self.ignored, &self.target_dir)?;
+        self.selected = selected;
+        self.ignored = ignored;
+        Ok(())
+    }
 }
 
 /// Builds (or unpacks `--archive-file`), lists and filters.
@@ -57,7 +68,6 @@ pub fn collect(
     cargo: &CargoOptions,
     archive: &ArchiveSource,
     filter: &TestFilter,
-    sharding: Option<Sharding<'_>>,
 ) -> Result<Collected, XdistError> {
     let (build, config_root, extracted) = match &archive.archive_file {
         Some(file) => {
@@ -126,12 +136,6 @@ pub fn collect(
             Selection::Ignored => ignored.push(i),
             Selection::FilteredOut => {}
         }
-    }
-    if let Some(sharding) = sharding {
-        // After every other filter, as nextest does. The ignored tests that will not run
-        // are dealt too (in their own pass), so each is shown skipped in one shard only.
-        (selected, ignored) =
-            sharding.split(&full, &selected, &ignored, &config_root, &target_dir)?;
     }
     Ok(Collected {
         full,

@@ -20,8 +20,8 @@ pub struct Sharding<'a> {
     pub partition: Partition,
     /// The run's `--dist` mode (its units stay whole).
     pub dist: DistMode,
-    /// The `--group` flags (for `loadgroup`'s units).
-    pub groups: &'a [String],
+    /// The groups (for `loadgroup`'s units).
+    pub groups: &'a Groups,
     /// Where the history is.
     pub history: &'a HistoryOptions,
 }
@@ -33,7 +33,6 @@ impl Sharding<'_> {
         full: &TestList,
         selected: &[usize],
         ignored: &[usize],
-        config_root: &Utf8Path,
         target_dir: &Utf8Path,
     ) -> Result<(Vec<usize>, Vec<usize>), XdistError> {
         let partition = self.partition;
@@ -52,8 +51,7 @@ impl Sharding<'_> {
             );
             return Ok((slice.select(full, selected), slice.select(full, ignored)));
         };
-        let groups = Groups::load(config_root, self.groups)?;
-        let metas = test_metas(full, &groups, Some(&history));
+        let metas = test_metas(full, self.groups, Some(&history));
         let cost = |i: usize| TestCost {
             unit: self.dist.unit_key(&metas[i]),
             nanos: metas[i].duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),

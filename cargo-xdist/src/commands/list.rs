@@ -1,5 +1,6 @@
 //! `cargo xdist list`: the tests a run would run, as `<binary-id> <test name>` lines or JSON
 //! (a binary that runs whole, a plain `main`, has the one test `<binary-id> <binary-id>`).
+//! The profile's `partition` and `--lf`/`--ff` pick tests as they do for `run`.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -9,18 +10,29 @@ use xdist_core::protocol::Harness;
 use crate::cli::{ListArgs, ListFormat};
 use crate::collect::collect;
 use crate::collect::shard::Sharding;
+use crate::commands::settings_for;
+use crate::config::groups::Groups;
+use crate::config::settings::selection_flag_values;
 use crate::errors::{XdistError, exit_code};
+use crate::plan::outcomes::Outcomes;
+use crate::plan::rerun;
 
 /// Lists the selected tests; returns the exit code.
 pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
-    let sharding = args.filter.partition.map(|partition| Sharding {
+    let mut collected = collect(&args.cargo, &args.archive, &filter)?;
+    let flags = selection_flag_values(&args.filter, &args.rerun);
+    let resolved = settings_for(&collected, flags, args.profile.profile.as_deref())?;
+    let selection = resolved.selection();
+    let groups = Groups::new(&args.group, Vec::new(), resolved.groups.clone())?;
+    let sharding = selection.partition.map(|partition| Sharding {
         partition,
         dist: args.dist,
-        groups: &args.group,
+        groups: &groups,
         history: &args.history,
     });
-    let collected = collect(&args.cargo, &args.archive, &filter, sharding)?;
+    let outcomes = Outcomes::load(&collected.target_dir);
+    rerun::select(&mut collected, sharding, &selection, &outcomes)?;
     let full = &collected.full;
     match args.message_format {
         ListFormat::Oneline => {

@@ -1,8 +1,29 @@
 //! The subcommands, each a short spine of named calls into the steps: `run`, `list`,
-//! `archive`, `durations`, and the hidden `simulate`.
+//! `archive`, `durations`, `show-config`, and the hidden `simulate`.
 
 pub mod archive;
 pub mod durations;
 pub mod list;
 pub mod run;
+pub mod show_config;
 pub mod simulate;
+
+use crate::collect::Collected;
+use crate::config::settings::{self, ConfigPaths, FlagValue, Resolved};
+use crate::errors::ConfigError;
+
+/// The settings of a run over `collected`: `flags` over the environment over the profile
+/// (`--profile`: `profile`) of the files of its workspace. Warnings about the files go to
+/// stderr.
+pub fn settings_for(
+    collected: &Collected,
+    flags: Vec<FlagValue>,
+    profile: Option<&str>,
+) -> Result<Resolved, ConfigError> {
+    let paths = ConfigPaths::new(collected.config_root.as_std_path(), &settings::process_env);
+    let resolved = settings::resolve(flags, profile, &settings::process_env, &paths)?;
+    for warning in &resolved.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(resolved)
+}

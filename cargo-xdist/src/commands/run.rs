@@ -1,5 +1,6 @@
-//! `cargo xdist run`: collect, plan, drive the workers with the subscribers listening,
-//! remember durations, and turn the summary into the exit code.
+//! `cargo xdist run`: collect, resolve the settings (flags, environment, profile), pick the
+//! tests `--lf`/`--ff` ask for, plan, drive the workers with the subscribers listening,
+//! remember durations and outcomes, and turn the summary into the exit code.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -15,15 +16,20 @@ use xdist_core::testlist::TestList;
 use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
 use crate::collect::shard::Sharding;
+use crate::commands::settings_for;
+use crate::config::groups::Groups;
+use crate::config::settings::flag_values;
 use crate::drive::drive;
 use crate::drive::transport::local::LocalTransport;
 use crate::errors::{InternalError, XdistError, exit_code};
 use crate::plan::history::History;
-use crate::plan::{self, Plan};
+use crate::plan::outcomes::Outcomes;
+use crate::plan::{self, Plan, rerun};
 use crate::report::durations::DurationRecorder;
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonStream;
 use crate::report::junit::{DEFAULT_RUN_NAME, JunitReporter};
+use crate::report::outcomes::OutcomeRecorder;
 use crate::report::progress::ProgressDisplay;
 use crate::report::style::{self, Palette, Progress, TermEnv};
 use crate::report::terminal::{Detail, TerminalReporter};
@@ -33,17 +39,26 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
-    let sharding = args.filter.partition.map(|partition| Sharding {
+    let mut collected = collect(&args.cargo, &args.archive, &filter)?;
+    let resolved = settings_for(&collected, flag_values(args), args.profile.profile.as_deref())?;
+    let settings = resolved.run_settings(args);
+    let outcomes = Outcomes::load(&collected.target_dir);
+    let groups =
+        Groups::new(&settings.group_flags, settings.override_groups(), settings.groups.clone())?;
+    let sharding = settings.selection.partition.map(|partition| Sharding {
         partition,
-        dist: args.dist,
-        groups: &args.group,
-        history: &args.history,
+        dist: settings.dist,
+        groups: &groups,
+        history: &settings.history,
     });
-    let collected = collect(&args.cargo, &args.archive, &filter, sharding)?;
-    if collected.selected.is_empty() {
-        return Ok(no_tests(args.no_tests, collected.ignored.len()));
+    let rerun = rerun::select(&mut collected, sharding, &settings.selection, &outcomes)?;
+    if rerun.nothing {
+        return Ok(no_tests(NoTests::Pass, 0));
     }
-    let plan = plan::plan(args, &filter, &collected)?;
+    if collected.selected.is_empty() {
+        return Ok(no_tests(settings.no_tests, collected.ignored.len()));
+    }
+    let plan = plan::plan(&settings, &filter, &collected, rerun.first)?;
     let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
     let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
         .map_err(|source| InternalError::EncodeSetup { source })?;
@@ -51,18 +66,18 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         program,
         args: vec![crate::WORKER_ARG.to_string()],
         count: session.initial_workers(),
-        testrun_uid: args.testrunuid.clone().unwrap_or_else(random_uid),
+        testrun_uid: settings.testrunuid.clone().unwrap_or_else(random_uid),
         setup_frame: Arc::new(setup_frame),
     };
-    let json = args.message_format != RunFormat::Human;
+    let json = settings.message_format != RunFormat::Human;
     let (mut display, mut reporter) = terminal(args, json, &list, detail, skipped);
     let mut events = json.then(|| {
         let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
         let out = std::io::BufWriter::new(std::io::stdout());
-        let pretty = args.message_format == RunFormat::JsonPretty;
+        let pretty = settings.message_format == RunFormat::JsonPretty;
         JsonStream::with_style(&list, skipped.collect(), out, pretty)
     });
-    let mut junit = args.junit.as_ref().map(|path| {
+    let mut junit = settings.junit.as_ref().map(|path| {
         JunitReporter::new(&list, path, DEFAULT_RUN_NAME)
             .with_skipped_before(&collected.full, &collected.ignored)
     });
@@ -71,6 +86,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         GithubReporter::new(&list, &collected.workspace_root, out, GithubReporter::step_summary())
     });
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
+    let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -95,10 +111,15 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         if let Some(recorder) = recorder.as_mut() {
             subscribers.push(recorder);
         }
+        subscribers.push(&mut last_outcomes);
         runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
     };
     if let Some(recorder) = recorder {
         save_history(recorder.into_history());
+    }
+    if let Err(e) = last_outcomes.into_outcomes().save() {
+        let path = Outcomes::path(&collected.target_dir);
+        eprintln!("warning: could not save test outcomes to {path}: {e}");
     }
     if let Some(junit) = junit {
         if let Err(e) = junit.finish() {

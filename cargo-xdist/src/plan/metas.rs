@@ -23,6 +23,7 @@ pub fn test_metas(list: &TestList, groups: &Groups, history: Option<&History>) -
                 source_file: sources.file_of(&binary.src_path, &test.name),
                 group: groups.group_of(&id).map(String::from),
                 duration: history.and_then(|h| h.get(&id)),
+                first: false,
             }
         })
         .collect()

@@ -1,25 +1,30 @@
 //! The plan of a run, between the list and the drive loop: how many workers, the scheduler
 //! of the `--dist` mode over what it is told about each test ([`metas`], with
-//! [`source_files`], the groups and the duration [`history`], which [`junit_durations`] can
-//! fill from JUnit reports), the session's settings, the worker setup (limits and the
-//! batching policy), and what the reporter shows.
+//! [`source_files`], the groups, the duration [`history`] (which [`junit_durations`] can
+//! fill from JUnit reports) and, for `--ff`, the [`rerun`] order from the recorded
+//! [`outcomes`]), the session's settings (per-test retries included), the worker setup
+//! (limits, per-test ones included, and the batching policy), and what the reporter shows.
 
 pub mod history;
 pub mod junit_durations;
 pub mod metas;
+pub mod outcomes;
+pub mod rerun;
 pub mod source_files;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use xdist_core::protocol::{Batching, BinarySpec, RunLimits, TestSpec, WorkerSetup};
+use xdist_core::protocol::{Batching, BinarySpec, RunLimits, TestLimits, TestSpec, WorkerSetup};
 use xdist_core::testlist::{RunIgnored, TestFilter, TestList};
 use xdist_core::{DSession, SessionConfig};
 use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
 
-use crate::cli::{FlakyResult, RunArgs};
+use crate::cli::FlakyResult;
 use crate::collect::Collected;
 use crate::config::groups::Groups;
 use crate::config::options::worker_count;
+use crate::config::settings::RunSettings;
 use crate::drive::RunShape;
 use crate::errors::XdistError;
 use crate::report::terminal::Detail;
@@ -44,22 +49,28 @@ pub struct Plan {
     pub history: Option<History>,
 }
 
-/// Plans the run of `collected`'s selected tests.
+/// Plans the run of `collected`'s selected tests, the first `first` of which run first
+/// (`--ff`).
 pub fn plan(
-    args: &RunArgs,
+    settings: &RunSettings,
     filter: &TestFilter,
     collected: &Collected,
+    first: usize,
 ) -> Result<Plan, XdistError> {
-    let mode = args.dist;
-    let mut workers = worker_count(args.numprocesses.as_deref(), args.maxprocesses)?;
+    let mode = settings.dist;
+    let mut workers = worker_count(settings.numprocesses.as_deref(), settings.maxprocesses)?;
     if mode == DistMode::No {
         workers = 1;
     }
-    let max_fail = if args.exitfirst { Some(1) } else { args.maxfail };
-    let groups = Groups::load(&collected.config_root, &args.group)?;
-    let history = History::for_run(&args.history, &collected.target_dir)?;
+    let max_fail = settings.max_fail;
+    let groups =
+        Groups::new(&settings.group_flags, settings.override_groups(), settings.groups.clone())?;
+    let history = History::for_run(&settings.history, &collected.target_dir)?;
     let list = collected.run_list();
     let mut metas = test_metas(&list, &groups, history.as_ref());
+    for meta in metas.iter_mut().take(first) {
+        meta.first = true;
+    }
     // `each`: every test runs once per worker (the scheduler deals one slot per run);
     // every other mode: once, and never on more workers than it can keep busy.
     let copies = if mode == DistMode::Each { workers as usize } else { 1 };
@@ -69,32 +80,38 @@ pub fn plan(
         workers = workers.min(u32::try_from(useful_workers(mode, &metas)).unwrap_or(u32::MAX));
     }
     let options = SchedOptions {
-        max_sched_chunk: args.maxschedchunk.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-        loadscope_reorder: !args.no_loadscope_reorder,
+        max_sched_chunk: settings.maxschedchunk.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        loadscope_reorder: settings.loadscope_reorder,
         use_history: history.is_some(),
         copies,
     };
     let sched = build_scheduler(mode, &metas, &options);
     let config = SessionConfig {
         workers,
-        max_worker_restart: args.max_worker_restart.unwrap_or(4 * workers),
+        max_worker_restart: settings.max_worker_restart.unwrap_or(4 * workers),
         max_fail,
-        retries: args.retries,
-        flaky_fails: args.flaky_result == FlakyResult::Fail,
+        retries: settings.retries,
+        flaky_fails: settings.flaky_result == FlakyResult::Fail,
         runs_per_test: u32::try_from(copies).unwrap_or(u32::MAX),
     };
-    let session = DSession::new(list.tests.len(), sched, config);
+    let per_test = PerTest::of(settings, &list);
+    let mut session = DSession::new(list.tests.len(), sched, config);
+    if let Some(retries) = per_test.retries {
+        session = session.with_test_retries(retries);
+    }
     let skipped: Vec<String> =
         collected.ignored.iter().map(|&i| collected.full.test_id(i)).collect();
     let limits = RunLimits {
-        slow_ms: args.slow_timeout.map(millis),
-        timeout_ms: args.timeout.map(millis),
-        kill_grace_ms: millis(args.kill_grace),
-        output_keep: args.output_limit / 2,
+        slow_ms: settings.slow_timeout.map(millis),
+        timeout_ms: settings.timeout.map(millis),
+        kill_grace_ms: millis(settings.kill_grace),
+        output_keep: settings.output_limit / 2,
+        per_test: per_test.limits,
         ..RunLimits::default()
     };
     let include_ignored = filter.run_ignored != RunIgnored::Default;
-    let setup = worker_setup(&list, include_ignored, limits, batching(mode, max_fail));
+    let mut setup = worker_setup(&list, include_ignored, limits, batching(mode, max_fail));
+    setup.first = u32::try_from(first).unwrap_or(u32::MAX);
     Ok(Plan {
         list,
         session,
@@ -102,20 +119,54 @@ pub fn plan(
         shape: RunShape {
             skipped: skipped.len(),
             mode: mode.name().to_string(),
-            silence_timeout: args.worker_silence_timeout,
+            silence_timeout: settings.worker_silence_timeout,
         },
         detail: Detail {
-            verbose: args.verbose,
+            verbose: settings.verbose,
             each: mode == DistMode::Each,
-            quiet: args.quiet,
-            slowest: args.durations,
-            failure_output: args.display.failure_output,
-            success_output: args.display.success_output,
+            quiet: settings.quiet,
+            slowest: settings.durations,
+            failure_output: settings.failure_output,
+            success_output: settings.success_output,
             ..Detail::default()
         },
         skipped,
         history,
     })
+}
+
+/// What the profile's overrides give single tests.
+#[derive(Debug, Default, PartialEq)]
+struct PerTest {
+    /// Each test's retries, when an override sets some.
+    retries: Option<Vec<u32>>,
+    /// The tests whose slow or timeout limit an override sets.
+    limits: BTreeMap<u32, TestLimits>,
+}
+
+impl PerTest {
+    fn of(settings: &RunSettings, list: &TestList) -> Self {
+        let mut per_test = PerTest::default();
+        if settings.overrides.is_empty() {
+            return per_test;
+        }
+        let mut retries = Vec::with_capacity(list.tests.len());
+        for i in 0..list.tests.len() {
+            let found = settings.test_override(&list.test_id(i));
+            retries.push(found.retries.unwrap_or(settings.retries));
+            let limits = TestLimits {
+                slow_ms: found.slow_timeout.map(millis),
+                timeout_ms: found.timeout.map(millis),
+            };
+            if limits != TestLimits::default() {
+                per_test.limits.insert(u32::try_from(i).unwrap_or(u32::MAX), limits);
+            }
+        }
+        if retries.iter().any(|&r| r != settings.retries) {
+            per_test.retries = Some(retries);
+        }
+        per_test
+    }
 }
 
 /// Paced batches where work must stay movable (worksteal) or stoppable (`-x`: a failure is
@@ -161,5 +212,6 @@ fn worker_setup(
         include_ignored,
         limits,
         batching,
+        first: 0,
     }
 }

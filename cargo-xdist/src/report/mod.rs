@@ -1,11 +1,13 @@
 //! Subscribers of the run events: what the user sees ([`terminal`]), what CI reads
-//! ([`junit`], [`json`], [`github`]) and what the next run learns ([`durations`]). The live
-//! display ([`progress`]) draws under the terminal's lines; [`style`] decides colors.
+//! ([`junit`], [`json`], [`github`]) and what the next run learns ([`durations`],
+//! [`outcomes`]). The live display ([`progress`]) draws under the terminal's lines;
+//! [`style`] decides colors.
 
 pub mod durations;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod outcomes;
 pub mod progress;
 pub mod style;
 pub mod terminal;

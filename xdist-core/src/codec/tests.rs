@@ -4,8 +4,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::protocol::{
-    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
-    WorkerSetup,
+    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestLimits, TestReport,
+    TestSpec, ToWorker, WorkerSetup,
 };
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -54,9 +54,14 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
         prop::collection::vec(any::<u32>(), 0..100).prop_map(ToWorker::Steal),
         (prop::collection::vec(binary, 0..4), prop::collection::vec(test, 0..20), any::<bool>())
             .prop_map(|(binaries, tests, include_ignored)| {
-                let limits = RunLimits::default();
+                let mut limits = RunLimits::default();
+                let per_test = TestLimits { slow_ms: Some(5), timeout_ms: None };
+                limits.per_test.insert(tests.len() as u32, per_test);
                 let batching = if include_ignored { Batching::Adaptive } else { Batching::Whole };
-                ToWorker::Setup(WorkerSetup { binaries, tests, include_ignored, limits, batching })
+                let first = tests.len() as u32 / 2;
+                let setup =
+                    WorkerSetup { binaries, tests, include_ignored, limits, batching, first };
+                ToWorker::Setup(setup)
             }),
     ]
 }

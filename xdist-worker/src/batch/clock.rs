@@ -96,12 +96,12 @@ impl<'t> TestClock<'t> {
         }
         if let Some(pos) = running {
             let elapsed = self.elapsed(pos);
-            if let Some(timeout) = self.limits.timeout_ms.map(Duration::from_millis) {
+            if let Some(timeout) = self.timeout_ms(pos).map(Duration::from_millis) {
                 if self.timed_out.is_none() {
                     wait = wait.min(timeout.saturating_sub(elapsed));
                 }
             }
-            if let Some(slow) = self.limits.slow_ms.filter(|&ms| ms > 0) {
+            if let Some(slow) = self.slow_ms(pos).filter(|&ms| ms > 0) {
                 let next = slow * (self.slow_reports.get(&pos).copied().unwrap_or(0) + 1);
                 wait = wait.min(Duration::from_millis(next).saturating_sub(elapsed));
             }
@@ -109,10 +109,20 @@ impl<'t> TestClock<'t> {
         Instant::now() + wait.max(Duration::from_millis(1))
     }
 
-    /// The timeout that applies before the first test starts, while it can still fire.
+    /// The timeout of the test at `pos` (per-test overrides included).
+    pub fn timeout_ms(&self, pos: usize) -> Option<u64> {
+        self.tests.get(pos).and_then(|&index| self.limits.timeout_ms_of(index))
+    }
+
+    fn slow_ms(&self, pos: usize) -> Option<u64> {
+        self.tests.get(pos).and_then(|&index| self.limits.slow_ms_of(index))
+    }
+
+    /// The timeout that applies before the first test starts (the first test's), while it
+    /// can still fire.
     fn starting_timeout(&self) -> Option<Duration> {
         let waiting = self.started_at.is_empty() && !self.timed_out_starting;
-        self.limits.timeout_ms.filter(|_| waiting).map(Duration::from_millis)
+        self.timeout_ms(0).filter(|_| waiting).map(Duration::from_millis)
     }
 
     /// SIGTERM to the process group now, SIGKILL after the grace period.
@@ -135,7 +145,7 @@ impl<'t> TestClock<'t> {
         }
         let Some(pos) = running else { return Ok(()) };
         let elapsed = self.elapsed(pos);
-        if let Some(slow) = self.limits.slow_ms.filter(|&ms| ms > 0) {
+        if let Some(slow) = self.slow_ms(pos).filter(|&ms| ms > 0) {
             let sent = self.slow_reports.entry(pos).or_default();
             if elapsed >= Duration::from_millis(slow * (*sent + 1)) {
                 *sent += 1;
@@ -143,7 +153,7 @@ impl<'t> TestClock<'t> {
                 sink.send(FromWorker::Slow { index: self.tests[pos], elapsed_ms })?;
             }
         }
-        if let Some(timeout) = self.limits.timeout_ms {
+        if let Some(timeout) = self.timeout_ms(pos) {
             if self.timed_out.is_none() && elapsed >= Duration::from_millis(timeout) {
                 self.timed_out = Some(pos);
                 self.terminate();
@@ -158,6 +168,8 @@ mod tests {
     use std::io::{BufRead, BufReader};
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     use std::process::{Child, Command, Stdio};
+
+    use xdist_core::protocol::TestLimits;
 
     use super::*;
 
@@ -319,6 +331,27 @@ mod tests {
         assert_eq!(clock.sigkill_at, None);
         assert_eq!(child.wait().unwrap().signal(), Some(Signal::SIGKILL as i32));
         assert!(frames.0.is_empty(), "{:?}", frames.0);
+    }
+
+    #[test]
+    fn a_test_with_limits_of_its_own_is_held_to_them_and_the_others_to_the_run_s() {
+        let mut limits =
+            RunLimits { timeout_ms: Some(60_000), slow_ms: Some(60_000), ..RunLimits::default() };
+        let own = TestLimits { slow_ms: Some(100), timeout_ms: Some(200) };
+        limits.per_test.insert(7, own);
+        let mut child = group();
+        let mut clock = TestClock::new(&[7, 8], &limits, child.id());
+        assert_eq!((clock.timeout_ms(0), clock.timeout_ms(1)), (Some(200), Some(60_000)));
+        let mut frames = Frames::default();
+        clock.started_at.insert(1, ago(300));
+        clock.look(Some(1), &mut frames).unwrap();
+        assert_eq!((clock.timed_out, frames.0.len()), (None, 0), "test 8 has a minute");
+        started_ago(&mut clock, 300);
+        clock.look(Some(0), &mut frames).unwrap();
+        assert_eq!(slow_reports(&frames).len(), 1, "slow after its own 100 ms");
+        assert_eq!(clock.timed_out, Some(0), "timed out after its own 200 ms");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

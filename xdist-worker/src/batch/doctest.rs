@@ -53,7 +53,7 @@ pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest
         let (outcome, output) = match results.get(name) {
             Some((outcome, output)) => (outcome.clone(), output.clone().into_bytes()),
             None if ran.timed_out => {
-                let after_ms = batch.limits.timeout_ms.unwrap_or_default();
+                let after_ms = ran.timeout_ms.unwrap_or_default();
                 (Outcome::TimedOut { after_ms }, ran.stderr.clone())
             }
             None => {

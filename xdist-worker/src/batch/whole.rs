@@ -36,7 +36,7 @@ pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest
         }
     };
     let outcome = if ran.timed_out {
-        Outcome::TimedOut { after_ms: batch.limits.timeout_ms.unwrap_or_default() }
+        Outcome::TimedOut { after_ms: ran.timeout_ms.unwrap_or_default() }
     } else if ran.status.success() {
         Outcome::Passed
     } else {
@@ -57,6 +57,8 @@ pub(super) struct WholeRun {
     pub stderr: Vec<u8>,
     /// Killed by `--timeout` (or `--timeout` x `tests` for a process of several tests).
     pub timed_out: bool,
+    /// The timeout that applied, in milliseconds.
+    pub timeout_ms: Option<u64>,
     /// From start to exit.
     pub duration: Duration,
 }
@@ -134,6 +136,7 @@ pub(super) fn run_process(
         stdout: stdout.into_bytes(),
         stderr: output.stderr(),
         timed_out: clock.timed_out.is_some(),
+        timeout_ms: clock.timeout_ms(0),
         duration: clock.duration(0),
     }))
 }
