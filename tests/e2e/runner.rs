@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::support::{cargo_test_outcomes, text, xdist, xdist_outcomes};
 
 const DEMO: &str = "examples/demo";
+const TARGETS: &str = "tests/fixtures/targets";
 
 fn host_triple() -> String {
     let out = std::process::Command::new("rustc").arg("-vV").output().unwrap();
@@ -44,6 +45,8 @@ fn tests_run_under_the_target_runner_as_cargo_test_runs_them() {
     assert!(cargo_binaries.len() >= 4, "cargo test ran its binaries under the runner");
 
     let our_log = dir.join("xdist.log");
+    // Listed, not taken from the listing cache of an earlier test's run.
+    let _ = fs::remove_file(crate::support::target_dir().join("xdist").join("listings.json"));
     let out = xdist(DEMO, "run")
         .args(["-n", "2"])
         .env(&var, &runner)
@@ -58,4 +61,43 @@ fn tests_run_under_the_target_runner_as_cargo_test_runs_them() {
         let ran = lines.iter().any(|l| l.starts_with(binary) && l.contains("--exact"));
         assert!(listed && ran, "{binary} listed and run under the runner:\n{lines:#?}");
     }
+}
+
+#[test]
+fn an_unchanged_binary_is_not_listed_again_and_a_rebuilt_one_is() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("listing-cache");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let runner = dir.join("log-runner.sh");
+    fs::write(&runner, "#!/bin/sh\necho \"$*\" >> \"$XDIST_RUNNER_LOG\"\nexec \"$@\"\n").unwrap();
+    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
+    let var = format!("CARGO_TARGET_{}_RUNNER", host_triple().to_uppercase().replace('-', "_"));
+    // A target dir of its own: no other test's run shares its listing cache.
+    let target = dir.join("target");
+    let run = |log: &Path| {
+        let out = crate::support::xdist_in(TARGETS, "list", &target)
+            .env(&var, &runner)
+            .env("XDIST_RUNNER_LOG", log)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (text(&out.stdout), logged(log).1)
+    };
+    let (first, _) = run(&dir.join("first.log"));
+    let (second, lines) = run(&dir.join("second.log"));
+    assert_eq!(first, second, "the same list from the cache");
+    assert!(lines.is_empty(), "nothing listed again: {lines:#?}");
+    // A binary written anew (as a rebuild writes it) is listed again, alone.
+    let (binaries, listed) = logged(&dir.join("first.log"));
+    assert!(listed.iter().any(|l| l.contains("--list")), "the first run listed: {listed:#?}");
+    let touched = binaries.iter().next().unwrap().clone();
+    let bytes = fs::read(&touched).unwrap();
+    let perms = fs::metadata(&touched).unwrap().permissions();
+    fs::remove_file(&touched).unwrap();
+    fs::write(&touched, bytes).unwrap();
+    fs::set_permissions(&touched, perms).unwrap();
+    let (third, lines) = run(&dir.join("third.log"));
+    assert_eq!(third, first);
+    let relisted: BTreeSet<&str> = lines.iter().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(relisted, BTreeSet::from([touched.as_str()]), "{lines:#?}");
 }

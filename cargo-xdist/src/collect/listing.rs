@@ -24,6 +24,7 @@ use xdist_core::protocol::Harness;
 use xdist_core::testlist::{TestBinary, TestList};
 use xdist_worker::command::test_command;
 
+use crate::collect::listing_cache::ListingCache;
 use crate::errors::{ListError, ListErrorKind};
 
 /// A binary to list.
@@ -63,8 +64,12 @@ impl Format {
     }
 }
 
-/// Lists all `targets` and builds the run's test list.
-pub fn list_tests(targets: Vec<Target>) -> Result<TestList, ListError> {
+/// Lists all `targets` and builds the run's test list; libtest binaries listed before and
+/// not rebuilt since come from `cache`.
+pub fn list_tests(
+    targets: Vec<Target>,
+    cache: Option<&ListingCache>,
+) -> Result<TestList, ListError> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, 16)
@@ -83,8 +88,18 @@ pub fn list_tests(targets: Vec<Target>) -> Result<TestList, ListError> {
                         results.lock().expect("no panics while locked")[i] = Some(found);
                         continue;
                     }
+                    let path = target.binary.path.as_str();
+                    let cacheable = cache.filter(|_| !target.custom_harness);
+                    if let Some(tests) = cacheable.and_then(|c| c.get(path)) {
+                        let found = Ok(Found::Tests(tests));
+                        results.lock().expect("no panics while locked")[i] = Some(found);
+                        continue;
+                    }
                     let found = list_binary(&target.binary, target.custom_harness)
                         .map_err(|kind| ListError { binary_id: target.binary.id.clone(), kind });
+                    if let (Some(cache), Ok(Found::Tests(tests))) = (cacheable, &found) {
+                        cache.put(path, tests);
+                    }
                     results.lock().expect("no panics while locked")[i] = Some(found);
                 }
             });
@@ -427,10 +442,13 @@ esac"#,
         let _scripts = SCRIPTS.lock().unwrap_or_else(|e| e.into_inner());
         let main = script("main", "echo 'not a list'");
         let libtest = script("lib", "printf 'a: test\\n'");
-        let list = list_tests(vec![
-            Target { binary: main, custom_harness: true, listed: None },
-            Target { binary: libtest, custom_harness: true, listed: None },
-        ])
+        let list = list_tests(
+            vec![
+                Target { binary: main, custom_harness: true, listed: None },
+                Target { binary: libtest, custom_harness: true, listed: None },
+            ],
+            None,
+        )
         .unwrap();
         let ids: Vec<String> = (0..list.tests.len()).map(|i| list.test_id(i)).collect();
         assert_eq!(ids, ["pkg::lib a", "pkg::main pkg::main"]);

@@ -4,6 +4,7 @@
 
 pub mod harness;
 pub mod listing;
+pub mod listing_cache;
 pub mod shard;
 pub mod test_env;
 
@@ -21,6 +22,7 @@ use crate::cli::archive::ArchiveSource;
 use crate::config::target_runner::runner_for_target;
 use crate::errors::{InternalError, XdistError};
 use harness::CustomHarnesses;
+use listing_cache::ListingCache;
 use shard::Sharding;
 
 /// The collection split by the filter.
@@ -127,7 +129,9 @@ pub fn collect(
             });
         }
     }
-    let full = listing::list_tests(targets)?;
+    let cache = ListingCache::load(&target_dir);
+    let full = listing::list_tests(targets, Some(&cache))?;
+    cache.save();
     let mut selected = Vec::new();
     let mut ignored = Vec::new();
     for (i, test) in full.tests.iter().enumerate() {
