@@ -101,3 +101,39 @@ fn an_unchanged_binary_is_not_listed_again_and_a_rebuilt_one_is() {
     let relisted: BTreeSet<&str> = lines.iter().filter_map(|l| l.split(' ').next()).collect();
     assert_eq!(relisted, BTreeSet::from([touched.as_str()]), "{lines:#?}");
 }
+
+#[test]
+fn batches_of_whole_modules_run_by_module_filter_with_cargo_tests_outcomes() {
+    const SHARDS: &str = "tests/fixtures/shards";
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-filters");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let runner = dir.join("log-runner.sh");
+    fs::write(&runner, "#!/bin/sh\necho \"$*\" >> \"$XDIST_RUNNER_LOG\"\nexec \"$@\"\n").unwrap();
+    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
+    let var = format!("CARGO_TARGET_{}_RUNNER", host_triple().to_uppercase().replace('-', "_"));
+    let expected = cargo_test_outcomes(SHARDS, &[], &["--include-ignored"]);
+    // Whole modules in one worker's queue (`--dist no`); a filter that leaves tests of each
+    // module out (they must not run by module filter); a run spread over two workers.
+    let cases: [&[&str]; 3] = [
+        &["-n", "1", "--dist", "no"],
+        &["-n", "1", "--dist", "no", "--skip", "common_name"],
+        &["-n", "2"],
+    ];
+    for (k, args) in cases.iter().enumerate() {
+        let log = dir.join(format!("run-{k}.log"));
+        let mut cmd = xdist(SHARDS, "run");
+        cmd.args(["--run-ignored", "all", "--no-history"]).args(*args);
+        let out = cmd.env(&var, &runner).env("XDIST_RUNNER_LOG", &log).output().unwrap();
+        let mut want = expected.clone();
+        if args.contains(&"--skip") {
+            want.retain(|id, _| !id.contains("common_name"));
+        }
+        assert_eq!(xdist_outcomes(&out), want, "{args:?}\n{}", text(&out.stderr));
+        let (_, lines) = logged(&log);
+        let by_module = lines.iter().filter(|l| !l.contains("--exact") && !l.contains("--list"));
+        if k == 0 {
+            assert!(by_module.count() > 0, "some batch ran by module filter: {lines:#?}");
+        }
+    }
+}

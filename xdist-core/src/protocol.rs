@@ -124,6 +124,10 @@ pub struct BinarySpec {
     pub runner: Vec<String>,
     /// Arguments that always come first (a doctest binary's rustdoc command line).
     pub args: Vec<String>,
+    /// The names of its tests that the run does not run (filtered out, ignored): with the
+    /// run's own, every test libtest has, so that a batch named by module filters can be
+    /// checked to select exactly its tests.
+    pub unlisted: Vec<String>,
     /// How its tests are run.
     pub harness: Harness,
 }

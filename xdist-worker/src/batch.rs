@@ -58,6 +58,9 @@ pub struct Batch<'a> {
     pub tests: Vec<(TestIndex, &'a str)>,
     /// Pass `--include-ignored`.
     pub include_ignored: bool,
+    /// Substring filters that select exactly `tests` (see `filters.rs`), passed instead of
+    /// their names with `--exact`.
+    pub filters: Option<Vec<String>>,
     /// Timeouts and output limits.
     pub limits: &'a RunLimits,
     /// Where the running process group is published, so that it can be killed if the
@@ -78,11 +81,15 @@ impl<'a> Batch<'a> {
         let keep = usize::try_from(self.limits.output_keep).unwrap_or(usize::MAX);
         let spec = self.binary;
         let mut command = command::test_command(&spec.runner, &spec.path, &spec.cwd, &spec.env);
-        command.args(["--exact", "--test-threads=1", "--color=never"]);
+        command.args(["--test-threads=1", "--color=never"]);
         if self.include_ignored {
             command.arg("--include-ignored");
         }
-        command.arg("--").args(&names).stdout(Stdio::piped()).stderr(Stdio::piped());
+        match &self.filters {
+            Some(filters) => command.arg("--").args(filters),
+            None => command.arg("--exact").arg("--").args(&names),
+        };
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         command::isolate(&mut command);
         let child = match command.spawn() {
             Ok(child) => child,

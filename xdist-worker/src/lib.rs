@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod capture;
 pub mod command;
+pub mod filters;
 pub mod libtest;
 pub mod pace;
 
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use xdist_core::TestIndex;
 use xdist_core::codec::{self, FrameError};
-use xdist_core::protocol::{Batching, FromWorker, ToWorker, WorkerSetup};
+use xdist_core::protocol::{Batching, FromWorker, Harness, ToWorker, WorkerSetup};
 
 use crate::batch::{Batch, Rest};
 
@@ -75,6 +76,7 @@ pub fn serve(
     }
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
     let mut one_name_binaries = HashSet::new();
+    let universes = Universes::of(&setup);
     let mut sink = PacedOutput {
         out: SharedOutput(Arc::clone(&output)),
         pace: pace::Pace::default(),
@@ -101,7 +103,8 @@ pub fn serve(
             }
             inbox.queue.drain(..take).collect::<Vec<_>>()
         };
-        run_queue(&setup, batch, &current_group, &mut one_name_binaries, &mut sink)?;
+        let binaries = Binaries { universes: &universes, one_name: &mut one_name_binaries };
+        run_queue(&setup, batch, &current_group, binaries, &mut sink)?;
     }
 }
 
@@ -227,9 +230,10 @@ fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
     current_group: &AtomicI32,
-    one_name_binaries: &mut HashSet<u32>,
+    binaries: Binaries<'_, '_>,
     sink: &mut dyn batch::Sink,
 ) -> Result<(), WorkerError> {
+    let one_name_binaries = binaries.one_name;
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
     for index in queue {
         let test = setup.tests.get(index as usize).ok_or(WorkerError::BadIndex(index))?;
@@ -241,28 +245,38 @@ fn run_queue(
     for (binary_index, tests) in by_binary {
         let binary =
             setup.binaries.get(binary_index as usize).ok_or(WorkerError::BadIndex(binary_index))?;
-        let mut batches: VecDeque<Vec<(TestIndex, &str)>> =
+        let mut batches: VecDeque<Planned<'_>> =
             if one_name_binaries.contains(&binary_index) {
-                tests.into_iter().map(|t| vec![t]).collect()
+                tests.into_iter().map(|t| (vec![t], None)).collect()
             } else {
-                split_for_command_line(tests).into()
+                let universe = binaries.universes.get(binary_index);
+                let mut batches = Vec::new();
+                for (tests, filters) in with_filters(tests, binary.harness, universe) {
+                    match filters {
+                        Some(filters) => batches.push((tests, Some(filters))),
+                        None => batches
+                            .extend(split_for_command_line(tests).into_iter().map(|t| (t, None))),
+                    }
+                }
+                batches.into()
             };
-        while let Some(tests) = batches.pop_front() {
+        while let Some((tests, filters)) = batches.pop_front() {
             let batch = Batch {
                 binary,
                 tests,
+                filters,
                 include_ignored: setup.include_ignored,
                 limits: &setup.limits,
                 current_group,
             };
             match batch.run(sink)? {
                 Rest::Done => {}
-                Rest::Rerun(rest) => batches.push_front(rest),
+                Rest::Rerun(rest) => batches.push_front((rest, None)),
                 Rest::OnePerProcess(rest) => {
                     // For the rest of the run, this binary gets one name per process.
                     one_name_binaries.insert(binary_index);
                     for test in rest.into_iter().rev() {
-                        batches.push_front(vec![test]);
+                        batches.push_front((vec![test], None));
                     }
                 }
             }
@@ -270,6 +284,62 @@ fn run_queue(
         }
     }
     Ok(())
+}
+
+/// A batch's tests, and the module filters that name them (else they go by exact name).
+type Planned<'a> = (Vec<(TestIndex, &'a str)>, Option<Vec<String>>);
+
+/// What the worker keeps about its binaries between batches.
+struct Binaries<'u, 'o> {
+    /// Every test name of each binary.
+    universes: &'u Universes<'u>,
+    /// Binaries that take one name per process.
+    one_name: &'o mut HashSet<u32>,
+}
+
+/// Every test name each binary has: the run's and the `unlisted` ones.
+struct Universes<'s>(Vec<filters::Universe<'s>>);
+
+impl<'s> Universes<'s> {
+    fn of(setup: &'s WorkerSetup) -> Self {
+        let mut names: Vec<Vec<&str>> = setup
+            .binaries
+            .iter()
+            .map(|b| b.unlisted.iter().map(String::as_str).collect())
+            .collect();
+        for test in &setup.tests {
+            if let Some(binary) = names.get_mut(test.binary as usize) {
+                binary.push(&test.name);
+            }
+        }
+        Self(names.into_iter().map(filters::Universe::new).collect())
+    }
+
+    fn get(&self, binary: u32) -> Option<&filters::Universe<'s>> {
+        self.0.get(binary as usize)
+    }
+}
+
+/// A libtest batch as module filters plus a batch of the rest by exact name, when whole
+/// modules make that worth it; else the batch by exact names.
+fn with_filters<'a>(
+    batch: Vec<(TestIndex, &'a str)>,
+    harness: Harness,
+    universe: Option<&filters::Universe<'_>>,
+) -> Vec<Planned<'a>> {
+    let names: Vec<&str> = batch.iter().map(|t| t.1).collect();
+    let compact = universe
+        .filter(|_| harness == Harness::Libtest)
+        .and_then(|universe| filters::compact(&names, universe));
+    let Some(compact) = compact else { return vec![(batch, None)] };
+    let covered: HashSet<&str> = compact.covered.iter().copied().collect();
+    let (by_filter, rest): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|t| covered.contains(t.1));
+    let mut out = vec![(by_filter, Some(compact.filters))];
+    if !rest.is_empty() {
+        out.push((rest, None));
+    }
+    out
 }
 
 /// Most tests named on one command line: libtest compares every test of the binary with

@@ -56,6 +56,7 @@ fn script(name: &str, body: &str) -> BinarySpec {
         env: vec![],
         runner: Vec::new(),
         args: Vec::new(),
+        unlisted: Vec::new(),
         harness: Harness::Libtest,
     }
 }
@@ -99,6 +100,7 @@ fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frame
         binary,
         tests: names.iter().enumerate().map(|(i, n)| (i as u32, *n)).collect(),
         include_ignored: false,
+        filters: None,
         limits,
         current_group: &group,
     };

@@ -41,6 +41,7 @@ fn harness(test: &str) -> BinarySpec {
         env: vec![],
         runner: Vec::new(),
         args: Vec::new(),
+        unlisted: Vec::new(),
         harness: Harness::Libtest,
     }
 }
@@ -129,6 +130,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         env: vec![],
         runner: Vec::new(),
         args: Vec::new(),
+        unlisted: Vec::new(),
         harness: Harness::Libtest,
     };
     let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };
@@ -137,6 +139,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         binary: &binary,
         tests: vec![(0, "a"), (1, "b")],
         include_ignored: false,
+        filters: None,
         limits: &limits,
         current_group: &group,
     };

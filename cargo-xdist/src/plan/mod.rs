@@ -111,6 +111,9 @@ pub fn plan(
     };
     let include_ignored = filter.run_ignored != RunIgnored::Default;
     let mut setup = worker_setup(&list, include_ignored, limits, batching(mode, max_fail));
+    for (binary, unlisted) in setup.binaries.iter_mut().zip(unlisted_names(collected)) {
+        binary.unlisted = unlisted;
+    }
     setup.first = u32::try_from(first).unwrap_or(u32::MAX);
     Ok(Plan {
         list,
@@ -185,6 +188,19 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// Per binary, the names of the tests listed that the run does not run.
+fn unlisted_names(collected: &Collected) -> Vec<Vec<String>> {
+    let mut unlisted = vec![Vec::new(); collected.full.binaries.len()];
+    let mut runs = vec![false; collected.full.tests.len()];
+    for &i in &collected.selected {
+        runs[i] = true;
+    }
+    for (test, _) in collected.full.tests.iter().zip(&runs).filter(|(_, runs)| !**runs) {
+        unlisted[test.binary as usize].push(test.name.clone());
+    }
+    unlisted
+}
+
 fn worker_setup(
     list: &TestList,
     include_ignored: bool,
@@ -201,6 +217,7 @@ fn worker_setup(
                 env: b.env.clone(),
                 runner: b.runner.clone(),
                 args: b.args.clone(),
+                unlisted: Vec::new(),
                 harness: b.harness,
             })
             .collect(),

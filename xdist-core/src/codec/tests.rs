@@ -44,6 +44,7 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
                 env,
                 runner: Vec::new(),
                 args: Vec::new(),
+                unlisted: Vec::new(),
                 harness,
             });
     let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });

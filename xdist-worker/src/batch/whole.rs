@@ -183,6 +183,7 @@ mod tests {
             env: vec![("XDIST_WHOLE_PROBE".into(), "42".into())],
             runner: Vec::new(),
             args: Vec::new(),
+            unlisted: Vec::new(),
             harness: Harness::Whole,
         };
         let group = AtomicI32::new(0);
@@ -190,6 +191,7 @@ mod tests {
             binary: &spec,
             tests: vec![(7, "pkg::main")],
             include_ignored: true,
+            filters: None,
             limits,
             current_group: &group,
         };
