@@ -104,6 +104,25 @@ pub fn compact<'a>(batch: &[&'a str], universe: &Universe<'_>) -> Option<Compact
     })
 }
 
+/// Substring filters for doctests, whose names (`src/lib.rs - add (line 5)`) hold spaces
+/// and cannot be passed whole (rustdoc splits `--test-args` at whitespace): for each name,
+/// the word of it that the fewest of the binary's doctests contain (often the line number,
+/// `5)`), so that the process runs few doctests besides the batch's. `None` if a name has
+/// no word (the batch then runs every doctest).
+pub fn doctest_words(batch: &[&str], universe: &Universe<'_>) -> Option<Vec<String>> {
+    let mut words: Vec<String> = Vec::new();
+    for name in batch {
+        let best = name
+            .split_whitespace()
+            .filter(|w| *w != "-" && *w != "(line")
+            .min_by_key(|w| universe.names.iter().filter(|u| u.contains(*w)).count())?;
+        if !words.iter().any(|w| w == best) {
+            words.push(best.to_string());
+        }
+    }
+    Some(words)
+}
+
 /// `a::`, `a::b::` for `a::b::c`, outermost first.
 fn prefixes(name: &str) -> impl Iterator<Item = &str> {
     name.match_indices("::").map(move |(i, _)| &name[..i + 2])
@@ -176,6 +195,26 @@ mod tests {
             None,
             "`m07::` would run other::m07::t999"
         );
+    }
+
+    #[test]
+    fn doctests_are_named_by_their_rarest_word() {
+        let all = [
+            "src/lib.rs - add (line 5)",
+            "src/lib.rs - add (line 15)",
+            "src/a.rs - a::add (line 9)",
+            "src/a.rs - a::b (line 25)",
+        ];
+        let universe = Universe::new(all.to_vec());
+        let words =
+            doctest_words(&["src/lib.rs - add (line 15)", "src/a.rs - a::b (line 25)"], &universe);
+        assert_eq!(words, Some(vec!["15)".to_string(), "a::b".to_string()]));
+        let selected: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|n| words.as_ref().unwrap().iter().any(|w| n.contains(w.as_str())))
+            .collect();
+        assert_eq!(selected, [all[1], all[3]], "exactly the batch here");
     }
 
     #[test]

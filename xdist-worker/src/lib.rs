@@ -245,21 +245,21 @@ fn run_queue(
     for (binary_index, tests) in by_binary {
         let binary =
             setup.binaries.get(binary_index as usize).ok_or(WorkerError::BadIndex(binary_index))?;
-        let mut batches: VecDeque<Planned<'_>> =
-            if one_name_binaries.contains(&binary_index) {
-                tests.into_iter().map(|t| (vec![t], None)).collect()
-            } else {
-                let universe = binaries.universes.get(binary_index);
-                let mut batches = Vec::new();
-                for (tests, filters) in with_filters(tests, binary.harness, universe) {
-                    match filters {
-                        Some(filters) => batches.push((tests, Some(filters))),
-                        None => batches
-                            .extend(split_for_command_line(tests).into_iter().map(|t| (t, None))),
+        let mut batches: VecDeque<Planned<'_>> = if one_name_binaries.contains(&binary_index) {
+            tests.into_iter().map(|t| (vec![t], None)).collect()
+        } else {
+            let universe = binaries.universes.get(binary_index);
+            let mut batches = Vec::new();
+            for (tests, filters) in with_filters(tests, binary.harness, universe) {
+                match filters {
+                    Some(filters) => batches.push((tests, Some(filters))),
+                    None => {
+                        batches.extend(split_for_command_line(tests).into_iter().map(|t| (t, None)))
                     }
                 }
-                batches.into()
-            };
+            }
+            batches.into()
+        };
         while let Some((tests, filters)) = batches.pop_front() {
             let batch = Batch {
                 binary,
@@ -328,6 +328,10 @@ fn with_filters<'a>(
     universe: Option<&filters::Universe<'_>>,
 ) -> Vec<Planned<'a>> {
     let names: Vec<&str> = batch.iter().map(|t| t.1).collect();
+    if harness == Harness::Doctest {
+        let words = universe.and_then(|universe| filters::doctest_words(&names, universe));
+        return vec![(batch, words)];
+    }
     let compact = universe
         .filter(|_| harness == Harness::Libtest)
         .and_then(|universe| filters::compact(&names, universe));

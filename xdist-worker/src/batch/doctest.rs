@@ -28,9 +28,11 @@ pub(super) fn run<'a>(batch: &Batch<'a>, sink: &mut dyn Sink) -> io::Result<Rest
     if batch.include_ignored {
         command.args(["--test-args", "--include-ignored"]);
     }
-    // Narrowed to the batch's items where their paths allow (libtest's substring filters:
-    // a superset of the batch, whose extra doctests are run but not reported).
-    if let Some(filters) = item_filters(batch.tests.iter().map(|t| t.1)) {
+    // Narrowed to the batch's doctests by substring filters (a superset of the batch, whose
+    // extra doctests are run but not reported): the worker's rarest words of each name,
+    // else the names' item paths.
+    let filters = batch.filters.clone().or_else(|| item_filters(batch.tests.iter().map(|t| t.1)));
+    if let Some(filters) = filters {
         for filter in filters {
             command.args(["--test-args", &filter]);
         }
