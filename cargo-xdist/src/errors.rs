@@ -371,6 +371,16 @@ pub enum ArchiveError {
         #[source]
         source: serde_json::Error,
     },
+    /// The metadata names a binary or dir that is not in the archive.
+    #[error(
+        "archive {archive}: metadata names `{path}`, which is outside the archive's target dir"
+    )]
+    OutsidePath {
+        /// The archive.
+        archive: Utf8PathBuf,
+        /// The path.
+        path: String,
+    },
     /// cargo-xdist's part of the archive is of a newer format.
     #[error(
         "archive {archive}: format version {found} is newer than this cargo-xdist reads ({supported}); use a newer cargo-xdist"

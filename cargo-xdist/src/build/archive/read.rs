@@ -49,6 +49,9 @@ pub fn open(source: &ArchiveSource, archive: &Utf8Path) -> Result<Opened, Archiv
         serde_json::from_slice(&read(BINARIES_METADATA)?).map_err(bad(BINARIES_METADATA))?;
     let metadata: Metadata =
         serde_json::from_slice(&read(CARGO_METADATA)?).map_err(bad(CARGO_METADATA))?;
+    if let Some(path) = outside_path(&summary) {
+        return Err(ArchiveError::OutsidePath { archive: archive.to_path_buf(), path });
+    }
     if let Ok(bytes) = fs::read(dest.join(XDIST_MANIFEST)) {
         let manifest: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(bad(XDIST_MANIFEST))?;
@@ -117,6 +120,38 @@ fn destination(
         return Ok((path, None));
     }
     Ok((path, Some(temp)))
+}
+
+/// The first path of the summary that would not land inside the unpacked target dir: a
+/// test binary not under the build's target dir, or any relative path (non-test binaries,
+/// out dirs, linked paths) that is absolute or has a `..`. Running such a binary, or
+/// loading libraries from such a dir, would run what the archive did not bring.
+fn outside_path(summary: &BinaryListSummary) -> Option<String> {
+    let meta = &summary.rust_build_meta;
+    let old_target = meta.build_directory.as_ref().unwrap_or(&meta.target_directory);
+    let plain = |p: &Utf8Path| {
+        !p.as_str().is_empty()
+            && p.components().all(|c| matches!(c, camino::Utf8Component::Normal(_)))
+    };
+    let binaries = summary.rust_binaries.iter().map(|(_, b)| &b.binary_path);
+    for path in binaries {
+        if !path.strip_prefix(old_target).is_ok_and(plain) {
+            return Some(path.to_string());
+        }
+    }
+    let relative = meta
+        .non_test_binaries
+        .values()
+        .flatten()
+        .map(|b| &b.path)
+        .chain(meta.build_script_out_dirs.values())
+        .chain(&meta.linked_paths);
+    for path in relative {
+        if !plain(path) {
+            return Some(path.to_string());
+        }
+    }
+    None
 }
 
 /// `dir` made absolute and canonical; it must be a directory.

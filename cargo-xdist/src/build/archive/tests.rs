@@ -315,3 +315,27 @@ fn checked_paths_keep_plain_components() {
     assert!(checked_path("targets/x").is_err());
     assert!(checked_path("").is_err());
 }
+
+#[test]
+fn metadata_naming_binaries_outside_the_archive_is_refused() {
+    let metadata = br#"{"packages": [], "workspace_members": [], "resolve": null,
+        "target_directory": "/t", "version": 1, "workspace_root": "/", "metadata": null}"#;
+    let binary = |path: &str| {
+        format!(
+            r#"{{"rust-build-meta": {{"target-directory": "/t", "base-output-directories": [],
+            "non-test-binaries": {{}}, "linked-paths": []}}, "rust-binaries": {{"p": {{
+            "binary-id": "p", "binary-name": "p", "package-id": "p", "kind": "lib",
+            "binary-path": "{path}", "build-platform": "target"}}}}}}"#
+        )
+    };
+    let linked = r#"{"rust-build-meta": {"target-directory": "/t", "base-output-directories": [],
+        "non-test-binaries": {}, "linked-paths": ["../../usr/lib"]}, "rust-binaries": {}}"#;
+    let cases = [binary("/usr/bin/env"), binary("/t/../usr/bin/env"), linked.to_string()];
+    for summary in cases {
+        let scratch = Scratch::new();
+        let tar =
+            tar_of(&[file(BINARIES_METADATA, summary.as_bytes()), file(CARGO_METADATA, metadata)]);
+        let message = open_error(&scratch, &tar);
+        assert!(message.contains("outside the archive's target dir"), "{message}");
+    }
+}
