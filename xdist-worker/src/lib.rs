@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use xdist_core::TestIndex;
 use xdist_core::codec::{self, FrameError};
-use xdist_core::protocol::{Batching, FromWorker, ToWorker, WorkerSetup};
+use xdist_core::protocol::{Batching, FromWorker, Harness, ToWorker, WorkerSetup};
 
 use crate::batch::{Batch, Rest};
 
@@ -241,8 +241,11 @@ fn run_queue(
     for (binary_index, tests) in by_binary {
         let binary =
             setup.binaries.get(binary_index as usize).ok_or(WorkerError::BadIndex(binary_index))?;
+        // `--no-capture`: one test per process, so that nothing a test prints can pass for
+        // another test's start line, and all the process writes is that test's.
+        let alone = setup.no_capture && binary.harness == Harness::Libtest;
         let mut batches: VecDeque<Vec<(TestIndex, &str)>> =
-            if one_name_binaries.contains(&binary_index) {
+            if one_name_binaries.contains(&binary_index) || alone {
                 tests.into_iter().map(|t| vec![t]).collect()
             } else {
                 split_for_command_line(tests).into()
@@ -252,6 +255,7 @@ fn run_queue(
                 binary,
                 tests,
                 include_ignored: setup.include_ignored,
+                no_capture: setup.no_capture,
                 limits: &setup.limits,
                 current_group,
             };

@@ -99,6 +99,7 @@ fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frame
         binary,
         tests: names.iter().enumerate().map(|(i, n)| (i as u32, *n)).collect(),
         include_ignored: false,
+        no_capture: false,
         limits,
         current_group: &group,
     };

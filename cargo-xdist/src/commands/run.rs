@@ -59,7 +59,10 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         return Ok(no_tests(settings.no_tests, collected.ignored.len()));
     }
     let plan = plan::plan(&settings, &filter, &collected, rerun.first)?;
-    let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
+    let Plan { list, mut session, mut setup, shape, detail, skipped, history } = plan;
+    // `cargo test -- --nocapture` says the same.
+    setup.no_capture =
+        args.display.no_capture || args.filter.libtest_args.iter().any(|a| a == "--nocapture");
     let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
         .map_err(|source| InternalError::EncodeSetup { source })?;
     let mut transport = LocalTransport {

@@ -213,5 +213,6 @@ fn worker_setup(
         limits,
         batching,
         first: 0,
+        no_capture: false,
     }
 }

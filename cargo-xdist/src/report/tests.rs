@@ -272,3 +272,41 @@ fn the_counter_numbers_each_line() {
     assert!(shown.contains("    PASS (3/6) demo tests::ok_b"), "{shown}");
     insta::assert_snapshot!(shown);
 }
+
+/// `--no-capture`: bytes cut anywhere come out as whole lines, each after its worker's
+/// name, stdout to the report and stderr to stderr; a process's unfinished line when it
+/// ends.
+#[test]
+fn live_output_is_prefixed_line_by_line() {
+    use xdist_core::protocol::OutputStream::{Stderr, Stdout};
+    let list = list(&["tests::ok_a"]);
+    let (out, err) = (Buffer::default(), Buffer::default());
+    let mut reporter = TerminalReporter::with_output(
+        &list,
+        Detail::default(),
+        Vec::new(),
+        Box::new(out.clone()),
+        Box::new(err.clone()),
+    );
+    let output = |worker, stream, bytes: &[u8]| RunEvent::TestOutput {
+        worker,
+        index: Some(0),
+        stream,
+        bytes: bytes.to_vec(),
+    };
+    for event in [
+        output(0, Stdout, b"test tests::ok_a ... hel"),
+        output(1, Stdout, b"other\n"),
+        output(0, Stdout, b"lo\nok\n\ntest res"),
+        output(0, Stderr, b"warn\n"),
+        RunEvent::ProcessExited { worker: 0 },
+    ] {
+        reporter.on_event(&event);
+    }
+    reporter.flush();
+    assert_eq!(
+        out.text(),
+        "[gw1] other\n[gw0] test tests::ok_a ... hello\n[gw0] ok\n[gw0] \n[gw0] test res\n"
+    );
+    assert_eq!(err.text(), "[gw0] warn\n");
+}

@@ -93,7 +93,7 @@ pub(super) fn run_process(
     clock.started(0);
     sink.send(FromWorker::Started { index })?;
     sink.flush()?;
-    let mut output = ProcessOutput::start(child, keep)?;
+    let mut output = ProcessOutput::start(child, keep, false)?;
 
     let mut stdout = BoundedOutput::new(keep);
     let mut status: Option<ExitStatus> = None;
@@ -108,6 +108,7 @@ pub(super) fn run_process(
         }
         match output.next(until) {
             Arrival::Stdout(bytes) => stdout.push(&bytes),
+            Arrival::Stderr(_) => {}
             Arrival::Exited(result) => {
                 status = Some(result?);
                 // The test ends with its process; what it left in its group goes with it.
@@ -190,6 +191,7 @@ mod tests {
             binary: &spec,
             tests: vec![(7, "pkg::main")],
             include_ignored: true,
+            no_capture: false,
             limits,
             current_group: &group,
         };
