@@ -7,6 +7,7 @@ mod demo;
 mod durations;
 mod harnesses;
 mod hostile;
+mod libtest_json;
 mod partition;
 mod reporting;
 mod rerun;

@@ -29,6 +29,7 @@ use crate::report::durations::DurationRecorder;
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonStream;
 use crate::report::junit::{DEFAULT_RUN_NAME, JunitReporter};
+use crate::report::libtest_json::LibtestJson;
 use crate::report::outcomes::OutcomeRecorder;
 use crate::report::progress::ProgressDisplay;
 use crate::report::style::{self, Palette, Progress, TermEnv};
@@ -74,7 +75,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     };
     let json = settings.message_format != RunFormat::Human;
     let (mut display, mut reporter) = terminal(args, json, &list, detail, skipped);
-    let mut events = json.then(|| {
+    let libtest = settings.message_format == RunFormat::LibtestJson;
+    let mut libtest_lines = libtest.then(|| {
+        let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
+        let out = std::io::BufWriter::new(std::io::stdout());
+        LibtestJson::new(&list, skipped.collect(), out)
+    });
+    let mut events = (json && !libtest).then(|| {
         let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
         let out = std::io::BufWriter::new(std::io::stdout());
         let pretty = settings.message_format == RunFormat::JsonPretty;
@@ -107,6 +114,9 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         subscribers.push(&mut reporter);
         if let Some(events) = events.as_mut() {
             subscribers.push(events);
+        }
+        if let Some(lines) = libtest_lines.as_mut() {
+            subscribers.push(lines);
         }
         if let Some(junit) = junit.as_mut() {
             subscribers.push(junit);
