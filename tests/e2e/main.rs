@@ -17,3 +17,4 @@ mod stress;
 mod support;
 mod targets;
 mod terminal;
+mod timeline;

@@ -34,6 +34,7 @@ use crate::report::outcomes::OutcomeRecorder;
 use crate::report::progress::ProgressDisplay;
 use crate::report::style::{self, Palette, Progress, TermEnv};
 use crate::report::terminal::{Detail, TerminalReporter};
+use crate::report::timeline::Timeline;
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
@@ -95,6 +96,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         let out = Box::new(std::io::stdout());
         GithubReporter::new(&list, &collected.workspace_root, out, GithubReporter::step_summary())
     });
+    let mut timeline = args.display.timeline.as_ref().map(|path| Timeline::new(&list, path));
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -124,6 +126,9 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         if let Some(recorder) = recorder.as_mut() {
             subscribers.push(recorder);
         }
+        if let Some(timeline) = timeline.as_mut() {
+            subscribers.push(timeline);
+        }
         subscribers.push(&mut last_outcomes);
         runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
     };
@@ -137,6 +142,12 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     if let Some(junit) = junit {
         if let Err(e) = junit.finish() {
             eprintln!("warning: {}", error_chain(&e));
+        }
+    }
+    if let Some(timeline) = timeline {
+        if let Err(e) = timeline.finish() {
+            let path = args.display.timeline.as_deref().unwrap_or_else(|| "".as_ref());
+            eprintln!("warning: could not write the timeline to {}: {e}", path.display());
         }
     }
     let summary = reporter.summary().unwrap_or_default();

@@ -12,6 +12,7 @@ pub mod outcomes;
 pub mod progress;
 pub mod style;
 pub mod terminal;
+pub mod timeline;
 
 #[cfg(test)]
 mod junit_tests;
