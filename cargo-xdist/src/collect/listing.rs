@@ -72,6 +72,7 @@ pub fn list_tests(targets: Vec<Target>) -> Result<TestList, ListError> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Found, ListError>>>> =
         Mutex::new((0..targets.len()).map(|_| None).collect());
+    let spinner = crate::report::spinner::ListingSpinner::on_stderr(targets.len());
     thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -86,10 +87,12 @@ pub fn list_tests(targets: Vec<Target>) -> Result<TestList, ListError> {
                     let found = list_binary(&target.binary, target.custom_harness)
                         .map_err(|kind| ListError { binary_id: target.binary.id.clone(), kind });
                     results.lock().expect("no panics while locked")[i] = Some(found);
+                    spinner.listed_one();
                 }
             });
         }
     });
+    drop(spinner);
     let results = results.into_inner().expect("threads joined");
     let mut listed = Vec::with_capacity(targets.len());
     for (target, result) in targets.into_iter().zip(results) {

@@ -10,6 +10,7 @@ pub mod junit;
 pub mod libtest_json;
 pub mod outcomes;
 pub mod progress;
+pub mod spinner;
 pub mod style;
 pub mod terminal;
 pub mod timeline;
