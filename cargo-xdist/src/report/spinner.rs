@@ -129,6 +129,8 @@ mod tests {
         let screen = Screen::default();
         let spinner = ListingSpinner::with_target(3, Duration::from_millis(500), on(&screen));
         (0..3).for_each(|_| spinner.listed_one());
+        // Long enough for a drawn spinner to tick, shorter than the delay.
+        thread::sleep(Duration::from_millis(250));
         drop(spinner);
         assert_eq!(*screen.0.lock().unwrap(), "");
     }
