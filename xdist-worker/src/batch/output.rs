@@ -173,12 +173,8 @@ impl ProcessOutput {
     }
 
     /// What the process wrote to stderr: to its end, or what arrived by a short wait when
-    /// something still holds it open.
-    pub fn stderr(self) -> Vec<u8> {
-        self.stderr_and_unforwarded().0
-    }
-
-    /// The same, and the live stderr chunks not handed out yet.
+    /// something still holds it open; and the live stderr chunks not handed out yet
+    /// (`--no-capture`).
     pub fn stderr_and_unforwarded(self) -> (Vec<u8>, Vec<u8>) {
         let wait = if self.stdout_ended { DRAIN_AFTER_EXIT } else { STDERR_GRACE };
         let _ = self.stderr_end.recv_timeout(wait);
