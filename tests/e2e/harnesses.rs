@@ -57,7 +57,21 @@ fn parse_cargo_test(log: &str, ids: &BTreeMap<String, String>) -> (Outcomes, Vec
     }
     let mut binaries: Vec<Binary> = Vec::new();
     let mut outcomes = Outcomes::new();
+    // A multi-threaded harness's start line may be cut by another trial's panic message on
+    // stderr (the same file): `test a ... ` alone, its result word on a line of its own
+    // after the message. Such a test takes the next bare result word.
+    let mut open: Option<String> = None;
     for line in log.lines() {
+        if let Some(name) = open.as_ref().filter(|_| matches!(line, "ok" | "FAILED" | "ignored")) {
+            let outcome = match line {
+                "ok" => Outcome::Pass,
+                "FAILED" => Outcome::Fail,
+                _ => Outcome::Skip,
+            };
+            outcomes.insert(name.clone(), outcome);
+            open = None;
+            continue;
+        }
         if let Some(rest) = line.trim_start().strip_prefix("Running ") {
             let path = rest.rsplit_once('(').map(|(_, p)| p.trim_end_matches(')'));
             let file = path.and_then(|p| Path::new(p).file_name()).expect("a binary path");
@@ -73,6 +87,10 @@ fn parse_cargo_test(log: &str, ids: &BTreeMap<String, String>) -> (Outcomes, Vec
             && (line.ends_with(" tests") || line.ends_with(" test"))
         {
             binary.libtest = true;
+        } else if let Some(name) =
+            line.strip_prefix("test ").and_then(|rest| rest.strip_suffix(" ... "))
+        {
+            open = Some(format!("{} {}", binary.id, name.trim_end()));
         } else if let Some((name, result)) =
             line.strip_prefix("test ").and_then(|rest| rest.split_once(" ... "))
         {
@@ -205,4 +223,13 @@ fn list_shows_a_plain_main_as_one_test() {
     assert_eq!(plain["tests"][0]["name"], PLAIN_MAINS[1], "{plain}");
     let mimic = binaries.iter().find(|b| b["binary-id"] == "harnesses::mimic").expect("mimic");
     assert_eq!(mimic["harness"], "libtest", "{mimic}");
+}
+
+#[test]
+fn a_start_line_cut_by_another_trials_panic_still_counts() {
+    let log = "     Running tests/mimic.rs (/t/debug/deps/mimic-0)\n\nrunning 2 tests\ntest check_a           ... \nthread '<unnamed>' panicked at tests/mimic.rs:17:36:\na trial that panics\nok\ntest panics_f          ... FAILED\n";
+    let ids = BTreeMap::from([("mimic-0".to_string(), "harnesses::mimic".to_string())]);
+    let (outcomes, _) = parse_cargo_test(log, &ids);
+    assert_eq!(outcomes["harnesses::mimic check_a"], Outcome::Pass);
+    assert_eq!(outcomes["harnesses::mimic panics_f"], Outcome::Fail);
 }

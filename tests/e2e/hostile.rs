@@ -28,7 +28,7 @@ fn expected() -> Outcomes {
 #[test]
 fn every_test_gets_its_expected_outcome_in_every_mode() {
     let want = expected();
-    assert_eq!(want.len(), 28);
+    assert_eq!(want.len(), 30);
     let modes = ["no", "load", "loadscope", "loadfile", "loadgroup", "worksteal"];
     let runs = modes
         .iter()
@@ -39,7 +39,7 @@ fn every_test_gets_its_expected_outcome_in_every_mode() {
         let out = xdist(HOSTILE, "run").args(args).output().unwrap();
         assert_eq!(xdist_outcomes(&out), want, "under {args:?}:\n{}", text(&out.stdout));
         assert_eq!(out.status.code(), Some(100));
-        assert_eq!(final_line(&out), "xdist: 13 passed, 14 failed, 1 skipped");
+        assert_eq!(final_line(&out), "xdist: 14 passed, 15 failed, 1 skipped");
     }
 }
 
@@ -80,4 +80,43 @@ fn a_hang_after_a_fake_result_times_out() {
     assert_eq!(outcomes["hostile t::y_pass"], Outcome::Pass, "{stdout}");
     assert!(stdout.contains("TIMEOUT"), "{stdout}");
     assert_eq!(final_line(&out), "xdist: 1 passed, 1 failed, 0 skipped");
+}
+
+/// `--no-capture`: tests print as they run, each line after its worker's name, and printing
+/// libtest's own lines (`ok`, `FAILED`, a later test's start line, a summary) changes no
+/// outcome.
+#[test]
+fn no_capture_streams_output_and_keeps_every_outcome() {
+    let want = expected();
+    for args in [
+        &["-n", "3", "--no-capture"][..],
+        &["-n", "1", "--nocapture"],
+        &["-n", "2", "--", "--nocapture"],
+    ] {
+        let out = xdist(HOSTILE, "run").args(args).output().unwrap();
+        let stdout = text(&out.stdout);
+        let stderr = text(&out.stderr);
+        assert_eq!(xdist_outcomes(&out), want, "under {args:?}:\n{stdout}");
+        assert_eq!(out.status.code(), Some(100));
+        assert_eq!(final_line(&out), "xdist: 14 passed, 15 failed, 1 skipped");
+        // What the tests printed, live, after the worker's name.
+        let prefixed = |text: &str, line: &str| {
+            text.lines().any(|l| {
+                l.strip_prefix("[gw")
+                    .and_then(|l| l.split_once("] "))
+                    .is_some_and(|(n, rest)| n.chars().all(|c| c.is_ascii_digit()) && rest == line)
+            })
+        };
+        for line in [
+            "test t::q_pass_after_noise ... ok",
+            "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out",
+            "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+        ] {
+            assert!(prefixed(&stdout, line), "no `[gwN] {line}` under {args:?}:\n{stdout}");
+        }
+        assert!(prefixed(&stderr, "after printing an ok summary"), "{stderr}");
+    }
+    // Captured (the default), the tests' prints stay out of the report.
+    let out = xdist(HOSTILE, "run").args(["-n", "2"]).output().unwrap();
+    assert!(!text(&out.stdout).contains("] test t::q_pass_after_noise ... ok"));
 }

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::protocol::OutputStream;
 use crate::summary::{RunSummary, TestResult};
 use crate::{TestIndex, WorkerId, worker_name};
 
@@ -67,6 +68,31 @@ pub enum RunEvent {
     TestFinished(TestResult),
     /// A test failed and runs again (`--retries`); this was the failed attempt.
     TestRetried(TestResult),
+    /// A worker started a test process (with process group `pid`). Told by the worker, not
+    /// decided by the session: for pictures of the run (`--timeline`).
+    ProcessStarted {
+        /// The worker.
+        worker: WorkerId,
+        /// The process id.
+        pid: u32,
+    },
+    /// The test process the worker started last has ended.
+    ProcessExited {
+        /// The worker.
+        worker: WorkerId,
+    },
+    /// Under `--no-capture`: bytes a test process wrote, as they came (no outcome depends
+    /// on them).
+    TestOutput {
+        /// The worker running the process.
+        worker: WorkerId,
+        /// The test it runs, when known.
+        index: Option<TestIndex>,
+        /// Which stream.
+        stream: OutputStream,
+        /// The bytes, cut anywhere.
+        bytes: Vec<u8>,
+    },
     /// Dispatch stopped early: the tests not run are reported with this reason.
     RunCancelled(CancelReason),
     /// Every test has its outcome and every worker has exited; the summary counts the

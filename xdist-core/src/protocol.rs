@@ -45,6 +45,9 @@ pub struct WorkerSetup {
     /// Tests `0..first` run before the others they are queued with, in processes of their
     /// own (`--failed-first`: libtest runs a process's tests in name order).
     pub first: u32,
+    /// `--no-capture`: run each test in a process of its own with libtest's `--nocapture`
+    /// and forward what the process writes as [`FromWorker::Output`] frames as it comes.
+    pub no_capture: bool,
 }
 
 /// How much of its queue a worker runs in one test process.
@@ -190,6 +193,26 @@ pub enum FromWorker {
     Heartbeat,
     /// The worker read its setup and is ready for tests (its first frame).
     Ready,
+    /// Under `--no-capture`: bytes the running test process wrote, as they came (any
+    /// bytes, cut anywhere; libtest's own lines included). Outcomes never depend on them:
+    /// the worker parses the same stream itself.
+    Output {
+        /// The test the process runs (a `--no-capture` process runs one test).
+        index: Option<TestIndex>,
+        /// Which of the process's streams.
+        stream: OutputStream,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+/// A test process's stdout or stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum OutputStream {
+    /// Its stdout.
+    Stdout,
+    /// Its stderr.
+    Stderr,
 }
 
 /// How one test ended on a worker.

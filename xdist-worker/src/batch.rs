@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use xdist_core::TestIndex;
-use xdist_core::protocol::{BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport};
+use xdist_core::protocol::{
+    BinarySpec, FromWorker, Harness, Outcome, OutputStream, RunLimits, TestReport,
+};
 
 use crate::command::{self, describe};
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
@@ -61,6 +63,9 @@ pub struct Batch<'a> {
     /// Substring filters that select exactly `tests` (see `filters.rs`), passed instead of
     /// their names with `--exact`.
     pub filters: Option<Vec<String>>,
+    /// `--no-capture`: pass libtest's `--nocapture` and forward the process's output as it
+    /// comes (the batch holds one test, so the output is that test's).
+    pub no_capture: bool,
     /// Timeouts and output limits.
     pub limits: &'a RunLimits,
     /// Where the running process group is published, so that it can be killed if the
@@ -85,6 +90,9 @@ impl<'a> Batch<'a> {
         if self.include_ignored {
             command.arg("--include-ignored");
         }
+        if self.no_capture {
+            command.arg("--nocapture");
+        }
         match &self.filters {
             Some(filters) => command.arg("--").args(filters),
             None => command.arg("--exact").arg("--").args(&names),
@@ -105,7 +113,14 @@ impl<'a> Batch<'a> {
         self.current_group.store(pid as i32, Ordering::SeqCst);
         sink.send(FromWorker::ProcessStarted { pid })?;
         sink.flush()?;
-        let mut output = ProcessOutput::start(child, keep)?;
+        let mut output = ProcessOutput::start(child, keep, self.no_capture)?;
+        let forward_index = self.tests.first().map(|t| t.0).filter(|_| self.tests.len() == 1);
+        let forward = |stream, bytes: &[u8], sink: &mut dyn Sink| -> io::Result<()> {
+            if !self.no_capture || bytes.is_empty() {
+                return Ok(());
+            }
+            sink.send(FromWorker::Output { index: forward_index, stream, bytes: bytes.to_vec() })
+        };
 
         let mut run = BatchRun {
             tests: &indices,
@@ -127,6 +142,9 @@ impl<'a> Batch<'a> {
             }
             match output.next(until) {
                 Arrival::Stdout(bytes) => {
+                    // The user's copy; the outcomes come from the parser alone.
+                    forward(OutputStream::Stdout, &bytes, sink)?;
+                    unflushed |= self.no_capture;
                     for event in parser.feed(&bytes) {
                         run.on_event(event, sink)?;
                         unflushed = true;
@@ -139,6 +157,10 @@ impl<'a> Batch<'a> {
                     status = Some(result?);
                     // Leftovers of the test (children in its group) go with it.
                     let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                }
+                Arrival::Stderr(bytes) => {
+                    forward(OutputStream::Stderr, &bytes, sink)?;
+                    unflushed = true;
                 }
                 Arrival::Nothing => {}
             }
@@ -158,7 +180,8 @@ impl<'a> Batch<'a> {
         self.current_group.store(0, Ordering::SeqCst);
         sink.send(FromWorker::ProcessExited)?;
         let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
-        let stderr = output.stderr();
+        let (stderr, unforwarded) = output.stderr_and_unforwarded();
+        forward(OutputStream::Stderr, &unforwarded, sink)?;
         let (events, end) = parser.finish(status.code());
         for event in events {
             run.on_event(event, sink)?;
@@ -167,6 +190,10 @@ impl<'a> Batch<'a> {
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
             let mut output = failure_output.remove(&pos).unwrap_or_default();
             output.extend(noise);
+            if self.no_capture {
+                // Not captured by libtest: the panic message is on stderr.
+                output.extend_from_slice(&stderr);
+            }
             sink.send(failed(indices[pos], None, duration, output))?;
         }
 

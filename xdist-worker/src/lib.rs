@@ -245,27 +245,31 @@ fn run_queue(
     for (binary_index, tests) in by_binary {
         let binary =
             setup.binaries.get(binary_index as usize).ok_or(WorkerError::BadIndex(binary_index))?;
-        let mut batches: VecDeque<Planned<'_>> = if one_name_binaries.contains(&binary_index) {
-            tests.into_iter().map(|t| (vec![t], None)).collect()
-        } else {
-            let universe = binaries.universes.get(binary_index);
-            let mut batches = Vec::new();
-            for (tests, filters) in with_filters(tests, binary.harness, universe) {
-                match filters {
-                    Some(filters) => batches.push((tests, Some(filters))),
-                    None => {
-                        batches.extend(split_for_command_line(tests).into_iter().map(|t| (t, None)))
+        // `--no-capture`: one test per process, so that nothing a test prints can pass for
+        // another test's start line, and all the process writes is that test's.
+        let alone = setup.no_capture && binary.harness == Harness::Libtest;
+        let mut batches: VecDeque<Planned<'_>> =
+            if one_name_binaries.contains(&binary_index) || alone {
+                tests.into_iter().map(|t| (vec![t], None)).collect()
+            } else {
+                let universe = binaries.universes.get(binary_index);
+                let mut batches = Vec::new();
+                for (tests, filters) in with_filters(tests, binary.harness, universe) {
+                    match filters {
+                        Some(filters) => batches.push((tests, Some(filters))),
+                        None => batches
+                            .extend(split_for_command_line(tests).into_iter().map(|t| (t, None))),
                     }
                 }
-            }
-            batches.into()
-        };
+                batches.into()
+            };
         while let Some((tests, filters)) = batches.pop_front() {
             let batch = Batch {
                 binary,
                 tests,
                 filters,
                 include_ignored: setup.include_ignored,
+                no_capture: setup.no_capture,
                 limits: &setup.limits,
                 current_group,
             };

@@ -73,6 +73,7 @@ mod tests {
             limits: RunLimits::default(),
             batching: Batching::Adaptive,
             first: 0,
+            no_capture: false,
         }
     }
 

@@ -101,6 +101,7 @@ fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frame
         tests: names.iter().enumerate().map(|(i, n)| (i as u32, *n)).collect(),
         include_ignored: false,
         filters: None,
+        no_capture: false,
         limits,
         current_group: &group,
     };

@@ -56,6 +56,7 @@ fn serve(test: &str, names: &[&str]) -> (Vec<(String, Outcome, String)>, usize) 
         limits: RunLimits::default(),
         batching: Batching::Whole,
         first: 0,
+        no_capture: false,
     };
     let mut input = Vec::new();
     codec::write_frame(&mut input, &ToWorker::Setup(setup)).unwrap();
@@ -140,6 +141,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         tests: vec![(0, "a"), (1, "b")],
         include_ignored: false,
         filters: None,
+        no_capture: false,
         limits: &limits,
         current_group: &group,
     };

@@ -89,6 +89,7 @@ fn setup(path: String, names: &[&str]) -> ToWorker {
         limits: RunLimits::default(),
         batching: Batching::Whole,
         first: 0,
+        no_capture: false,
     })
 }
 
@@ -289,6 +290,7 @@ fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
         limits: RunLimits::default(),
         batching: Batching::Whole,
         first: 0,
+        no_capture: false,
     });
     let mut worker = LiveWorker::start(&setup);
     worker.send(&ToWorker::Run(vec![0]));

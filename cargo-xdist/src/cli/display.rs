@@ -20,6 +20,14 @@ pub struct DisplayOptions {
     /// When a passing test's output is shown (as --failure-output).
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = OutputWhen::Never, help_heading = "Reporting")]
     pub success_output: OutputWhen,
+    /// Let tests print as they run (libtest's --nocapture), each line after its worker's
+    /// name; each test runs in a process of its own.
+    #[arg(long, visible_alias = "nocapture", help_heading = "Reporting")]
+    pub no_capture: bool,
+    /// Also write a Chrome trace of the run to PATH (a track per worker; open it in
+    /// Perfetto or chrome://tracing).
+    #[arg(long, value_name = "PATH", help_heading = "Reporting")]
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 /// `--show-progress`.

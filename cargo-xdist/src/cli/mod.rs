@@ -181,6 +181,8 @@ pub enum RunFormat {
     Json,
     /// The same events, indented.
     JsonPretty,
+    /// The lines of `cargo test -- -Z unstable-options --format json --report-time`.
+    LibtestJson,
 }
 
 #[derive(Debug, Args)]

@@ -77,6 +77,7 @@ pub fn list_tests(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Found, ListError>>>> =
         Mutex::new((0..targets.len()).map(|_| None).collect());
+    let spinner = crate::report::spinner::ListingSpinner::on_stderr(targets.len());
     thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -101,10 +102,12 @@ pub fn list_tests(
                         cache.put(path, tests);
                     }
                     results.lock().expect("no panics while locked")[i] = Some(found);
+                    spinner.listed_one();
                 }
             });
         }
     });
+    drop(spinner);
     let results = results.into_inner().expect("threads joined");
     let mut listed = Vec::with_capacity(targets.len());
     for (target, result) in targets.into_iter().zip(results) {

@@ -29,10 +29,12 @@ use crate::report::durations::DurationRecorder;
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonStream;
 use crate::report::junit::{DEFAULT_RUN_NAME, JunitReporter};
+use crate::report::libtest_json::LibtestJson;
 use crate::report::outcomes::OutcomeRecorder;
 use crate::report::progress::ProgressDisplay;
 use crate::report::style::{self, Palette, Progress, TermEnv};
 use crate::report::terminal::{Detail, TerminalReporter};
+use crate::report::timeline::Timeline;
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
@@ -59,7 +61,10 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         return Ok(no_tests(settings.no_tests, collected.ignored.len()));
     }
     let plan = plan::plan(&settings, &filter, &collected, rerun.first)?;
-    let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
+    let Plan { list, mut session, mut setup, shape, detail, skipped, history } = plan;
+    // `cargo test -- --nocapture` says the same.
+    setup.no_capture =
+        args.display.no_capture || args.filter.libtest_args.iter().any(|a| a == "--nocapture");
     let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
         .map_err(|source| InternalError::EncodeSetup { source })?;
     let mut transport = LocalTransport {
@@ -71,7 +76,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     };
     let json = settings.message_format != RunFormat::Human;
     let (mut display, mut reporter) = terminal(args, json, &list, detail, skipped);
-    let mut events = json.then(|| {
+    let libtest = settings.message_format == RunFormat::LibtestJson;
+    let mut libtest_lines = libtest.then(|| {
+        let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
+        let out = std::io::BufWriter::new(std::io::stdout());
+        LibtestJson::new(&list, skipped.collect(), out)
+    });
+    let mut events = (json && !libtest).then(|| {
         let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
         let out = std::io::BufWriter::new(std::io::stdout());
         let pretty = settings.message_format == RunFormat::JsonPretty;
@@ -85,6 +96,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         let out = Box::new(std::io::stdout());
         GithubReporter::new(&list, &collected.workspace_root, out, GithubReporter::step_summary())
     });
+    let mut timeline = args.display.timeline.as_ref().map(|path| Timeline::new(&list, path));
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -105,11 +117,17 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         if let Some(events) = events.as_mut() {
             subscribers.push(events);
         }
+        if let Some(lines) = libtest_lines.as_mut() {
+            subscribers.push(lines);
+        }
         if let Some(junit) = junit.as_mut() {
             subscribers.push(junit);
         }
         if let Some(recorder) = recorder.as_mut() {
             subscribers.push(recorder);
+        }
+        if let Some(timeline) = timeline.as_mut() {
+            subscribers.push(timeline);
         }
         subscribers.push(&mut last_outcomes);
         runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
@@ -124,6 +142,12 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     if let Some(junit) = junit {
         if let Err(e) = junit.finish() {
             eprintln!("warning: {}", error_chain(&e));
+        }
+    }
+    if let Some(timeline) = timeline {
+        if let Err(e) = timeline.finish() {
+            let path = args.display.timeline.as_deref().unwrap_or_else(|| "".as_ref());
+            eprintln!("warning: could not write the timeline to {}: {e}", path.display());
         }
     }
     let summary = reporter.summary().unwrap_or_default();

@@ -136,7 +136,15 @@ pub async fn drive(
                     continue;
                 }
                 let event = match event {
-                    LinkEvent::Frame(frame) => session_event(worker, frame),
+                    LinkEvent::Frame(frame) => match told_event(worker, frame) {
+                        Ok(told) => {
+                            for subscriber in subscribers.iter_mut() {
+                                subscriber.on_event(&told);
+                            }
+                            None
+                        }
+                        Err(frame) => session_event(worker, frame),
+                    },
                     LinkEvent::Closed(cause) => {
                         live.remove(&worker);
                         Some(Event::Exited { worker, cause })
@@ -199,6 +207,19 @@ async fn next_signal(interrupts: &mut Option<Interrupts>) -> String {
     }
 }
 
+/// The run event a frame stands for that the session has no part in (test processes and
+/// their live output), or the frame back.
+fn told_event(worker: WorkerId, frame: FromWorker) -> Result<RunEvent, FromWorker> {
+    match frame {
+        FromWorker::ProcessStarted { pid } => Ok(RunEvent::ProcessStarted { worker, pid }),
+        FromWorker::ProcessExited => Ok(RunEvent::ProcessExited { worker }),
+        FromWorker::Output { index, stream, bytes } => {
+            Ok(RunEvent::TestOutput { worker, index, stream, bytes })
+        }
+        other => Err(other),
+    }
+}
+
 /// The session event a worker's frame stands for, if any.
 fn session_event(worker: WorkerId, frame: FromWorker) -> Option<Event> {
     match frame {
@@ -209,8 +230,9 @@ fn session_event(worker: WorkerId, frame: FromWorker) -> Option<Event> {
         }
         FromWorker::Released(tests) => Some(Event::Released { worker, tests }),
         FromWorker::Ready => Some(Event::Ready { worker }),
-        FromWorker::ProcessStarted { .. } | FromWorker::ProcessExited | FromWorker::Heartbeat => {
-            None
-        }
+        FromWorker::ProcessStarted { .. }
+        | FromWorker::ProcessExited
+        | FromWorker::Output { .. }
+        | FromWorker::Heartbeat => None,
     }
 }

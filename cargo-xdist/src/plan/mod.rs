@@ -230,5 +230,6 @@ fn worker_setup(
         limits,
         batching,
         first: 0,
+        no_capture: false,
     }
 }

@@ -257,6 +257,11 @@ impl<W: Write> RunSubscriber for JsonStream<'_, W> {
                 self.emit(Line::RunFinished(totals(summary)));
                 let _ = self.out.flush();
             }
+            // Not part of the stream (version 1): `--no-capture` output goes to the human
+            // report, and test processes to `--timeline`.
+            RunEvent::ProcessStarted { .. }
+            | RunEvent::ProcessExited { .. }
+            | RunEvent::TestOutput { .. } => {}
         }
     }
 

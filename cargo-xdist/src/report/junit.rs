@@ -431,6 +431,9 @@ impl RunSubscriber for JunitReporter<'_> {
             | RunEvent::WorkerExited { .. }
             | RunEvent::TestStarted { .. }
             | RunEvent::TestSlow { .. }
+            | RunEvent::ProcessStarted { .. }
+            | RunEvent::ProcessExited { .. }
+            | RunEvent::TestOutput { .. }
             | RunEvent::RunCancelled(_) => {}
         }
     }

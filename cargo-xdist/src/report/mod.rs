@@ -7,10 +7,13 @@ pub mod durations;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod libtest_json;
 pub mod outcomes;
 pub mod progress;
+pub mod spinner;
 pub mod style;
 pub mod terminal;
+pub mod timeline;
 
 #[cfg(test)]
 mod junit_tests;

@@ -175,7 +175,10 @@ impl RunSubscriber for ProgressDisplay<'_> {
                 }
             }
             RunEvent::RunFinished(_) => self.clear(),
-            RunEvent::TestSlow { .. } => {}
+            RunEvent::TestSlow { .. }
+            | RunEvent::ProcessStarted { .. }
+            | RunEvent::ProcessExited { .. }
+            | RunEvent::TestOutput { .. } => {}
         }
     }
 }

@@ -4,10 +4,12 @@
 //! Notes about workers and stops go to stderr. The live bar is another subscriber
 //! ([`super::progress`]) that this one writes above.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::time::Duration;
 
 use xdist_core::events::{CancelReason, RunEvent, RunSubscriber};
+use xdist_core::protocol::OutputStream;
 use xdist_core::summary::{RunSummary, TestResult, TestStatus};
 use xdist_core::testlist::TestList;
 use xdist_core::worker_name;
@@ -73,6 +75,8 @@ pub struct TerminalReporter<'a> {
     flaky: Vec<(u32, u32)>,
     cancelled: Option<CancelReason>,
     summary: Option<RunSummary>,
+    /// `--no-capture`: the unfinished last line of each worker's stdout and stderr.
+    partial: BTreeMap<(u32, bool), Vec<u8>>,
 }
 
 impl<'a> TerminalReporter<'a> {
@@ -106,6 +110,7 @@ impl<'a> TerminalReporter<'a> {
             flaky: Vec::new(),
             cancelled: None,
             summary: None,
+            partial: BTreeMap::new(),
         }
     }
 
@@ -180,6 +185,36 @@ impl<'a> TerminalReporter<'a> {
                 self.failures.push(result.clone());
             } else {
                 self.successes.push(result.clone());
+            }
+        }
+    }
+
+    /// `--no-capture`: a test process's bytes, line by line, each line after its worker's
+    /// name (`[gw0] hello`); stdout's lines go to the report's stream, stderr's to stderr.
+    fn live_output(&mut self, worker: u32, stream: OutputStream, bytes: &[u8]) {
+        let err = stream == OutputStream::Stderr;
+        let partial = self.partial.entry((worker, err)).or_default();
+        partial.extend_from_slice(bytes);
+        let Some(last) = partial.iter().rposition(|&b| b == b'\n') else { return };
+        let rest = partial.split_off(last + 1);
+        let whole = std::mem::replace(partial, rest);
+        let out = if err { &mut self.err } else { &mut self.out };
+        for line in whole.split_inclusive(|&b| b == b'\n') {
+            let _ = write!(out, "[{}] ", worker_name(worker));
+            let _ = out.write_all(line);
+        }
+    }
+
+    /// The unfinished lines of a worker's process, when it ended.
+    fn end_live_output(&mut self, worker: u32) {
+        for err in [false, true] {
+            if let Some(line) = self.partial.remove(&(worker, err)) {
+                if !line.is_empty() {
+                    let out = if err { &mut self.err } else { &mut self.out };
+                    let _ = write!(out, "[{}] ", worker_name(worker));
+                    let _ = out.write_all(&line);
+                    let _ = writeln!(out);
+                }
             }
         }
     }
@@ -315,6 +350,7 @@ impl RunSubscriber for TerminalReporter<'_> {
                 let _ = writeln!(self.out, "    {slow} [{worker}] [>{}] {id}", seconds(*elapsed));
             }
             RunEvent::WorkerExited { worker, cause, expected: false } => {
+                self.end_live_output(*worker);
                 self.note(&format!("[{}] worker down: {cause}", worker_name(*worker)));
             }
             RunEvent::WorkerStarted { replacing: Some(crashed), .. } => {
@@ -325,9 +361,14 @@ impl RunSubscriber for TerminalReporter<'_> {
                 self.cancelled = Some(reason.clone());
             }
             RunEvent::RunFinished(summary) => self.finish(*summary),
+            RunEvent::TestOutput { worker, stream, bytes, .. } => {
+                self.live_output(*worker, *stream, bytes);
+            }
+            RunEvent::ProcessExited { worker } => self.end_live_output(*worker),
             RunEvent::WorkerStarted { .. }
             | RunEvent::WorkerReady { .. }
             | RunEvent::WorkerExited { .. }
+            | RunEvent::ProcessStarted { .. }
             | RunEvent::TestStarted { .. } => {}
         }
     }

@@ -272,3 +272,121 @@ fn the_counter_numbers_each_line() {
     assert!(shown.contains("    PASS (3/6) demo tests::ok_b"), "{shown}");
     insta::assert_snapshot!(shown);
 }
+
+/// `--no-capture`: bytes cut anywhere come out as whole lines, each after its worker's
+/// name, stdout to the report and stderr to stderr; a process's unfinished line when it
+/// ends.
+#[test]
+fn live_output_is_prefixed_line_by_line() {
+    use xdist_core::protocol::OutputStream::{Stderr, Stdout};
+    let list = list(&["tests::ok_a"]);
+    let (out, err) = (Buffer::default(), Buffer::default());
+    let mut reporter = TerminalReporter::with_output(
+        &list,
+        Detail::default(),
+        Vec::new(),
+        Box::new(out.clone()),
+        Box::new(err.clone()),
+    );
+    let output = |worker, stream, bytes: &[u8]| RunEvent::TestOutput {
+        worker,
+        index: Some(0),
+        stream,
+        bytes: bytes.to_vec(),
+    };
+    for event in [
+        output(0, Stdout, b"test tests::ok_a ... hel"),
+        output(1, Stdout, b"other\n"),
+        output(0, Stdout, b"lo\nok\n\ntest res"),
+        output(0, Stderr, b"warn\n"),
+        RunEvent::ProcessExited { worker: 0 },
+    ] {
+        reporter.on_event(&event);
+    }
+    reporter.flush();
+    assert_eq!(
+        out.text(),
+        "[gw1] other\n[gw0] test tests::ok_a ... hello\n[gw0] ok\n[gw0] \n[gw0] test res\n"
+    );
+    assert_eq!(err.text(), "[gw0] warn\n");
+}
+
+/// libtest's JSON of a scripted run with a worker crash, a failure, a flaky test and a
+/// timeout: one block, each test started then ended, flaky as `ok`, the crash and the
+/// timeout as `failed` with their cause in `message`, the counts adding up.
+#[test]
+fn libtest_json_of_a_scripted_run() {
+    use super::libtest_json::LibtestJson;
+    let list = list(&NAMES);
+    let out = Buffer::default();
+    let skipped = vec![("demo".to_string(), "tests::skipped_before".to_string())];
+    let mut lines = LibtestJson::new(&list, skipped, out.clone());
+    let shape =
+        RunShape { skipped: 1, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let config = SessionConfig { retries: 1, ..config(1) };
+    run_scripted(list.tests.len(), DistMode::Load, config, script(), &shape, &mut [&mut lines]);
+    let lines: Vec<serde_json::Value> =
+        out.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let brief: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let name = l["name"].as_str().map_or(String::new(), |n| format!(" {n}"));
+            let message = l["message"].as_str().map_or(String::new(), |m| format!(" ({m})"));
+            format!(
+                "{} {}{name}{message}",
+                l["type"].as_str().unwrap(),
+                l["event"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(brief.first().map(String::as_str), Some("suite started"));
+    assert_eq!(lines[0]["test_count"], 7);
+    let results: Vec<&String> =
+        brief.iter().filter(|l| l.starts_with("test ") && !l.contains(" started ")).collect();
+    assert_eq!(results.len(), 7, "{brief:#?}");
+    assert!(brief.contains(&"test ok tests::flaky".to_string()), "{brief:#?}");
+    assert!(brief.contains(&"test ignored tests::skipped_before".to_string()), "{brief:#?}");
+    assert!(brief.iter().any(|l| l.starts_with("test failed tests::crash (worker")), "{brief:#?}");
+    assert!(brief.contains(&"test failed tests::fails".to_string()), "{brief:#?}");
+    assert!(brief.iter().any(|l| l.starts_with("test failed tests::hangs_up (")), "{brief:#?}");
+    for (i, line) in lines.iter().enumerate().filter(|(_, l)| l["event"] == "started") {
+        if line["type"] == "test" {
+            assert_eq!(lines[i + 1]["name"], line["name"], "a result right after its start");
+        }
+    }
+    let end = lines.last().unwrap();
+    assert_eq!((end["type"].as_str(), end["event"].as_str()), (Some("suite"), Some("failed")));
+    let count = |k: &str| end[k].as_u64().unwrap();
+    assert_eq!((count("passed"), count("failed"), count("ignored")), (3, 3, 1));
+    assert!(lines.iter().filter(|l| l["event"] == "ok").all(|l| l["exec_time"].is_f64()));
+}
+
+/// The timeline of a scripted run marks the worker that crashed, the crashed test and the
+/// retried attempt, and names a track per worker.
+#[test]
+fn the_timeline_marks_crashes_and_retries() {
+    use super::timeline::Timeline;
+    let list = list(&NAMES);
+    let mut timeline = Timeline::new(&list, std::path::Path::new("unused.json"));
+    let shape =
+        RunShape { skipped: 0, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let config = SessionConfig { retries: 1, ..config(1) };
+    run_scripted(list.tests.len(), DistMode::Load, config, script(), &shape, &mut [&mut timeline]);
+    let events = timeline.events();
+    let crash = events.iter().find(|e| e["cat"] == "crash").expect("a crash marker");
+    assert_eq!(crash["ph"], "i");
+    assert!(crash["name"].as_str().unwrap().starts_with("gw0 crashed"), "{crash}");
+    let tests: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["ph"] == "X" && e["cat"] != "process").collect();
+    let crashed = tests
+        .iter()
+        .find(|t| t["name"] == "demo tests::crash" && t["tid"] == crash["tid"])
+        .expect("the crashed test on the crashed worker's track");
+    assert_eq!(crashed["args"]["crashed"], true, "{crashed}");
+    let flaky: Vec<_> = tests.iter().filter(|t| t["name"] == "demo tests::flaky").collect();
+    assert_eq!(flaky.len(), 2, "one slice per attempt: {flaky:?}");
+    assert!(flaky.iter().any(|t| t["cat"] == "test,retried" && t["args"]["attempt"] == 1));
+    assert!(flaky.iter().any(|t| t["cat"] == "test" && t["args"]["outcome"] == "passed"));
+    let tracks = events.iter().filter(|e| e["name"] == "thread_name").count();
+    assert!(tracks >= 2, "the crashed worker and its replacement");
+}

@@ -4,8 +4,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::protocol::{
-    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestLimits, TestReport,
-    TestSpec, ToWorker, WorkerSetup,
+    Batching, BinarySpec, FromWorker, Harness, Outcome, OutputStream, RunLimits, TestLimits,
+    TestReport, TestSpec, ToWorker, WorkerSetup,
 };
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -31,6 +31,12 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
             .prop_map(|(index, outcome, duration_nanos, output)| {
                 FromWorker::Finished(TestReport { index, outcome, duration_nanos, output })
             }),
+        (any::<Option<u32>>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)).prop_map(
+            |(index, err, bytes)| {
+                let stream = if err { OutputStream::Stderr } else { OutputStream::Stdout };
+                FromWorker::Output { index, stream, bytes }
+            }
+        ),
     ]
 }
 
@@ -60,8 +66,16 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
                 limits.per_test.insert(tests.len() as u32, per_test);
                 let batching = if include_ignored { Batching::Adaptive } else { Batching::Whole };
                 let first = tests.len() as u32 / 2;
-                let setup =
-                    WorkerSetup { binaries, tests, include_ignored, limits, batching, first };
+                let no_capture = first % 2 == 1;
+                let setup = WorkerSetup {
+                    binaries,
+                    tests,
+                    include_ignored,
+                    limits,
+                    batching,
+                    first,
+                    no_capture,
+                };
                 ToWorker::Setup(setup)
             }),
     ]

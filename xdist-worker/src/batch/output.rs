@@ -33,6 +33,8 @@ const COALESCE_FOR: Duration = Duration::from_millis(1);
 pub enum Arrival {
     /// Bytes from stdout.
     Stdout(Vec<u8>),
+    /// Bytes from stderr, when it is forwarded live (`--no-capture`).
+    Stderr(Vec<u8>),
     /// The process exited (the first time only).
     Exited(io::Result<ExitStatus>),
     /// Nothing new before the deadline, or stdout ended.
@@ -46,6 +48,8 @@ pub struct ProcessOutput {
     /// What stderr brought so far, and a channel that disconnects at its end.
     stderr: Arc<Mutex<BoundedOutput>>,
     stderr_end: Receiver<()>,
+    /// Chunks of stderr as they come, when they are forwarded live.
+    stderr_live: Receiver<Vec<u8>>,
     /// The read end of stdout, to ask whether output waits unread.
     probe: OwnedFd,
     stdout_ended: bool,
@@ -55,8 +59,9 @@ pub struct ProcessOutput {
 
 impl ProcessOutput {
     /// Starts reading `child`'s piped stdout and stderr (keeping `keep` bytes at each end
-    /// of stderr) and waiting for its exit.
-    pub fn start(mut child: Child, keep: usize) -> io::Result<Self> {
+    /// of stderr) and waiting for its exit; `live_stderr` also hands stderr's chunks out as
+    /// they come ([`Arrival::Stderr`]).
+    pub fn start(mut child: Child, keep: usize, live_stderr: bool) -> io::Result<Self> {
         let mut stdout = child.stdout.take().ok_or_else(|| io::Error::other("stdout not piped"))?;
         let mut stderr = child.stderr.take().ok_or_else(|| io::Error::other("stderr not piped"))?;
         let probe = stdout.as_fd().try_clone_to_owned()?;
@@ -78,10 +83,15 @@ impl ProcessOutput {
         let kept = Arc::new(Mutex::new(BoundedOutput::new(keep)));
         let (stderr_end_tx, stderr_end) = crossbeam_channel::bounded::<()>(0);
         let kept_by_reader = Arc::clone(&kept);
+        let (live_tx, live_rx) = crossbeam_channel::unbounded();
+        let stderr_live = if live_stderr { live_rx } else { never() };
         thread::spawn(move || {
             let _end = stderr_end_tx;
             let mut buf = [0u8; 16 * 1024];
             while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                if live_stderr {
+                    let _ = live_tx.send(buf[..n].to_vec());
+                }
                 match kept_by_reader.lock() {
                     Ok(mut kept) => kept.push(&buf[..n]),
                     Err(_) => return,
@@ -97,6 +107,7 @@ impl ProcessOutput {
             exit: exit_rx,
             stderr: kept,
             stderr_end,
+            stderr_live,
             probe,
             stdout_ended: false,
             exited_at: None,
@@ -116,6 +127,13 @@ impl ProcessOutput {
                 Err(_) => {
                     self.stdout_ended = true;
                     self.stdout = never();
+                    Arrival::Nothing
+                }
+            },
+            recv(self.stderr_live) -> bytes => match bytes {
+                Ok(bytes) => Arrival::Stderr(bytes),
+                Err(_) => {
+                    self.stderr_live = never();
                     Arrival::Nothing
                 }
             },
@@ -155,11 +173,14 @@ impl ProcessOutput {
     }
 
     /// What the process wrote to stderr: to its end, or what arrived by a short wait when
-    /// something still holds it open.
-    pub fn stderr(self) -> Vec<u8> {
+    /// something still holds it open; and the live stderr chunks not handed out yet
+    /// (`--no-capture`).
+    pub fn stderr_and_unforwarded(self) -> (Vec<u8>, Vec<u8>) {
         let wait = if self.stdout_ended { DRAIN_AFTER_EXIT } else { STDERR_GRACE };
         let _ = self.stderr_end.recv_timeout(wait);
-        self.stderr.lock().map(|kept| kept.clone().into_bytes()).unwrap_or_default()
+        let rest = self.stderr_live.try_iter().flatten().collect();
+        let kept = self.stderr.lock().map(|kept| kept.clone().into_bytes()).unwrap_or_default();
+        (kept, rest)
     }
 }
 
@@ -184,6 +205,7 @@ mod tests {
             exit: never(),
             stderr: Arc::new(Mutex::new(BoundedOutput::new(16))),
             stderr_end,
+            stderr_live: never(),
             probe,
             stdout_ended: false,
             exited_at: Some(ago(exited_ms)),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use xdist_core::protocol::{FromWorker, Outcome};
+use xdist_core::protocol::{FromWorker, Outcome, OutputStream};
 
 use super::clock::TestClock;
 use super::output::{Arrival, ProcessOutput};
@@ -93,7 +93,16 @@ pub(super) fn run_process(
     clock.started(0);
     sink.send(FromWorker::Started { index })?;
     sink.flush()?;
-    let mut output = ProcessOutput::start(child, keep)?;
+    let mut output = ProcessOutput::start(child, keep, batch.no_capture)?;
+    // `--no-capture`: the user's copy of what the process writes, as it comes.
+    let forward = |stream, bytes: &[u8], sink: &mut dyn Sink| -> io::Result<()> {
+        if !batch.no_capture || bytes.is_empty() {
+            return Ok(());
+        }
+        // A process of several tests (a library's doctests) names none of them.
+        let index = (tests == 1).then_some(index);
+        sink.send(FromWorker::Output { index, stream, bytes: bytes.to_vec() })
+    };
 
     let mut stdout = BoundedOutput::new(keep);
     let mut status: Option<ExitStatus> = None;
@@ -107,7 +116,15 @@ pub(super) fn run_process(
             until = until.min(flushed_at + FLUSH_EVERY);
         }
         match output.next(until) {
-            Arrival::Stdout(bytes) => stdout.push(&bytes),
+            Arrival::Stdout(bytes) => {
+                forward(OutputStream::Stdout, &bytes, sink)?;
+                unflushed |= batch.no_capture;
+                stdout.push(&bytes);
+            }
+            Arrival::Stderr(bytes) => {
+                forward(OutputStream::Stderr, &bytes, sink)?;
+                unflushed = true;
+            }
             Arrival::Exited(result) => {
                 status = Some(result?);
                 // The test ends with its process; what it left in its group goes with it.
@@ -131,10 +148,12 @@ pub(super) fn run_process(
     batch.current_group.store(0, Ordering::SeqCst);
     sink.send(FromWorker::ProcessExited)?;
     let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
+    let (stderr, unforwarded) = output.stderr_and_unforwarded();
+    forward(OutputStream::Stderr, &unforwarded, sink)?;
     Ok(Ok(WholeRun {
         status,
         stdout: stdout.into_bytes(),
-        stderr: output.stderr(),
+        stderr,
         timed_out: clock.timed_out.is_some(),
         timeout_ms: clock.timeout_ms(0),
         duration: clock.duration(0),
@@ -171,6 +190,16 @@ mod tests {
 
     /// Runs `body` (sh) as a whole binary, as test 7; returns its frames and its report.
     fn run_script(name: &str, body: &str, limits: &RunLimits) -> (Vec<FromWorker>, TestReport) {
+        run_script_with(name, body, limits, false)
+    }
+
+    /// [`run_script`], under `--no-capture` if `no_capture`.
+    fn run_script_with(
+        name: &str,
+        body: &str,
+        limits: &RunLimits,
+        no_capture: bool,
+    ) -> (Vec<FromWorker>, TestReport) {
         let _scripts = SCRIPTS.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("xdist-whole-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -192,6 +221,7 @@ mod tests {
             tests: vec![(7, "pkg::main")],
             include_ignored: true,
             filters: None,
+            no_capture,
             limits,
             current_group: &group,
         };
@@ -233,6 +263,37 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["process", "started", "exited", "finished"]);
+    }
+
+    #[test]
+    fn under_no_capture_the_output_is_forwarded_as_it_comes() {
+        let body = "echo 'out 1'; echo 'err' >&2; sleep 0.1; echo 'out 2'";
+        for no_capture in [false, true] {
+            let (frames, report) = run_script_with("live", body, &RunLimits::default(), no_capture);
+            assert_eq!(report.outcome, Outcome::Passed);
+            let mut forwarded = [Vec::new(), Vec::new()];
+            let (mut inside, mut outside) = (false, 0);
+            for frame in &frames {
+                match frame {
+                    FromWorker::ProcessStarted { .. } => inside = true,
+                    FromWorker::ProcessExited => inside = false,
+                    FromWorker::Output { index, stream, bytes } => {
+                        assert_eq!(*index, Some(7));
+                        outside += usize::from(!inside);
+                        forwarded[usize::from(*stream == OutputStream::Stderr)].extend(bytes);
+                    }
+                    _ => {}
+                }
+            }
+            let [out, err] = forwarded.map(|b| String::from_utf8(b).unwrap());
+            if no_capture {
+                assert_eq!((out.as_str(), err.as_str()), ("out 1\nout 2\n", "err\n"));
+                assert_eq!(outside, 0, "forwarded while the process runs: {frames:?}");
+            } else {
+                assert_eq!((out.as_str(), err.as_str()), ("", ""), "nothing forwarded");
+            }
+            assert!(text(&report).contains("out 1\nout 2\n"), "the report keeps it");
+        }
     }
 
     #[test]
