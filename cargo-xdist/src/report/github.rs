@@ -2,7 +2,8 @@
 //! failed test (its file and line from the panic location, relative to the workspace root
 //! as cargo compiles members, so the annotation lands on the line in the pull request) and a Markdown job summary
 //! appended to `$GITHUB_STEP_SUMMARY` (counts, failed tests, the slowest tests, each worker's
-//! busy time).
+//! busy time, and the critical path: the tests of the worker that finished last, which
+//! held the run up).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -26,6 +27,10 @@ pub struct GithubReporter<'a> {
     failures: Vec<TestResult>,
     durations: Vec<(u32, Duration)>,
     busy: BTreeMap<u32, Duration>,
+    /// Each worker's tests, in the order they finished.
+    ran: BTreeMap<u32, Vec<(u32, Duration)>>,
+    /// The worker whose test finished last.
+    last_worker: Option<u32>,
 }
 
 impl<'a> GithubReporter<'a> {
@@ -45,6 +50,8 @@ impl<'a> GithubReporter<'a> {
             failures: Vec::new(),
             durations: Vec::new(),
             busy: BTreeMap::new(),
+            ran: BTreeMap::new(),
+            last_worker: None,
         }
     }
 
@@ -131,6 +138,23 @@ impl<'a> GithubReporter<'a> {
             }
             text.push('\n');
         }
+        if let Some((worker, tests)) = self.last_worker.and_then(|w| Some((w, self.ran.get(&w)?))) {
+            let total: Duration = tests.iter().map(|t| t.1).sum();
+            text.push_str(&format!(
+                "### Critical path\n\n{} finished last: {} tests, {:.3} s. Its longest:\n\n",
+                worker_name(worker),
+                tests.len(),
+                total.as_secs_f64()
+            ));
+            text.push_str("| test | time |\n|---|---:|\n");
+            let mut longest = tests.clone();
+            longest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (index, took) in longest.iter().take(SLOWEST) {
+                let id = self.list.test_id(*index as usize);
+                text.push_str(&format!("| `{id}` | {:.3} s |\n", took.as_secs_f64()));
+            }
+            text.push('\n');
+        }
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
@@ -142,6 +166,8 @@ impl RunSubscriber for GithubReporter<'_> {
             RunEvent::TestFinished(result) => {
                 if let Some(worker) = result.worker {
                     *self.busy.entry(worker).or_default() += result.duration;
+                    self.ran.entry(worker).or_default().push((result.index, result.duration));
+                    self.last_worker = Some(worker);
                 }
                 if !result.duration.is_zero() {
                     self.durations.push((result.index, result.duration));
