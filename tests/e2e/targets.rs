@@ -122,6 +122,11 @@ fn a_leaked_child_is_stopped_with_its_test_process() {
     let outcomes = xdist_outcomes(&out);
     assert_eq!(outcomes["targets::leak leaks_a_child"], Outcome::Pass, "{}", text(&out.stderr));
     assert_eq!(outcomes["targets::leak runs_after_the_leak"], Outcome::Pass);
+    let leak = "LEAK [gw0] a test process of targets::leak left processes running";
+    assert!(text(&out.stderr).contains(leak), "the leak is told:\n{}", text(&out.stderr));
+    let clean =
+        xdist(TARGETS, "run").args(["--test", "leak", "--skip", "leaks_a_child"]).output().unwrap();
+    assert!(!text(&clean.stderr).contains("LEAK"), "{}", text(&clean.stderr));
     let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     // The child is gone (a zombie until init reaps it counts as gone).
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

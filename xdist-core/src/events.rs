@@ -80,6 +80,8 @@ pub enum RunEvent {
     ProcessExited {
         /// The worker.
         worker: WorkerId,
+        /// Processes it started outlived it (and were killed).
+        leaked: bool,
     },
     /// Under `--no-capture`: bytes a test process wrote, as they came (no outcome depends
     /// on them).

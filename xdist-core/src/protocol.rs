@@ -11,6 +11,10 @@ use bincode::{Decode, Encode};
 
 use crate::TestIndex;
 
+/// How long a test process's children may take to exit after it, before they count as
+/// leaked and are killed (nextest's `leak-timeout` default).
+pub const LEAK_GRACE_MS: u64 = 100;
+
 /// A message from the controller to a worker.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum ToWorker {
@@ -185,8 +189,13 @@ pub enum FromWorker {
         /// The process id, which is also its process group id.
         pid: u32,
     },
-    /// The test process started by the last `ProcessStarted` has ended.
-    ProcessExited,
+    /// The test process started by the last `ProcessStarted` has ended; `leaked`: processes
+    /// it started were still running in its process group [`LEAK_GRACE_MS`] after it (they
+    /// were killed).
+    ProcessExited {
+        /// Something it started outlived it.
+        leaked: bool,
+    },
     /// The answer to a [`ToWorker::Steal`]: the tests given up (all asked for, or none).
     Released(Vec<TestIndex>),
     /// The worker is alive (sent periodically, even while a test runs).

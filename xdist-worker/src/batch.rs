@@ -15,8 +15,6 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use xdist_core::TestIndex;
 use xdist_core::protocol::{
     BinarySpec, FromWorker, Harness, Outcome, OutputStream, RunLimits, TestReport,
@@ -130,6 +128,7 @@ impl<'a> Batch<'a> {
         };
         let mut parser = StreamParser::new(&names, keep);
         let mut status: Option<ExitStatus> = None;
+        let mut leaked = false;
         let mut flushed_at = Instant::now();
         let mut unflushed = false;
         let mut look_at = run.clock.next_look(None);
@@ -156,7 +155,7 @@ impl<'a> Batch<'a> {
                 Arrival::Exited(result) => {
                     status = Some(result?);
                     // Leftovers of the test (children in its group) go with it.
-                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                    leaked = command::stop_leftovers(pid);
                 }
                 Arrival::Stderr(bytes) => {
                     forward(OutputStream::Stderr, &bytes, sink)?;
@@ -178,7 +177,7 @@ impl<'a> Batch<'a> {
             }
         }
         self.current_group.store(0, Ordering::SeqCst);
-        sink.send(FromWorker::ProcessExited)?;
+        sink.send(FromWorker::ProcessExited { leaked })?;
         let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
         let (stderr, unforwarded) = output.stderr_and_unforwarded();
         forward(OutputStream::Stderr, &unforwarded, sink)?;

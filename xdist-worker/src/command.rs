@@ -47,6 +47,25 @@ fn die_with_parent(command: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_: &mut Command) {}
 
+/// Stops what is left of a test process's group once the process has exited: children get
+/// [`LEAK_GRACE_MS`] to exit by themselves, then are killed. Says whether any was left.
+///
+/// [`LEAK_GRACE_MS`]: xdist_core::protocol::LEAK_GRACE_MS
+pub fn stop_leftovers(group: u32) -> bool {
+    let pgid = nix::unistd::Pid::from_raw(group as i32);
+    let alive = || nix::sys::signal::killpg(pgid, None).is_ok();
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(xdist_core::protocol::LEAK_GRACE_MS);
+    while alive() {
+        if std::time::Instant::now() >= deadline {
+            let _ = nix::sys::signal::killpg(pgid, Signal::SIGKILL);
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    false
+}
+
 /// "exited with code 3", "was killed by SIGSEGV (core dumped)".
 pub fn describe(status: ExitStatus) -> String {
     if let Some(signal) = status.signal() {

@@ -212,7 +212,7 @@ async fn next_signal(interrupts: &mut Option<Interrupts>) -> String {
 fn told_event(worker: WorkerId, frame: FromWorker) -> Result<RunEvent, FromWorker> {
     match frame {
         FromWorker::ProcessStarted { pid } => Ok(RunEvent::ProcessStarted { worker, pid }),
-        FromWorker::ProcessExited => Ok(RunEvent::ProcessExited { worker }),
+        FromWorker::ProcessExited { leaked } => Ok(RunEvent::ProcessExited { worker, leaked }),
         FromWorker::Output { index, stream, bytes } => {
             Ok(RunEvent::TestOutput { worker, index, stream, bytes })
         }
@@ -231,7 +231,7 @@ fn session_event(worker: WorkerId, frame: FromWorker) -> Option<Event> {
         FromWorker::Released(tests) => Some(Event::Released { worker, tests }),
         FromWorker::Ready => Some(Event::Ready { worker }),
         FromWorker::ProcessStarted { .. }
-        | FromWorker::ProcessExited
+        | FromWorker::ProcessExited { .. }
         | FromWorker::Output { .. }
         | FromWorker::Heartbeat => None,
     }

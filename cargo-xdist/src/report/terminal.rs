@@ -77,6 +77,8 @@ pub struct TerminalReporter<'a> {
     summary: Option<RunSummary>,
     /// `--no-capture`: the unfinished last line of each worker's stdout and stderr.
     partial: BTreeMap<(u32, bool), Vec<u8>>,
+    /// The test each worker started last (a leak is told with its binary).
+    last_started: BTreeMap<u32, u32>,
 }
 
 impl<'a> TerminalReporter<'a> {
@@ -111,6 +113,7 @@ impl<'a> TerminalReporter<'a> {
             cancelled: None,
             summary: None,
             partial: BTreeMap::new(),
+            last_started: BTreeMap::new(),
         }
     }
 
@@ -364,12 +367,30 @@ impl RunSubscriber for TerminalReporter<'_> {
             RunEvent::TestOutput { worker, stream, bytes, .. } => {
                 self.live_output(*worker, *stream, bytes);
             }
-            RunEvent::ProcessExited { worker } => self.end_live_output(*worker),
+            RunEvent::ProcessExited { worker, leaked } => {
+                self.end_live_output(*worker);
+                if *leaked {
+                    let test = self
+                        .last_started
+                        .get(worker)
+                        .and_then(|&i| self.list.tests.get(i as usize));
+                    let binary = test
+                        .and_then(|t| self.list.binaries.get(t.binary as usize))
+                        .map_or_else(String::new, |b| format!(" of {}", b.id));
+                    self.note(&format!(
+                        "LEAK [{}] a test process{binary} left processes running after it \
+                         exited; they were killed",
+                        worker_name(*worker)
+                    ));
+                }
+            }
+            RunEvent::TestStarted { index, worker } => {
+                self.last_started.insert(*worker, *index);
+            }
             RunEvent::WorkerStarted { .. }
             | RunEvent::WorkerReady { .. }
             | RunEvent::WorkerExited { .. }
-            | RunEvent::ProcessStarted { .. }
-            | RunEvent::TestStarted { .. } => {}
+            | RunEvent::ProcessStarted { .. } => {}
         }
     }
 

@@ -299,7 +299,7 @@ fn live_output_is_prefixed_line_by_line() {
         output(1, Stdout, b"other\n"),
         output(0, Stdout, b"lo\nok\n\ntest res"),
         output(0, Stderr, b"warn\n"),
-        RunEvent::ProcessExited { worker: 0 },
+        RunEvent::ProcessExited { worker: 0, leaked: false },
     ] {
         reporter.on_event(&event);
     }

@@ -221,7 +221,7 @@ impl RunSubscriber for Timeline<'_> {
                 }
                 procs.push(Process { pid: *pid, start: now, end: None });
             }
-            RunEvent::ProcessExited { worker } => {
+            RunEvent::ProcessExited { worker, .. } => {
                 if let Some(last) = self.processes.get_mut(worker).and_then(|p| p.last_mut()) {
                     last.end.get_or_insert(now);
                 }

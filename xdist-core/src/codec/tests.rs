@@ -24,7 +24,7 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
             .prop_map(|(index, elapsed_ms)| FromWorker::Slow { index, elapsed_ms }),
         any::<u32>().prop_map(|pid| FromWorker::ProcessStarted { pid }),
         Just(FromWorker::Heartbeat),
-        Just(FromWorker::ProcessExited),
+        any::<bool>().prop_map(|leaked| FromWorker::ProcessExited { leaked }),
         Just(FromWorker::Ready),
         prop::collection::vec(any::<u32>(), 0..20).prop_map(FromWorker::Released),
         (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))

@@ -10,8 +10,6 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use xdist_core::protocol::{FromWorker, Outcome, OutputStream};
 
 use super::clock::TestClock;
@@ -106,6 +104,7 @@ pub(super) fn run_process(
 
     let mut stdout = BoundedOutput::new(keep);
     let mut status: Option<ExitStatus> = None;
+    let mut leaked = false;
     let mut look_at = clock.next_look(Some(0));
     let mut flushed_at = Instant::now();
     let mut unflushed = false;
@@ -129,7 +128,7 @@ pub(super) fn run_process(
                 status = Some(result?);
                 // The test ends with its process; what it left in its group goes with it.
                 clock.showing(0, true);
-                let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                leaked = command::stop_leftovers(pid);
             }
             Arrival::Nothing => {}
         }
@@ -146,7 +145,7 @@ pub(super) fn run_process(
         }
     }
     batch.current_group.store(0, Ordering::SeqCst);
-    sink.send(FromWorker::ProcessExited)?;
+    sink.send(FromWorker::ProcessExited { leaked })?;
     let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
     let (stderr, unforwarded) = output.stderr_and_unforwarded();
     forward(OutputStream::Stderr, &unforwarded, sink)?;
@@ -257,7 +256,7 @@ mod tests {
             .map(|f| match f {
                 FromWorker::ProcessStarted { .. } => "process",
                 FromWorker::Started { .. } => "started",
-                FromWorker::ProcessExited => "exited",
+                FromWorker::ProcessExited { .. } => "exited",
                 FromWorker::Finished(_) => "finished",
                 _ => "other",
             })
@@ -276,7 +275,7 @@ mod tests {
             for frame in &frames {
                 match frame {
                     FromWorker::ProcessStarted { .. } => inside = true,
-                    FromWorker::ProcessExited => inside = false,
+                    FromWorker::ProcessExited { .. } => inside = false,
                     FromWorker::Output { index, stream, bytes } => {
                         assert_eq!(*index, Some(7));
                         outside += usize::from(!inside);
