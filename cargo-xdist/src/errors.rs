@@ -92,6 +92,9 @@ impl XdistError {
 /// A command-line option (or `XDIST_AUTO_NUM_WORKERS`) has a value cargo-xdist cannot use.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    /// A malformed `-E` expression.
+    #[error("-E: {0}")]
+    Filterset(#[from] crate::config::filterset::ParseError),
     /// `-- --skip` with nothing after it.
     #[error("`--skip` after `--` needs a pattern")]
     SkipWithoutPattern,

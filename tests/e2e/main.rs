@@ -5,6 +5,7 @@ mod archive;
 mod cli;
 mod demo;
 mod durations;
+mod filterset;
 mod harnesses;
 mod hostile;
 mod partition;

@@ -17,11 +17,12 @@ use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
 use crate::collect::shard::Sharding;
 use crate::commands::settings_for;
+use crate::config::filterset::Filtersets;
 use crate::config::groups::Groups;
 use crate::config::settings::flag_values;
 use crate::drive::drive;
 use crate::drive::transport::local::LocalTransport;
-use crate::errors::{InternalError, XdistError, exit_code};
+use crate::errors::{InternalError, UsageError, XdistError, exit_code};
 use crate::plan::history::History;
 use crate::plan::outcomes::Outcomes;
 use crate::plan::{self, Plan, rerun};
@@ -37,11 +38,13 @@ use crate::report::terminal::{Detail, TerminalReporter};
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
+    let filtersets = Filtersets::from_flags(&args.filter.filterset).map_err(UsageError::from)?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
     let mut collected = collect(&args.cargo, &args.archive, &filter)?;
     let resolved = settings_for(&collected, flag_values(args), args.profile.profile.as_deref())?;
     let settings = resolved.run_settings(args);
+    filtersets.with_default(&resolved, args.filter.ignore_default_filter).select(&mut collected);
     let outcomes = Outcomes::load(&collected.target_dir);
     let groups =
         Groups::new(&settings.group_flags, settings.override_groups(), settings.groups.clone())?;

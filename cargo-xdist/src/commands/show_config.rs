@@ -49,7 +49,11 @@ pub fn render(resolved: &Resolved, paths: &ConfigPaths) -> String {
         .map(|(key, found)| match found {
             Some((value, origin)) => (format!("{} = {value}", key.name), origin.to_string()),
             None => {
-                let origin = format!("default (set with {} or {})", key.flag, key.env());
+                let origin = if key.flag.is_empty() {
+                    format!("default (set with {})", key.env())
+                } else {
+                    format!("default (set with {} or {})", key.flag, key.env())
+                };
                 let quoted = matches!(key.kind, Kind::Choice(_) | Kind::Workers);
                 let default = if quoted && key.default != "none" {
                     format!("\"{}\"", key.default)

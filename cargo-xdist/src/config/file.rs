@@ -304,7 +304,18 @@ impl Doc<'_> {
                         .map_err(|message| self.error(value.span(), &path, message))
                 };
                 match name {
-                    "filter" => filter = Some(self.string(value, &path)?),
+                    "filter" => {
+                        let text = self.string(value, &path)?;
+                        // No test id holds `(`: this is a nextest filterset, which would
+                        // silently match nothing.
+                        if text.contains('(') {
+                            let message = "is a substring of the test id, not a filterset \
+                                           (see docs/filtersets.md)"
+                                .to_string();
+                            return Err(self.error(value.span(), &path, message));
+                        }
+                        filter = Some(text);
+                    }
                     "group" => o.group = Some(self.string(value, &path)?),
                     "timeout" | "slow-timeout" => {
                         let Value::Seconds(d) = check(Kind::Seconds)? else { unreachable!() };

@@ -303,3 +303,32 @@ fn the_user_file_is_under_xdg_config_home_else_home() {
     assert_eq!(ConfigPaths::new(root, &env(&[])).user, None);
     assert_eq!(xdg.workspace_file(), PathBuf::from("/ws/.config/xdist.toml"));
 }
+
+#[test]
+fn default_filter_is_a_checked_filterset() {
+    use crate::config::filterset::Filtersets;
+    let fx = Fixture::new("[profile.ci]\ndefault-filter = \"kind(test) - test(slow)\"\n", None);
+    let (resolved, _) = fx.resolve(&["--profile", "ci"]).unwrap();
+    let sets = Filtersets::default().with_default(&resolved, false);
+    assert!(sets.default.is_some());
+    assert!(Filtersets::default().with_default(&resolved, true).default.is_none());
+    let fx = Fixture::new("[profile.ci]\ndefault-filter = \"kind(test) &\"\n", None);
+    assert_eq!(
+        fx.error(&["--profile", "ci"]),
+        "[ROOT]/ws/.config/xdist.toml:2:18: profile.ci.default-filter: invalid filterset \
+         `kind(test) &`: column 13: expected an expression, found the end"
+    );
+    let fx = Fixture::new("", None).env("XDIST_DEFAULT_FILTER", "bogus()");
+    assert!(fx.error(&[]).contains("XDIST_DEFAULT_FILTER: invalid filterset `bogus()`: column 1"));
+}
+
+#[test]
+fn an_override_filter_that_is_a_filterset_is_refused() {
+    let fx =
+        Fixture::new("[[profile.default.overrides]]\nfilter = \"test(db::)\"\nretries = 2\n", None);
+    assert_eq!(
+        fx.error(&[]),
+        "[ROOT]/ws/.config/xdist.toml:2:10: profile.default.overrides[0].filter: is a substring \
+         of the test id, not a filterset (see docs/filtersets.md)"
+    );
+}
