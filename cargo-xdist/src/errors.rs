@@ -40,6 +40,10 @@ pub mod exit_code {
     pub const ARCHIVE_FAILED: u8 = 103;
     /// A test binary could not be listed.
     pub const LIST_FAILED: u8 = 104;
+    /// A setup script failed: no test ran (nextest's code for a failed setup script).
+    pub const SETUP_FAILED: u8 = 105;
+    /// Every test passed but a teardown script failed.
+    pub const TEARDOWN_FAILED: u8 = 106;
     /// The run was interrupted by SIGINT, SIGTERM or SIGHUP (128 + SIGINT, as shells report).
     pub const INTERRUPTED: u8 = 130;
 }

@@ -12,6 +12,7 @@ mod drive;
 mod errors;
 mod plan;
 mod report;
+mod scripts;
 
 use std::process::ExitCode;
 

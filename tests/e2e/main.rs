@@ -13,6 +13,7 @@ mod reporting;
 mod rerun;
 mod robustness;
 mod runner;
+mod scripts;
 mod stress;
 mod support;
 mod targets;

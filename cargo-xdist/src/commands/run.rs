@@ -34,6 +34,7 @@ use crate::report::outcomes::OutcomeRecorder;
 use crate::report::progress::ProgressDisplay;
 use crate::report::style::{self, Palette, Progress, TermEnv};
 use crate::report::terminal::{Detail, TerminalReporter};
+use crate::scripts::{PhaseEnd, Scripts};
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
@@ -60,6 +61,22 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     }
     if collected.selected.is_empty() {
         return Ok(no_tests(settings.no_tests, collected.ignored.len()));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| InternalError::RunLoop { source })?;
+    let root = collected.workspace_root.clone();
+    let mut scripts =
+        Scripts::new(resolved.setup.clone(), resolved.teardown.clone(), root.as_ref());
+    match runtime.block_on(scripts.setup()) {
+        PhaseEnd::Passed(vars) => {
+            for binary in &mut collected.full.binaries {
+                binary.env.extend(vars.iter().cloned());
+            }
+        }
+        PhaseEnd::Failed => return Ok(exit_code::SETUP_FAILED),
+        PhaseEnd::Interrupted(_) => return Ok(exit_code::INTERRUPTED),
     }
     let plan = plan::plan(&settings, &filter, &collected, rerun.first)?;
     let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
@@ -90,10 +107,6 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     });
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| InternalError::RunLoop { source })?;
     let outcome = {
         let mut subscribers: Vec<&mut dyn RunSubscriber> = Vec::new();
         // The live display clears itself before the terminal's summary.
@@ -117,6 +130,14 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         subscribers.push(&mut last_outcomes);
         runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
     };
+    let teardown = match (scripts.has_teardown(), outcome.forced) {
+        (false, _) => None,
+        (true, true) => {
+            eprintln!("xdist: teardown skipped (a second signal)");
+            None
+        }
+        (true, false) => Some(runtime.block_on(scripts.teardown())),
+    };
     if let Some(recorder) = recorder {
         save_history(recorder.into_history());
     }
@@ -130,12 +151,14 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         }
     }
     let summary = reporter.summary().unwrap_or_default();
-    Ok(if outcome.interrupted_by.is_some() {
+    Ok(if outcome.interrupted_by.is_some() || matches!(teardown, Some(PhaseEnd::Interrupted(_))) {
         exit_code::INTERRUPTED
-    } else if summary.is_success() {
-        exit_code::OK
-    } else {
+    } else if !summary.is_success() {
         exit_code::TEST_FAILED
+    } else if teardown == Some(PhaseEnd::Failed) {
+        exit_code::TEARDOWN_FAILED
+    } else {
+        exit_code::OK
     })
 }
 

@@ -332,3 +332,55 @@ fn an_override_filter_that_is_a_filterset_is_refused() {
          of the test id, not a filterset (see docs/filtersets.md)"
     );
 }
+
+#[test]
+fn setup_and_teardown_scripts_are_checked_and_the_nearest_profile_gives_them() {
+    let fx = Fixture::new(
+        r#"
+[[profile.default.setup]]
+command = ["db-up", "--fast"]
+cwd = "tools"
+env = { PORT = "5432" }
+
+[[profile.default.teardown]]
+command = ["db-down"]
+
+[profile.ci]
+[[profile.ci.setup]]
+command = ["ci-up"]
+"#,
+        None,
+    );
+    let (resolved, _) = fx.resolve(&["--profile", "ci"]).unwrap();
+    assert_eq!(resolved.setup.len(), 1);
+    assert_eq!(resolved.setup[0].command, ["ci-up"]);
+    assert_eq!(resolved.teardown[0].command, ["db-down"], "inherited from default");
+    let (resolved, _) = fx.resolve(&[]).unwrap();
+    assert_eq!(resolved.setup[0].cwd.as_deref(), Some(fx.root.join("tools").as_path()));
+    assert_eq!(resolved.setup[0].env, [("PORT".to_string(), "5432".to_string())]);
+    for (toml, want) in [
+        (
+            "[[profile.default.setup]]\ncommand = \"db-up\"\n",
+            "2:11: profile.default.setup[0].command: expected a non-empty list",
+        ),
+        (
+            "[[profile.default.setup]]\ncommand = []\n",
+            "2:11: profile.default.setup[0].command: expected a non-empty list",
+        ),
+        (
+            "[[profile.default.teardown]]\ncwd = \"x\"\n",
+            "1:1: profile.default.teardown[0]: a script needs a `command`",
+        ),
+        (
+            "[[profile.default.setup]]\ncommand = [\"a\"]\nshell = true\n",
+            "3:1: profile.default.setup[0].shell: unknown key",
+        ),
+        (
+            "[[profile.default.setup]]\ncommand = [\"a\"]\nenv = { A = 1 }\n",
+            "3:13: profile.default.setup[0].env.A: expected a string",
+        ),
+    ] {
+        let error = Fixture::new(toml, None).error(&[]);
+        assert!(error.contains(want), "{toml}: {error}");
+    }
+}
