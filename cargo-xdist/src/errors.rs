@@ -612,6 +612,12 @@ pub enum InternalError {
         #[source]
         source: FrameError,
     },
+    /// `--looponfail` could not watch the workspace.
+    #[error("--looponfail cannot watch the workspace: {detail}")]
+    Watch {
+        /// What notify said.
+        detail: String,
+    },
     /// The async runtime could not be built.
     #[error("cannot start the run loop: {source}")]
     RunLoop {

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match app.command {
+        Command::Run(args) if args.looponfail => commands::looponfail::looponfail(*args),
         Command::Run(args) => commands::run::run(&args),
         Command::List(args) => commands::list::list(&args),
         Command::Archive(args) => commands::archive::archive(&args),

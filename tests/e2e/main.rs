@@ -8,6 +8,7 @@ mod durations;
 mod filterset;
 mod harnesses;
 mod hostile;
+mod looponfail;
 mod partition;
 mod reporting;
 mod rerun;

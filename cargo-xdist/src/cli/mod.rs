@@ -171,6 +171,10 @@ pub struct RunArgs {
     pub junit: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub display: display::DisplayOptions,
+    /// Loop on failures: run, then on each change to the sources rebuild and rerun what
+    /// failed, then everything once it passes; until Ctrl-C (docs/looponfail.md).
+    #[arg(short = 'f', long)]
+    pub looponfail: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -96,7 +96,7 @@ pub fn render(resolved: &Resolved, paths: &ConfigPaths) -> String {
 }
 
 /// The workspace root, as `cargo locate-project --workspace` finds it.
-fn workspace_root(manifest_path: Option<&Path>) -> Result<PathBuf, ConfigError> {
+pub fn workspace_root(manifest_path: Option<&Path>) -> Result<PathBuf, ConfigError> {
     let mut command = Command::new(cargo_program());
     command.args(["locate-project", "--workspace", "--message-format", "plain"]);
     if let Some(path) = manifest_path {
