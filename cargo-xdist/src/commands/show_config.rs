@@ -92,6 +92,21 @@ pub fn render(resolved: &Resolved, paths: &ConfigPaths) -> String {
             let _ = writeln!(out, "  {group} = \"{pattern}\"");
         }
     }
+    for (phase, scripts) in [("setup", &resolved.setup), ("teardown", &resolved.teardown)] {
+        if !scripts.is_empty() {
+            let _ = writeln!(out, "\n{phase} (docs/setup-teardown.md):");
+            for script in scripts {
+                let _ = write!(out, "  command = {:?}", script.command);
+                if let Some(cwd) = &script.cwd {
+                    let _ = write!(out, ", cwd = \"{}\"", cwd.display());
+                }
+                for (var, value) in &script.env {
+                    let _ = write!(out, ", {var} = \"{value}\"");
+                }
+                out.push('\n');
+            }
+        }
+    }
     out
 }
 

@@ -356,6 +356,13 @@ command = ["ci-up"]
     assert_eq!(resolved.setup[0].command, ["ci-up"]);
     assert_eq!(resolved.teardown[0].command, ["db-down"], "inherited from default");
     let (resolved, _) = fx.resolve(&[]).unwrap();
+    let shown = render(&resolved, &fx.paths()).replace(&fx.root.display().to_string(), "[WS]");
+    assert!(
+        shown.contains(
+            "\nsetup (docs/setup-teardown.md):\n  command = [\"db-up\", \"--fast\"], cwd = \"[WS]/tools\", PORT = \"5432\"\n\nteardown (docs/setup-teardown.md):\n  command = [\"db-down\"]\n"
+        ),
+        "{shown}"
+    );
     assert_eq!(resolved.setup[0].cwd.as_deref(), Some(fx.root.join("tools").as_path()));
     assert_eq!(resolved.setup[0].env, [("PORT".to_string(), "5432".to_string())]);
     for (toml, want) in [
