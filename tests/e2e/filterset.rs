@@ -38,7 +38,8 @@ fn xdist_selection(fixture: &str, args: &[&str]) -> Vec<String> {
 }
 
 fn same_as_nextest(fixture: &str, cases: &[&[&str]]) {
-    let everything = xdist_selection(fixture, &["--run-ignored", "all"]).len();
+    let all = ["--run-ignored", "all", "--ignore-default-filter"];
+    let everything = xdist_selection(fixture, &all).len();
     for args in cases {
         let ours = xdist_selection(fixture, args);
         let theirs = nextest_selection(fixture, args);
@@ -153,6 +154,12 @@ fn the_default_filter_is_anded_with_e_and_can_be_ignored() {
         xdist_selection(DEMO, &["-E", "test(tests::)"])
     );
     assert_eq!(with_default(&["-E", "default() | kind(test)"]), core);
+    // Ignored, `default()` still names it.
+    assert_eq!(
+        with_default(&["-E", "default()", "--ignore-default-filter"]),
+        core,
+        "default() is the default filter under --ignore-default-filter too"
+    );
     assert!(with_default(&["-E", "not default()"]).is_empty());
     // `run` applies it too.
     let out = xdist(DEMO, "run")
@@ -162,4 +169,48 @@ fn the_default_filter_is_anded_with_e_and_can_be_ignored() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(final_line(&out), "xdist: 4 passed, 0 failed, 0 skipped");
+}
+
+/// Copies the files of `from` (no `target/`) into `to`.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_name() == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_default_filter_selects_what_nextests_selects() {
+    if !nextest_available("the_default_filter_selects_what_nextests_selects") {
+        return;
+    }
+    // A copy of the fixture with the same default filter for both tools.
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("shards");
+    copy_tree(&repo_root().join(SHARDS), &ws);
+    std::fs::create_dir_all(ws.join(".config")).unwrap();
+    let profile = "[profile.default]\ndefault-filter = \"kind(test) | test(=alpha::t001)\"\n";
+    std::fs::write(ws.join(".config/nextest.toml"), profile).unwrap();
+    std::fs::write(ws.join(".config/xdist.toml"), profile).unwrap();
+    let ws = ws.to_str().unwrap();
+    same_as_nextest(
+        ws,
+        &[
+            &[],
+            &["-E", "test(common)"],
+            &["-E", "test(common)", "--ignore-default-filter"],
+            &["-E", "not default()", "--ignore-default-filter"],
+            &["-E", "default() & test(CASE)", "--ignore-default-filter"],
+            &["-E", "default() | kind(bin)"],
+            &["-E", "kind(lib)", "--", "t00"],
+        ],
+    );
 }

@@ -465,20 +465,23 @@ fn glob(text: &str) -> Result<Matcher, String> {
 pub struct Filtersets {
     /// The `-E` expressions, OR'd; none is every test.
     pub exprs: Vec<Filterset>,
-    /// The profile's `default-filter`: ANDed with the rest, and what `default()` means.
+    /// The profile's `default-filter`: what `default()` means, and ANDed with the rest
+    /// unless `ignore_default`.
     pub default: Option<Filterset>,
+    /// `--ignore-default-filter`: the default filter is not ANDed (`default()` keeps it).
+    pub ignore_default: bool,
 }
 
 impl Filtersets {
     /// True when nothing is filtered.
     pub fn is_empty(&self) -> bool {
-        self.exprs.is_empty() && self.default.is_none()
+        self.exprs.is_empty() && (self.default.is_none() || self.ignore_default)
     }
 
     /// Whether test `query` is selected.
     pub fn matches(&self, query: &TestQuery<'_>) -> bool {
         let default = self.default.as_ref();
-        let in_default = default.is_none_or(|d| d.matches(query, None));
+        let in_default = self.ignore_default || default.is_none_or(|d| d.matches(query, None));
         in_default
             && (self.exprs.is_empty() || self.exprs.iter().any(|e| e.matches(query, default)))
     }
@@ -488,16 +491,16 @@ impl Filtersets {
     /// The `-E` expressions, parsed, before anything is built.
     pub fn from_flags(exprs: &[String]) -> Result<Self, ParseError> {
         let exprs = exprs.iter().map(|e| Filterset::parse(e)).collect::<Result<_, _>>()?;
-        Ok(Self { exprs, default: None })
+        Ok(Self { exprs, default: None, ignore_default: false })
     }
 
-    /// Adds the resolved `default-filter` (checked when it was read), unless `ignore`.
+    /// Adds the resolved `default-filter` (checked when it was read); `ignore`:
+    /// `--ignore-default-filter`.
     pub fn with_default(mut self, resolved: &Resolved, ignore: bool) -> Self {
         if let Some((Value::Text(text), _)) = resolved.get("default-filter") {
-            if !ignore {
-                self.default = Filterset::parse(text).ok();
-            }
+            self.default = Filterset::parse(text).ok();
         }
+        self.ignore_default = ignore;
         self
     }
 
@@ -617,6 +620,7 @@ mod tests {
         let sets = |exprs: &[&str], default: Option<&str>| Filtersets {
             exprs: exprs.iter().map(|e| Filterset::parse(e).unwrap()).collect(),
             default: default.map(|d| Filterset::parse(d).unwrap()),
+            ignore_default: false,
         };
         assert!(sets(&[], None).matches(&t));
         assert!(sets(&["test(b)", "test(a)"], None).matches(&t));
@@ -624,5 +628,11 @@ mod tests {
         assert!(!sets(&["test(a)"], Some("none()")).matches(&t));
         assert!(sets(&[], Some("test(a)")).matches(&t));
         assert!(!sets(&["not default()"], Some("test(a)")).matches(&t));
+        // Ignored, it is not ANDed, but `default()` still names it (as nextest).
+        let ignored =
+            |exprs: &[&str], default| Filtersets { ignore_default: true, ..sets(exprs, default) };
+        assert!(ignored(&[], Some("none()")).matches(&t));
+        assert!(!ignored(&["default()"], Some("none()")).matches(&t));
+        assert!(ignored(&["not default()"], Some("none()")).matches(&t));
     }
 }

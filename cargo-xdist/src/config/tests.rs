@@ -311,7 +311,7 @@ fn default_filter_is_a_checked_filterset() {
     let (resolved, _) = fx.resolve(&["--profile", "ci"]).unwrap();
     let sets = Filtersets::default().with_default(&resolved, false);
     assert!(sets.default.is_some());
-    assert!(Filtersets::default().with_default(&resolved, true).default.is_none());
+    assert!(Filtersets::default().with_default(&resolved, true).ignore_default);
     let fx = Fixture::new("[profile.ci]\ndefault-filter = \"kind(test) &\"\n", None);
     assert_eq!(
         fx.error(&["--profile", "ci"]),
