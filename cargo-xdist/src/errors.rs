@@ -40,6 +40,10 @@ pub mod exit_code {
     pub const ARCHIVE_FAILED: u8 = 103;
     /// A test binary could not be listed.
     pub const LIST_FAILED: u8 = 104;
+    /// A setup script failed: no test ran (nextest's code for a failed setup script).
+    pub const SETUP_FAILED: u8 = 105;
+    /// Every test passed but a teardown script failed.
+    pub const TEARDOWN_FAILED: u8 = 106;
     /// The run was interrupted by SIGINT, SIGTERM or SIGHUP (128 + SIGINT, as shells report).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -92,6 +96,9 @@ impl XdistError {
 /// A command-line option (or `XDIST_AUTO_NUM_WORKERS`) has a value cargo-xdist cannot use.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
+    /// A malformed `-E` expression.
+    #[error("-E: {0}")]
+    Filterset(#[from] crate::config::filterset::ParseError),
     /// `-- --skip` with nothing after it.
     #[error("`--skip` after `--` needs a pattern")]
     SkipWithoutPattern,
@@ -614,6 +621,12 @@ pub enum InternalError {
         /// The codec's error.
         #[source]
         source: FrameError,
+    },
+    /// `--looponfail` could not watch the workspace.
+    #[error("--looponfail cannot watch the workspace: {detail}")]
+    Watch {
+        /// What notify said.
+        detail: String,
     },
     /// The async runtime could not be built.
     #[error("cannot start the run loop: {source}")]

@@ -12,6 +12,7 @@ mod drive;
 mod errors;
 mod plan;
 mod report;
+mod scripts;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match app.command {
+        Command::Run(args) if args.looponfail => commands::looponfail::looponfail(*args),
         Command::Run(args) => commands::run::run(&args),
         Command::List(args) => commands::list::list(&args),
         Command::Archive(args) => commands::archive::archive(&args),

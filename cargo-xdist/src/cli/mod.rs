@@ -171,6 +171,10 @@ pub struct RunArgs {
     pub junit: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub display: display::DisplayOptions,
+    /// Loop on failures: run, then on each change to the sources rebuild and rerun what
+    /// failed, then everything once it passes; until Ctrl-C (docs/looponfail.md).
+    #[arg(short = 'f', long)]
+    pub looponfail: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -374,6 +378,13 @@ pub struct FilterOptions {
     /// Which tests to run, in nextest's spelling.
     #[arg(long, value_enum, value_name = "WHICH")]
     pub run_ignored: Option<RunIgnoredArg>,
+    /// Only tests in this nextest filterset, e.g. `package(foo) & test(/^db::/)`
+    /// (repeatable: a test in any of them; docs/filtersets.md).
+    #[arg(short = 'E', long = "filterset", value_name = "EXPR")]
+    pub filterset: Vec<String>,
+    /// Ignore the profile's `default-filter`.
+    #[arg(long)]
+    pub ignore_default_filter: bool,
     /// Only this shard of the selected tests, dealt exactly as cargo-nextest deals them:
     /// `slice:M/N` (even shards), `hash:M/N` (by test name) or `count:M/N` (per binary);
     /// or `duration:M/N`, balanced by the recorded durations (cargo-xdist's own).

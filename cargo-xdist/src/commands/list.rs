@@ -11,19 +11,22 @@ use crate::cli::{ListArgs, ListFormat};
 use crate::collect::collect;
 use crate::collect::shard::Sharding;
 use crate::commands::settings_for;
+use crate::config::filterset::Filtersets;
 use crate::config::groups::Groups;
 use crate::config::settings::selection_flag_values;
-use crate::errors::{XdistError, exit_code};
+use crate::errors::{UsageError, XdistError, exit_code};
 use crate::plan::outcomes::Outcomes;
 use crate::plan::rerun;
 
 /// Lists the selected tests; returns the exit code.
 pub fn list(args: &ListArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
+    let filtersets = Filtersets::from_flags(&args.filter.filterset).map_err(UsageError::from)?;
     let mut collected = collect(&args.cargo, &args.archive, &filter)?;
     let flags = selection_flag_values(&args.filter, &args.rerun);
     let resolved = settings_for(&collected, flags, args.profile.profile.as_deref())?;
     let selection = resolved.selection();
+    filtersets.with_default(&resolved, args.filter.ignore_default_filter).select(&mut collected);
     let groups = Groups::new(&args.group, Vec::new(), resolved.groups.clone())?;
     let sharding = selection.partition.map(|partition| Sharding {
         partition,

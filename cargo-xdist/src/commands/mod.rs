@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod durations;
 pub mod list;
+pub mod looponfail;
 pub mod run;
 pub mod show_config;
 pub mod simulate;

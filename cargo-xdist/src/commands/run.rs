@@ -17,11 +17,12 @@ use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
 use crate::collect::shard::Sharding;
 use crate::commands::settings_for;
+use crate::config::filterset::Filtersets;
 use crate::config::groups::Groups;
 use crate::config::settings::flag_values;
 use crate::drive::drive;
 use crate::drive::transport::local::LocalTransport;
-use crate::errors::{InternalError, XdistError, exit_code};
+use crate::errors::{InternalError, UsageError, XdistError, exit_code};
 use crate::plan::history::History;
 use crate::plan::outcomes::Outcomes;
 use crate::plan::{self, Plan, rerun};
@@ -35,15 +36,18 @@ use crate::report::progress::ProgressDisplay;
 use crate::report::style::{self, Palette, Progress, TermEnv};
 use crate::report::terminal::{Detail, TerminalReporter};
 use crate::report::timeline::Timeline;
+use crate::scripts::{PhaseEnd, Scripts};
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
+    let filtersets = Filtersets::from_flags(&args.filter.filterset).map_err(UsageError::from)?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
     let mut collected = collect(&args.cargo, &args.archive, &filter)?;
     let resolved = settings_for(&collected, flag_values(args), args.profile.profile.as_deref())?;
     let settings = resolved.run_settings(args);
+    filtersets.with_default(&resolved, args.filter.ignore_default_filter).select(&mut collected);
     let outcomes = Outcomes::load(&collected.target_dir);
     let groups =
         Groups::new(&settings.group_flags, settings.override_groups(), settings.groups.clone())?;
@@ -59,6 +63,22 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     }
     if collected.selected.is_empty() {
         return Ok(no_tests(settings.no_tests, collected.ignored.len()));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| InternalError::RunLoop { source })?;
+    let root = collected.workspace_root.clone();
+    let mut scripts =
+        Scripts::new(resolved.setup.clone(), resolved.teardown.clone(), root.as_ref());
+    match runtime.block_on(scripts.setup()) {
+        PhaseEnd::Passed(vars) => {
+            for binary in &mut collected.full.binaries {
+                binary.env.extend(vars.iter().cloned());
+            }
+        }
+        PhaseEnd::Failed => return Ok(exit_code::SETUP_FAILED),
+        PhaseEnd::Interrupted(_) => return Ok(exit_code::INTERRUPTED),
     }
     let plan = plan::plan(&settings, &filter, &collected, rerun.first)?;
     let Plan { list, mut session, mut setup, shape, detail, skipped, history } = plan;
@@ -99,10 +119,6 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let mut timeline = args.display.timeline.as_ref().map(|path| Timeline::new(&list, path));
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| InternalError::RunLoop { source })?;
     let outcome = {
         let mut subscribers: Vec<&mut dyn RunSubscriber> = Vec::new();
         // The live display clears itself before the terminal's summary.
@@ -132,6 +148,14 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         subscribers.push(&mut last_outcomes);
         runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
     };
+    let teardown = match (scripts.has_teardown(), outcome.forced) {
+        (false, _) => None,
+        (true, true) => {
+            eprintln!("xdist: teardown skipped (a second signal)");
+            None
+        }
+        (true, false) => Some(runtime.block_on(scripts.teardown())),
+    };
     if let Some(recorder) = recorder {
         save_history(recorder.into_history());
     }
@@ -151,12 +175,14 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         }
     }
     let summary = reporter.summary().unwrap_or_default();
-    Ok(if outcome.interrupted_by.is_some() {
+    Ok(if outcome.interrupted_by.is_some() || matches!(teardown, Some(PhaseEnd::Interrupted(_))) {
         exit_code::INTERRUPTED
-    } else if summary.is_success() {
-        exit_code::OK
-    } else {
+    } else if !summary.is_success() {
         exit_code::TEST_FAILED
+    } else if teardown == Some(PhaseEnd::Failed) {
+        exit_code::TEARDOWN_FAILED
+    } else {
+        exit_code::OK
     })
 }
 

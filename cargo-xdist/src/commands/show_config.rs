@@ -49,7 +49,11 @@ pub fn render(resolved: &Resolved, paths: &ConfigPaths) -> String {
         .map(|(key, found)| match found {
             Some((value, origin)) => (format!("{} = {value}", key.name), origin.to_string()),
             None => {
-                let origin = format!("default (set with {} or {})", key.flag, key.env());
+                let origin = if key.flag.is_empty() {
+                    format!("default (set with {})", key.env())
+                } else {
+                    format!("default (set with {} or {})", key.flag, key.env())
+                };
                 let quoted = matches!(key.kind, Kind::Choice(_) | Kind::Workers);
                 let default = if quoted && key.default != "none" {
                     format!("\"{}\"", key.default)
@@ -88,11 +92,26 @@ pub fn render(resolved: &Resolved, paths: &ConfigPaths) -> String {
             let _ = writeln!(out, "  {group} = \"{pattern}\"");
         }
     }
+    for (phase, scripts) in [("setup", &resolved.setup), ("teardown", &resolved.teardown)] {
+        if !scripts.is_empty() {
+            let _ = writeln!(out, "\n{phase} (docs/setup-teardown.md):");
+            for script in scripts {
+                let _ = write!(out, "  command = {:?}", script.command);
+                if let Some(cwd) = &script.cwd {
+                    let _ = write!(out, ", cwd = \"{}\"", cwd.display());
+                }
+                for (var, value) in &script.env {
+                    let _ = write!(out, ", {var} = \"{value}\"");
+                }
+                out.push('\n');
+            }
+        }
+    }
     out
 }
 
 /// The workspace root, as `cargo locate-project --workspace` finds it.
-fn workspace_root(manifest_path: Option<&Path>) -> Result<PathBuf, ConfigError> {
+pub fn workspace_root(manifest_path: Option<&Path>) -> Result<PathBuf, ConfigError> {
     let mut command = Command::new(cargo_program());
     command.args(["locate-project", "--workspace", "--message-format", "plain"]);
     if let Some(path) = manifest_path {

@@ -46,6 +46,22 @@ pub struct Profile {
     pub values: BTreeMap<&'static str, Value>,
     /// Its `[[profile.NAME.overrides]]`, in order.
     pub overrides: Vec<Override>,
+    /// Its `[[profile.NAME.setup]]`, when it has the key.
+    pub setup: Option<Vec<Script>>,
+    /// Its `[[profile.NAME.teardown]]`, when it has the key.
+    pub teardown: Option<Vec<Script>>,
+}
+
+/// A `[[profile.NAME.setup]]` or `[[profile.NAME.teardown]]` entry: a command the
+/// controller runs once (docs/setup-teardown.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Script {
+    /// The program and its arguments (not a shell line).
+    pub command: Vec<String>,
+    /// Where it runs (relative paths from the workspace root); the workspace root if unset.
+    pub cwd: Option<PathBuf>,
+    /// Variables it gets on top of the inherited environment.
+    pub env: Vec<(String, String)>,
 }
 
 /// A `[[profile.NAME.overrides]]` entry: settings for the tests its filter matches.
@@ -250,6 +266,8 @@ impl Doc<'_> {
                     profile.inherits = Some((parent, self.line_col(value.span().start)));
                 }
                 "overrides" => profile.overrides = self.overrides(value, &path)?,
+                "setup" => profile.setup = Some(self.scripts(value, &path)?),
+                "teardown" => profile.teardown = Some(self.scripts(value, &path)?),
                 _ => {
                     let found = keys::find(name).or_else(|| {
                         let new = keys::renamed(name, DEPRECATED)?;
@@ -281,6 +299,63 @@ impl Doc<'_> {
         Ok(profile)
     }
 
+    fn scripts(&self, value: &Spanned<DeValue<'_>>, at: &str) -> Result<Vec<Script>, ConfigError> {
+        let Some(list) = value.get_ref().as_array() else {
+            let message =
+                format!("expected a list of tables (`[[{at}]]`), got {}", type_name(value));
+            return Err(self.error(value.span(), at, message));
+        };
+        let mut scripts = Vec::new();
+        for (i, entry) in list.iter().enumerate() {
+            let at = format!("{at}[{i}]");
+            let mut script = Script::default();
+            for (key, value) in self.table(entry, &at)? {
+                let name = key.get_ref().as_ref();
+                let path = format!("{at}.{name}");
+                match name {
+                    "command" => {
+                        let words = value.get_ref().as_array().map(|a| {
+                            a.iter().map(|w| w.get_ref().as_str().map(String::from)).collect()
+                        });
+                        match words {
+                            Some(Some(words)) if !Vec::<String>::is_empty(&words) => {
+                                script.command = words;
+                            }
+                            _ => {
+                                let message = "expected a non-empty list of strings (the \
+                                               program and its arguments)"
+                                    .to_string();
+                                return Err(self.error(value.span(), &path, message));
+                            }
+                        }
+                    }
+                    "cwd" => script.cwd = Some(self.base.join(self.string(value, &path)?)),
+                    "env" => {
+                        for (var, text) in self.table(value, &path)? {
+                            let at = format!("{path}.{}", var.get_ref());
+                            let Some(text) = text.get_ref().as_str() else {
+                                let message = format!("expected a string, got {}", type_name(text));
+                                return Err(self.error(text.span(), &at, message));
+                            };
+                            script.env.push((var.get_ref().to_string(), text.to_string()));
+                        }
+                    }
+                    _ => {
+                        let message =
+                            "unknown key; a script takes `command`, `cwd` and `env`".to_string();
+                        return Err(self.error(key.span(), &path, message));
+                    }
+                }
+            }
+            if script.command.is_empty() {
+                let message = "a script needs a `command`".to_string();
+                return Err(self.error(entry.span(), &at, message));
+            }
+            scripts.push(script);
+        }
+        Ok(scripts)
+    }
+
     fn overrides(
         &self,
         value: &Spanned<DeValue<'_>>,
@@ -304,7 +379,18 @@ impl Doc<'_> {
                         .map_err(|message| self.error(value.span(), &path, message))
                 };
                 match name {
-                    "filter" => filter = Some(self.string(value, &path)?),
+                    "filter" => {
+                        let text = self.string(value, &path)?;
+                        // No test id holds `(`: this is a nextest filterset, which would
+                        // silently match nothing.
+                        if text.contains('(') {
+                            let message = "is a substring of the test id, not a filterset \
+                                           (see docs/filtersets.md)"
+                                .to_string();
+                            return Err(self.error(value.span(), &path, message));
+                        }
+                        filter = Some(text);
+                    }
                     "group" => o.group = Some(self.string(value, &path)?),
                     "timeout" | "slow-timeout" => {
                         let Value::Seconds(d) = check(Kind::Seconds)? else { unreachable!() };

@@ -28,6 +28,8 @@ pub enum Kind {
     Partition,
     /// A file path; relative paths in a file are relative to the workspace root.
     Path,
+    /// A filterset expression (docs/filtersets.md).
+    Filterset,
 }
 
 /// A value of a setting, checked against its [`Kind`].
@@ -123,6 +125,8 @@ pub static KEYS: &[Key] = &[
         Kind::Choice(&["all", "none"]),
         "all",
     ),
+    // No flag sets it: -E is ANDed with it, --ignore-default-filter drops it.
+    key("default-filter", "", Kind::Filterset, "none"),
 ];
 
 /// Keys that were renamed: (old name, new name). An old name still works, with a warning.
@@ -179,8 +183,12 @@ impl Kind {
             (Kind::Seconds, _) => Err(wrong("a number of seconds")),
             (Kind::Workers, Raw::Int(n)) => parse_workers(&n.to_string()),
             (Kind::Path, Raw::Str(s)) => Ok(Value::Path(base.join(s))),
-            (Kind::Choice(_) | Kind::Workers | Kind::Partition, Raw::Str(s)) => self.check_text(s),
-            (Kind::Choice(_) | Kind::Partition | Kind::Path, _) => Err(wrong("a string")),
+            (Kind::Choice(_) | Kind::Workers | Kind::Partition | Kind::Filterset, Raw::Str(s)) => {
+                self.check_text(s)
+            }
+            (Kind::Choice(_) | Kind::Partition | Kind::Path | Kind::Filterset, _) => {
+                Err(wrong("a string"))
+            }
             (Kind::Workers, _) => Err(wrong("a number, \"auto\" or \"logical\"")),
         }
     }
@@ -208,6 +216,10 @@ impl Kind {
                 Err(e) => Err(e.to_string()),
             },
             Kind::Path => Ok(Value::Path(PathBuf::from(text))),
+            Kind::Filterset => match crate::config::filterset::Filterset::parse(text) {
+                Ok(_) => Ok(Value::Text(text.to_string())),
+                Err(e) => Err(e.to_string()),
+            },
         }
     }
 }
@@ -260,7 +272,11 @@ mod tests {
     #[test]
     fn every_key_is_named_like_its_flag_and_has_an_env_var() {
         for key in KEYS {
-            assert!(key.flag.contains(key.name) || key.name == "numprocesses", "{key:?}");
+            assert!(
+                key.flag.contains(key.name)
+                    || ["numprocesses", "default-filter"].contains(&key.name),
+                "{key:?}"
+            );
             assert!(key.env().starts_with("XDIST_") && !key.env().contains('-'));
             assert!(find(key.name).is_some());
         }

@@ -6,6 +6,7 @@
 
 pub mod cargo_env;
 pub mod file;
+pub mod filterset;
 pub mod groups;
 pub mod keys;
 pub mod options;

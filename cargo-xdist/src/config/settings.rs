@@ -17,7 +17,7 @@ use crate::cli::display::OutputWhen;
 use crate::cli::durations::HistoryOptions;
 use crate::cli::rerun::{NoFailures, RerunArgs};
 use crate::cli::{FilterOptions, FlakyResult, NoTests, RunArgs, RunFormat};
-use crate::config::file::{self, ConfigFile, FileKind, Override};
+use crate::config::file::{self, ConfigFile, FileKind, Override, Script};
 use crate::config::keys::{self, KEYS, Value};
 use crate::errors::ConfigError;
 
@@ -98,6 +98,10 @@ pub struct Resolved {
     pub overrides: Vec<(Override, Origin)>,
     /// `[groups]` of the workspace's file.
     pub groups: Vec<(String, String)>,
+    /// The setup scripts of the nearest profile that has `setup`.
+    pub setup: Vec<Script>,
+    /// The teardown scripts of the nearest profile that has `teardown`.
+    pub teardown: Vec<Script>,
     /// Warnings about the files, ready to print.
     pub warnings: Vec<String>,
 }
@@ -138,10 +142,13 @@ pub fn resolve(
     layers.push(flags.into_iter().map(|(k, v, flag)| (k, v, Origin::Flag(flag))).collect());
     layers.push(env_layer(env)?);
     let mut overrides = Vec::new();
+    let (mut setup, mut teardown) = (None, None);
     for file in &files {
         for name in file.chain(&profile.0)? {
             let origin = Origin::File { path: file.path.clone(), profile: name.to_string() };
             let table = &file.profiles[name];
+            setup = setup.or_else(|| table.setup.clone());
+            teardown = teardown.or_else(|| table.teardown.clone());
             layers
                 .push(table.values.iter().map(|(k, v)| (*k, v.clone(), origin.clone())).collect());
             overrides.extend(table.overrides.iter().map(|o| (o.clone(), origin.clone())));
@@ -159,6 +166,8 @@ pub fn resolve(
         values,
         overrides,
         groups: files.iter().flat_map(|f| f.groups.clone()).collect(),
+        setup: setup.unwrap_or_default(),
+        teardown: teardown.unwrap_or_default(),
         warnings: files.into_iter().flat_map(|f| f.warnings).collect(),
     })
 }

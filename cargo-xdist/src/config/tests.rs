@@ -303,3 +303,91 @@ fn the_user_file_is_under_xdg_config_home_else_home() {
     assert_eq!(ConfigPaths::new(root, &env(&[])).user, None);
     assert_eq!(xdg.workspace_file(), PathBuf::from("/ws/.config/xdist.toml"));
 }
+
+#[test]
+fn default_filter_is_a_checked_filterset() {
+    use crate::config::filterset::Filtersets;
+    let fx = Fixture::new("[profile.ci]\ndefault-filter = \"kind(test) - test(slow)\"\n", None);
+    let (resolved, _) = fx.resolve(&["--profile", "ci"]).unwrap();
+    let sets = Filtersets::default().with_default(&resolved, false);
+    assert!(sets.default.is_some());
+    assert!(Filtersets::default().with_default(&resolved, true).ignore_default);
+    let fx = Fixture::new("[profile.ci]\ndefault-filter = \"kind(test) &\"\n", None);
+    assert_eq!(
+        fx.error(&["--profile", "ci"]),
+        "[ROOT]/ws/.config/xdist.toml:2:18: profile.ci.default-filter: invalid filterset \
+         `kind(test) &`: column 13: expected an expression, found the end"
+    );
+    let fx = Fixture::new("", None).env("XDIST_DEFAULT_FILTER", "bogus()");
+    assert!(fx.error(&[]).contains("XDIST_DEFAULT_FILTER: invalid filterset `bogus()`: column 1"));
+}
+
+#[test]
+fn an_override_filter_that_is_a_filterset_is_refused() {
+    let fx =
+        Fixture::new("[[profile.default.overrides]]\nfilter = \"test(db::)\"\nretries = 2\n", None);
+    assert_eq!(
+        fx.error(&[]),
+        "[ROOT]/ws/.config/xdist.toml:2:10: profile.default.overrides[0].filter: is a substring \
+         of the test id, not a filterset (see docs/filtersets.md)"
+    );
+}
+
+#[test]
+fn setup_and_teardown_scripts_are_checked_and_the_nearest_profile_gives_them() {
+    let fx = Fixture::new(
+        r#"
+[[profile.default.setup]]
+command = ["db-up", "--fast"]
+cwd = "tools"
+env = { PORT = "5432" }
+
+[[profile.default.teardown]]
+command = ["db-down"]
+
+[profile.ci]
+[[profile.ci.setup]]
+command = ["ci-up"]
+"#,
+        None,
+    );
+    let (resolved, _) = fx.resolve(&["--profile", "ci"]).unwrap();
+    assert_eq!(resolved.setup.len(), 1);
+    assert_eq!(resolved.setup[0].command, ["ci-up"]);
+    assert_eq!(resolved.teardown[0].command, ["db-down"], "inherited from default");
+    let (resolved, _) = fx.resolve(&[]).unwrap();
+    let shown = render(&resolved, &fx.paths()).replace(&fx.root.display().to_string(), "[WS]");
+    assert!(
+        shown.contains(
+            "\nsetup (docs/setup-teardown.md):\n  command = [\"db-up\", \"--fast\"], cwd = \"[WS]/tools\", PORT = \"5432\"\n\nteardown (docs/setup-teardown.md):\n  command = [\"db-down\"]\n"
+        ),
+        "{shown}"
+    );
+    assert_eq!(resolved.setup[0].cwd.as_deref(), Some(fx.root.join("tools").as_path()));
+    assert_eq!(resolved.setup[0].env, [("PORT".to_string(), "5432".to_string())]);
+    for (toml, want) in [
+        (
+            "[[profile.default.setup]]\ncommand = \"db-up\"\n",
+            "2:11: profile.default.setup[0].command: expected a non-empty list",
+        ),
+        (
+            "[[profile.default.setup]]\ncommand = []\n",
+            "2:11: profile.default.setup[0].command: expected a non-empty list",
+        ),
+        (
+            "[[profile.default.teardown]]\ncwd = \"x\"\n",
+            "1:1: profile.default.teardown[0]: a script needs a `command`",
+        ),
+        (
+            "[[profile.default.setup]]\ncommand = [\"a\"]\nshell = true\n",
+            "3:1: profile.default.setup[0].shell: unknown key",
+        ),
+        (
+            "[[profile.default.setup]]\ncommand = [\"a\"]\nenv = { A = 1 }\n",
+            "3:13: profile.default.setup[0].env.A: expected a string",
+        ),
+    ] {
+        let error = Fixture::new(toml, None).error(&[]);
+        assert!(error.contains(want), "{toml}: {error}");
+    }
+}

@@ -40,6 +40,8 @@ pub struct RunShape {
 pub struct DriveOutcome {
     /// The signal that interrupted the run, if one did (its name).
     pub interrupted_by: Option<String>,
+    /// A second signal came and killed what was left (the teardown is skipped too).
+    pub forced: bool,
 }
 
 struct Live {
@@ -157,6 +159,7 @@ pub async fn drive(
             signal = next_signal(&mut interrupts) => {
                 if outcome.interrupted_by.is_some() {
                     // A second signal: no more waiting for workers to go.
+                    outcome.forced = true;
                     for (worker, mut state) in live.drain() {
                         state.link.kill();
                         let cause = WorkerExit::Signal("SIGKILL".into());
