@@ -8,6 +8,7 @@ mod durations;
 mod harnesses;
 mod hostile;
 mod partition;
+mod remote;
 mod reporting;
 mod rerun;
 mod robustness;

@@ -20,6 +20,7 @@ use crate::commands::settings_for;
 use crate::config::groups::Groups;
 use crate::config::settings::flag_values;
 use crate::drive::drive;
+use crate::drive::transport::Transport;
 use crate::drive::transport::local::LocalTransport;
 use crate::errors::{InternalError, XdistError, exit_code};
 use crate::plan::history::History;
@@ -58,16 +59,23 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     if collected.selected.is_empty() {
         return Ok(no_tests(settings.no_tests, collected.ignored.len()));
     }
-    let plan = plan::plan(&settings, &filter, &collected, rerun.first)?;
+    let specs = crate::remote::specs(args)?;
+    let fixed = (!specs.is_empty()).then(|| u32::try_from(specs.len()).unwrap_or(u32::MAX));
+    let plan = plan::plan(&settings, &filter, &collected, rerun.first, fixed)?;
     let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
-    let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
+    let setup_frame = codec::encode_frame(&ToWorker::Setup(setup.clone()))
         .map_err(|source| InternalError::EncodeSetup { source })?;
-    let mut transport = LocalTransport {
+    let local = LocalTransport {
         program,
         args: vec![crate::WORKER_ARG.to_string()],
         count: session.initial_workers(),
         testrun_uid: settings.testrunuid.clone().unwrap_or_else(random_uid),
         setup_frame: Arc::new(setup_frame),
+    };
+    let mut transport: Box<dyn Transport> = if specs.is_empty() {
+        Box::new(local)
+    } else {
+        Box::new(crate::remote::transport(&specs, local, &setup, &collected, args)?)
     };
     let json = settings.message_format != RunFormat::Human;
     let (mut display, mut reporter) = terminal(args, json, &list, detail, skipped);
@@ -112,7 +120,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
             subscribers.push(recorder);
         }
         subscribers.push(&mut last_outcomes);
-        runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
+        runtime.block_on(drive(&mut session, transport.as_mut(), &shape, &mut subscribers))
     };
     if let Some(recorder) = recorder {
         save_history(recorder.into_history());
