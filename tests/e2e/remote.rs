@@ -160,8 +160,12 @@ fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
         assert_eq!(expected.insert(id.to_string(), Outcome::Fail), Some(Outcome::Pass), "{id}");
     }
     let cache = sshd.dir.path().join("cache");
-    let tx = sshd.tx(2, &cache);
-    let first = run(&sshd, &["--tx", &tx, "-v"]);
+    // The remote tests check their XDIST_* variables (the spec's `env:` reaches them).
+    let tx = format!(
+        "{}//env:DEMO_EXPECT_WORKER_COUNT=2//env:DEMO_EXPECT_TESTRUNUID=remote-uid",
+        sshd.tx(2, &cache)
+    );
+    let first = run(&sshd, &["--tx", &tx, "-v", "--testrunuid", "remote-uid"]);
     let stderr = text(&first.stderr);
     assert_eq!(xdist_outcomes(&first), expected, "{stderr}\n{}", text(&first.stdout));
     let shipped: Vec<&str> = stderr.lines().filter(|l| l.contains(": shipped ")).collect();
@@ -169,10 +173,11 @@ fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     for item in ["worker (", "archive (", "sources ("] {
         assert_eq!(shipped[0].matches(item).count(), 1, "{item}: {stderr}");
     }
-    // Every test ran on the ssh workers, and they counted right.
-    let stdout = text(&first.stdout);
-    assert!(stdout.contains("[gw0]") || stdout.contains("[gw1]"), "{stdout}");
-    let second = run(&sshd, &["--tx", &tx, "-v"]);
+    let host = format!("127.0.0.1:{}", sshd.port);
+    for worker in ["gw0", "gw1"] {
+        assert!(stderr.contains(&format!("xdist: [{worker}] runs on ssh {host}")), "{stderr}");
+    }
+    let second = run(&sshd, &["--tx", &tx, "-v", "--testrunuid", "remote-uid"]);
     let stderr = text(&second.stderr);
     assert_eq!(xdist_outcomes(&second), expected, "{stderr}");
     assert!(stderr.contains("up to date, nothing shipped"), "{stderr}");
@@ -188,8 +193,10 @@ fn a_host_that_dies_mid_run_loses_no_test() {
     // Ship first, so that the run below reaches its workers at once.
     let warm = run(&sshd, &["--tx", &sshd.tx(1, &cache)]);
     assert!(text(&warm.stderr).contains(": shipped "), "{}", text(&warm.stderr));
+    let remote = format!("{}//env:DEMO_EXPECT_WORKER_COUNT=3", sshd.tx(2, &cache));
     let child = xdist("examples/demo", "run")
-        .args(["--tx", &sshd.tx(2, &cache), "--tx", "popen", "-v"])
+        .args(["--tx", &remote, "--tx", "popen", "-v"])
+        .env("DEMO_EXPECT_WORKER_COUNT", "3")
         .env("XDIST_SSH", sshd.ssh_command())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -241,4 +248,77 @@ fn a_host_that_cannot_be_reached_leaves_the_run_to_the_others() {
     assert_ne!(none.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("26 tests not run"), "{stdout}");
     assert!(stderr.contains("every worker host is down"), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn a_bad_tx_spec_is_a_one_line_usage_error() {
+    for spec in ["socket=h:1", "ssh=-oProxyCommand=x", "0*popen", "popen//python=py"] {
+        let out = xdist("examples/demo", "run").args(["--tx", spec]).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{spec}: {stderr}");
+        assert!(stderr.starts_with(&format!("error: bad --tx `{spec}`: ")), "{stderr}");
+    }
+}
+
+const STALL: &str = "tests/fixtures/stall";
+
+/// SIGINT with ssh workers running tests: the run ends within 2 s, and nothing is left on
+/// the remote side (worker, test process) or here (ssh clients).
+#[test]
+fn sigint_stops_remote_tests_too() {
+    let Some(sshd) = sshd("sigint_stops_remote_tests_too") else { return };
+    let cache = sshd.dir.path().join("cache");
+    let quick = format!("{}//env:STALL_SLEEP_MS=1", sshd.tx(1, &cache));
+    let warm = xdist(STALL, "run")
+        .args(["--tx", &quick, "--no-history", "t::sleeper_"])
+        .env("XDIST_SSH", sshd.ssh_command())
+        .output()
+        .unwrap();
+    assert_eq!(warm.status.code(), Some(0), "{}{}", text(&warm.stdout), text(&warm.stderr));
+    let slow = format!("{}//env:STALL_SLEEP_MS=5000", sshd.tx(2, &cache));
+    let mut child = xdist(STALL, "run")
+        .args(["--tx", &slow, "--no-history", "t::sleeper_"])
+        .env("XDIST_SSH", sshd.ssh_command())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sshd_pid = sshd.child.as_ref().unwrap().id() as i32;
+    let cmdline = |p: i32| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .unwrap_or_default()
+    };
+    let started = Instant::now();
+    let remote = loop {
+        let family = descendants(sshd_pid);
+        let tests = family.iter().filter(|&&p| cmdline(p).contains("t::sleeper_")).count();
+        if tests >= 2 {
+            break family;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no remote tests started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let local = descendants(child.id() as i32);
+    assert!(local.iter().any(|&p| cmdline(p).starts_with("ssh")), "ssh clients: {local:?}");
+    let sent = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGINT)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(took < Duration::from_secs(2), "took {took:?}:\n{stdout}");
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("xdist: interrupted by SIGINT"), "{stdout}");
+    std::thread::sleep(Duration::from_millis(500));
+    let alive = |p: &i32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .is_ok_and(|stat| !stat.rsplit_once(") ").is_some_and(|(_, a)| a.starts_with('Z')))
+    };
+    let left: Vec<(i32, String)> =
+        remote.iter().chain(&local).filter(|p| alive(p)).map(|&p| (p, cmdline(p))).collect();
+    // The sshd's own listener is not among its descendants; everything else must be gone.
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -26,6 +26,7 @@ use crate::errors::{InternalError, XdistError, exit_code};
 use crate::plan::history::History;
 use crate::plan::outcomes::Outcomes;
 use crate::plan::{self, Plan, rerun};
+use crate::remote::notes::HostNotes;
 use crate::report::durations::DurationRecorder;
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonStream;
@@ -38,6 +39,7 @@ use crate::report::terminal::{Detail, TerminalReporter};
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
+    let specs = crate::remote::specs(args)?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
     let mut collected = collect(&args.cargo, &args.archive, &filter)?;
@@ -59,7 +61,6 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     if collected.selected.is_empty() {
         return Ok(no_tests(settings.no_tests, collected.ignored.len()));
     }
-    let specs = crate::remote::specs(args)?;
     let fixed = (!specs.is_empty()).then(|| u32::try_from(specs.len()).unwrap_or(u32::MAX));
     let plan = plan::plan(&settings, &filter, &collected, rerun.first, fixed)?;
     let Plan { list, mut session, setup, shape, detail, skipped, history } = plan;
@@ -72,10 +73,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         testrun_uid: settings.testrunuid.clone().unwrap_or_else(random_uid),
         setup_frame: Arc::new(setup_frame),
     };
+    let mut hosts = None;
     let mut transport: Box<dyn Transport> = if specs.is_empty() {
         Box::new(local)
     } else {
-        Box::new(crate::remote::transport(&specs, local, &setup, &collected, args)?)
+        let remote = crate::remote::transport(&specs, local, &setup, &collected, args)?;
+        hosts = Some(Arc::clone(&remote.hosts));
+        Box::new(remote)
     };
     let json = settings.message_format != RunFormat::Human;
     let (mut display, mut reporter) = terminal(args, json, &list, detail, skipped);
@@ -95,6 +99,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     });
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
+    let mut host_notes = hosts.map(|hosts| {
+        let out: Box<dyn Write> = match display.as_ref() {
+            Some(display) => Box::new(display.writer(std::io::stderr())),
+            None => Box::new(std::io::stderr()),
+        };
+        HostNotes::new(hosts, out)
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,6 +119,9 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         // Annotations before the terminal's summary, which stays the last line.
         if let Some(github) = github.as_mut() {
             subscribers.push(github);
+        }
+        if let Some(notes) = host_notes.as_mut() {
+            subscribers.push(notes);
         }
         subscribers.push(&mut reporter);
         if let Some(events) = events.as_mut() {

@@ -2,6 +2,7 @@
 //! to ssh sites ([`ship`]) and the worker setup as a site sees it ([`remap`]). The ssh
 //! workers' transport is `drive/transport/ssh.rs`.
 
+pub mod notes;
 pub mod remap;
 pub mod ship;
 pub mod spec;
