@@ -173,6 +173,12 @@ fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     for item in ["worker (", "archive (", "sources ("] {
         assert_eq!(shipped[0].matches(item).count(), 1, "{item}: {stderr}");
     }
+    // The remapped paths the failures print are the site's: binaries (CARGO_BIN_EXE_*) under
+    // the unpacked archive, cwd under the shipped sources; nothing ran from here.
+    let stdout = text(&first.stdout);
+    for dir in ["a-", "s-"] {
+        assert!(stdout.contains(&format!("{}/{dir}", cache.display())), "{dir}: {stdout}");
+    }
     let host = format!("127.0.0.1:{}", sshd.port);
     for worker in ["gw0", "gw1"] {
         assert!(stderr.contains(&format!("xdist: [{worker}] runs on ssh {host}")), "{stderr}");
