@@ -276,12 +276,17 @@ fn sigint_stops_remote_tests_too() {
     let Some(sshd) = sshd("sigint_stops_remote_tests_too") else { return };
     let cache = sshd.dir.path().join("cache");
     let quick = format!("{}//env:STALL_SLEEP_MS=1", sshd.tx(1, &cache));
+    // `config_env` reads its package's `src/lib.rs` through a relative `[env]` path: the
+    // shipped sources are there, at the remapped path.
     let warm = xdist(STALL, "run")
-        .args(["--tx", &quick, "--no-history", "t::sleeper_"])
+        .args(["--tx", &quick, "--no-history", "-v", "t::sleeper_", "t::config_env"])
         .env("XDIST_SSH", sshd.ssh_command())
         .output()
         .unwrap();
-    assert_eq!(warm.status.code(), Some(0), "{}{}", text(&warm.stdout), text(&warm.stderr));
+    let warm_out = text(&warm.stdout);
+    assert_eq!(warm.status.code(), Some(0), "{warm_out}{}", text(&warm.stderr));
+    assert!(warm_out.contains("PASS") && warm_out.contains("t::config_env"), "{warm_out}");
+    assert!(warm_out.ends_with("xdist: 17 passed, 0 failed, 0 skipped\n"), "{warm_out}");
     let slow = format!("{}//env:STALL_SLEEP_MS=5000", sshd.tx(2, &cache));
     let mut child = xdist(STALL, "run")
         .args(["--tx", &slow, "--no-history", "t::sleeper_"])

@@ -15,7 +15,7 @@ impl Remap {
     /// Rules from (local prefix, remote prefix) pairs.
     pub fn new(mut rules: Vec<(String, String)>) -> Self {
         rules.retain(|(from, _)| from.len() > 1);
-        rules.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        rules.sort_by_key(|rule| std::cmp::Reverse(rule.0.len()));
         Self { rules }
     }
 
