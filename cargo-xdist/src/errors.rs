@@ -128,6 +128,14 @@ pub enum UsageError {
     /// `--maxprocesses 0`.
     #[error("--maxprocesses must be at least 1")]
     ZeroMaxProcesses,
+    /// A `--tx` spec that does not parse.
+    #[error("bad --tx `{spec}`: {why}")]
+    BadTx {
+        /// The value given.
+        spec: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A `--group` that is not `NAME=PATTERN`.
     #[error("--group takes NAME=PATTERN, got `{rule}`")]
     BadGroupFlag {

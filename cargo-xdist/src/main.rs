@@ -11,6 +11,7 @@ mod config;
 mod drive;
 mod errors;
 mod plan;
+mod remote;
 mod report;
 mod scripts;
 
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == WORKER_ARG) {
         return xdist_worker::main();
+    }
+    if args.get(1).is_some_and(|a| a == remote::ship::UNPACK_ARG) {
+        return remote::ship::unpack_main(&args);
     }
     // Started by cargo as rustdoc, to record the doctests' command lines.
     if let Some(dir) = std::env::var_os(build::doctests::RECORD_VAR) {

@@ -11,6 +11,7 @@ mod hostile;
 mod libtest_json;
 mod looponfail;
 mod partition;
+mod remote;
 mod reporting;
 mod rerun;
 mod robustness;

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod display;
 pub mod durations;
+pub mod remote;
 pub mod rerun;
 
 use std::time::Duration;
@@ -90,6 +91,8 @@ pub struct RunArgs {
         help_heading = "Distribution"
     )]
     pub numprocesses: Option<String>,
+    #[command(flatten)]
+    pub remote: remote::RemoteOptions,
     /// Upper bound on the number of workers.
     #[arg(long, value_name = "N", help_heading = "Distribution")]
     pub maxprocesses: Option<u32>,

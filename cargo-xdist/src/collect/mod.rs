@@ -40,6 +40,8 @@ pub struct Collected {
     /// The dir whose `.config/xdist.toml` configures the run: the workspace root, or for an
     /// archive run without the workspace's file, the archive's copy.
     pub config_root: Utf8PathBuf,
+    /// The local build (not an archive's), for shipping it to ssh workers.
+    pub build: Option<cargo_build::BuildOutput>,
     /// An archive's temporary extraction dir, removed when the collection is dropped.
     pub _extracted: Option<tempfile::TempDir>,
 }
@@ -148,6 +150,7 @@ pub fn collect(
         workspace_root,
         target_dir,
         config_root,
+        build: archive.archive_file.is_none().then_some(build),
         _extracted: extracted,
     })
 }

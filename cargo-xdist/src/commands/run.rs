@@ -21,11 +21,13 @@ use crate::config::filterset::Filtersets;
 use crate::config::groups::Groups;
 use crate::config::settings::flag_values;
 use crate::drive::drive;
+use crate::drive::transport::Transport;
 use crate::drive::transport::local::LocalTransport;
 use crate::errors::{InternalError, UsageError, XdistError, exit_code};
 use crate::plan::history::History;
 use crate::plan::outcomes::Outcomes;
 use crate::plan::{self, Plan, rerun};
+use crate::remote::notes::HostNotes;
 use crate::report::durations::DurationRecorder;
 use crate::report::github::GithubReporter;
 use crate::report::json::JsonStream;
@@ -42,6 +44,7 @@ use crate::scripts::{PhaseEnd, Scripts};
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
     let filtersets = Filtersets::from_flags(&args.filter.filterset).map_err(UsageError::from)?;
+    let specs = crate::remote::specs(args)?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
     let mut collected = collect(&args.cargo, &args.archive, &filter)?;
@@ -80,19 +83,28 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         PhaseEnd::Failed => return Ok(exit_code::SETUP_FAILED),
         PhaseEnd::Interrupted(_) => return Ok(exit_code::INTERRUPTED),
     }
-    let plan = plan::plan(&settings, &filter, &collected, rerun.first)?;
+    let fixed = (!specs.is_empty()).then(|| u32::try_from(specs.len()).unwrap_or(u32::MAX));
+    let plan = plan::plan(&settings, &filter, &collected, rerun.first, fixed)?;
     let Plan { list, mut session, mut setup, shape, detail, skipped, history } = plan;
     // `cargo test -- --nocapture` says the same.
     setup.no_capture =
         args.display.no_capture || args.filter.libtest_args.iter().any(|a| a == "--nocapture");
-    let setup_frame = codec::encode_frame(&ToWorker::Setup(setup))
+    let setup_frame = codec::encode_frame(&ToWorker::Setup(setup.clone()))
         .map_err(|source| InternalError::EncodeSetup { source })?;
-    let mut transport = LocalTransport {
+    let local = LocalTransport {
         program,
         args: vec![crate::WORKER_ARG.to_string()],
         count: session.initial_workers(),
         testrun_uid: settings.testrunuid.clone().unwrap_or_else(random_uid),
         setup_frame: Arc::new(setup_frame),
+    };
+    let mut hosts = None;
+    let mut transport: Box<dyn Transport> = if specs.is_empty() {
+        Box::new(local)
+    } else {
+        let remote = crate::remote::transport(&specs, local, &setup, &collected, args)?;
+        hosts = Some(Arc::clone(&remote.hosts));
+        Box::new(remote)
     };
     let json = settings.message_format != RunFormat::Human;
     let (mut display, mut reporter) = terminal(args, json, &list, detail, skipped);
@@ -119,6 +131,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let mut timeline = args.display.timeline.as_ref().map(|path| Timeline::new(&list, path));
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h));
     let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
+    let mut host_notes = hosts.map(|hosts| {
+        let out: Box<dyn Write> = match display.as_ref() {
+            Some(display) => Box::new(display.writer(std::io::stderr())),
+            None => Box::new(std::io::stderr()),
+        };
+        HostNotes::new(hosts, out)
+    });
     let outcome = {
         let mut subscribers: Vec<&mut dyn RunSubscriber> = Vec::new();
         // The live display clears itself before the terminal's summary.
@@ -128,6 +147,9 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         // Annotations before the terminal's summary, which stays the last line.
         if let Some(github) = github.as_mut() {
             subscribers.push(github);
+        }
+        if let Some(notes) = host_notes.as_mut() {
+            subscribers.push(notes);
         }
         subscribers.push(&mut reporter);
         if let Some(events) = events.as_mut() {
@@ -146,7 +168,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
             subscribers.push(timeline);
         }
         subscribers.push(&mut last_outcomes);
-        runtime.block_on(drive(&mut session, &mut transport, &shape, &mut subscribers))
+        runtime.block_on(drive(&mut session, transport.as_mut(), &shape, &mut subscribers))
     };
     let teardown = match (scripts.has_teardown(), outcome.forced) {
         (false, _) => None,

@@ -7,6 +7,7 @@
 //! started, never a pid a worker reported.
 
 pub mod local;
+pub mod ssh;
 
 #[cfg(test)]
 pub mod fake;
@@ -40,6 +41,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The worker's host cannot be used (unreachable, refused, wrong platform).
+    #[error("{0}")]
+    Host(String),
 }
 
 /// Starts workers.

@@ -50,15 +50,19 @@ pub struct Plan {
 }
 
 /// Plans the run of `collected`'s selected tests, the first `first` of which run first
-/// (`--ff`).
+/// (`--ff`), on `specs` workers when `--tx` gives them (else as `-n` says).
 pub fn plan(
     settings: &RunSettings,
     filter: &TestFilter,
     collected: &Collected,
     first: usize,
+    specs: Option<u32>,
 ) -> Result<Plan, XdistError> {
     let mode = settings.dist;
-    let mut workers = worker_count(settings.numprocesses.as_deref(), settings.maxprocesses)?;
+    let mut workers = match specs {
+        Some(specs) => specs,
+        None => worker_count(settings.numprocesses.as_deref(), settings.maxprocesses)?,
+    };
     if mode == DistMode::No {
         workers = 1;
     }

@@ -34,54 +34,87 @@ pub struct LocalTransport {
     pub setup_frame: Arc<Vec<u8>>,
 }
 
+impl LocalTransport {
+    /// The worker process's command, before its pipes are set.
+    fn command(&self, worker: WorkerId) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .env("XDIST_WORKER", worker_name(worker))
+            .env("XDIST_WORKER_COUNT", self.count.to_string())
+            .env("XDIST_TESTRUN_UID", &self.testrun_uid);
+        command
+    }
+
+    /// Starts `worker` with this setup frame instead of the transport's own.
+    pub fn start_with(
+        &mut self,
+        worker: WorkerId,
+        setup: Arc<Vec<u8>>,
+        events: LinkEvents,
+    ) -> Result<Box<dyn WorkerLink>, StartError> {
+        let program = self.program.display().to_string();
+        start_process(worker, self.command(worker), &program, setup, events, None)
+    }
+}
+
 impl Transport for LocalTransport {
     fn start(
         &mut self,
         worker: WorkerId,
         events: LinkEvents,
     ) -> Result<Box<dyn WorkerLink>, StartError> {
-        let mut child = Command::new(&self.program)
-            .args(&self.args)
-            .env("XDIST_WORKER", worker_name(worker))
-            .env("XDIST_WORKER_COUNT", self.count.to_string())
-            .env("XDIST_TESTRUN_UID", &self.testrun_uid)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| StartError::Spawn {
-                program: self.program.display().to_string(),
-                source,
-            })?;
-        let stdin = child.stdin.take().expect("piped");
-        let stdout = child.stdout.take().expect("piped");
-        let (frames, to_write) = mpsc::unbounded_channel::<Outgoing>();
         let setup = Arc::clone(&self.setup_frame);
-        tokio::spawn(async move {
-            let mut stdin = stdin;
-            // A worker that died at once shows up as a closed pipe on the reading side.
-            if stdin.write_all(&setup).await.is_err() {
+        self.start_with(worker, setup, events)
+    }
+}
+
+/// Rewrites how a worker process ended (an ssh worker names its host).
+pub type DescribeExit = Arc<dyn Fn(WorkerExit) -> WorkerExit + Send + Sync>;
+
+/// Starts `command` as worker `worker` in its own process group, frames on its stdin and
+/// stdout, `setup` written first.
+pub fn start_process(
+    worker: WorkerId,
+    mut command: Command,
+    program: &str,
+    setup: Arc<Vec<u8>>,
+    events: LinkEvents,
+    describe: Option<DescribeExit>,
+) -> Result<Box<dyn WorkerLink>, StartError> {
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| StartError::Spawn { program: program.to_string(), source })?;
+    let stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let (frames, to_write) = mpsc::unbounded_channel::<Outgoing>();
+    tokio::spawn(async move {
+        let mut stdin = stdin;
+        // A worker that died at once shows up as a closed pipe on the reading side.
+        if stdin.write_all(&setup).await.is_err() {
+            return;
+        }
+        let mut to_write = to_write;
+        while let Some(outgoing) = to_write.recv().await {
+            let bytes = match outgoing {
+                Outgoing::Frame(bytes) => bytes,
+                Outgoing::Close => return,
+            };
+            if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
                 return;
             }
-            let mut to_write = to_write;
-            while let Some(outgoing) = to_write.recv().await {
-                let bytes = match outgoing {
-                    Outgoing::Frame(bytes) => bytes,
-                    Outgoing::Close => return,
-                };
-                if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
-                    return;
-                }
-            }
-        });
-        let (kill_tx, kill_rx) = oneshot::channel();
-        let heard = Heard::now();
-        tokio::spawn(watch(worker, child, stdout, kill_rx, events, heard.clone()));
-        let kill = Arc::new(std::sync::Mutex::new(Some(kill_tx)));
-        Ok(Box::new(LocalLink { frames, kill, heard }))
-    }
+        }
+    });
+    let (kill_tx, kill_rx) = oneshot::channel();
+    let heard = Heard::now();
+    tokio::spawn(watch(worker, child, stdout, kill_rx, events, heard.clone(), describe));
+    let kill = Arc::new(std::sync::Mutex::new(Some(kill_tx)));
+    Ok(Box::new(LocalLink { frames, kill, heard }))
 }
 
 enum Outgoing {
@@ -147,6 +180,7 @@ async fn watch(
     kill: oneshot::Receiver<()>,
     events: LinkEvents,
     heard: Heard,
+    describe: Option<DescribeExit>,
 ) {
     let reading = read_frames(worker, stdout, &events, &heard);
     tokio::pin!(reading);
@@ -171,6 +205,10 @@ async fn watch(
         (Some(cause), _) => cause,
         (None, Ok(status)) => exit_cause(status),
         (None, Err(e)) => WorkerExit::Protocol(format!("could not be waited for: {e}")),
+    };
+    let cause = match describe {
+        Some(describe) => describe(cause),
+        None => cause,
     };
     let _ = events.send((worker, LinkEvent::Closed(cause)));
 }

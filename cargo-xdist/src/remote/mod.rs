@@ -1,0 +1,196 @@
+//! Workers beyond this machine (docs/remote.md): `--tx` specs ([`spec`]), shipping the run
+//! to ssh sites ([`ship`]) and the worker setup as a site sees it ([`remap`]). The ssh
+//! workers' transport is `drive/transport/ssh.rs`.
+
+pub mod notes;
+pub mod remap;
+pub mod ship;
+pub mod spec;
+
+/// The target triple of this executable.
+pub const TARGET_TRIPLE: &str = env!("XDIST_BUILT_FOR");
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use camino::Utf8PathBuf;
+use xdist_core::codec;
+use xdist_core::protocol::{ToWorker, WorkerSetup};
+
+use crate::build::archive::write::{self, ArchiveInput};
+use crate::build::cargo::{self as cargo_build, Libdirs};
+use crate::cli::RunArgs;
+use crate::collect::Collected;
+use crate::drive::transport::local::LocalTransport;
+use crate::drive::transport::ssh::{SiteSlot, Slot, SpecTransport};
+use crate::errors::{InternalError, UsageError, XdistError};
+use spec::{Site, TxSpec};
+
+/// The `--tx` specs the run uses: none when `-n` is on the command line, which replaces
+/// them as in pytest-xdist.
+pub fn specs(args: &RunArgs) -> Result<Vec<TxSpec>, UsageError> {
+    let specs =
+        spec::parse_all(&args.remote.tx).map_err(|(spec, why)| UsageError::BadTx { spec, why })?;
+    if !specs.is_empty() && args.numprocesses.is_some() {
+        eprintln!(
+            "warning: -n replaces --tx, as in pytest-xdist (add local workers with --tx N*popen)"
+        );
+        return Ok(Vec::new());
+    }
+    Ok(specs)
+}
+
+fn frame(setup: &WorkerSetup) -> Result<Arc<Vec<u8>>, XdistError> {
+    let bytes = codec::encode_frame(&ToWorker::Setup(setup.clone()))
+        .map_err(|source| InternalError::EncodeSetup { source })?;
+    Ok(Arc::new(bytes))
+}
+
+/// The transport of a run with `--tx` specs: every ssh site prepared (in parallel), its
+/// workers' setups remapped.
+pub fn transport(
+    specs: &[TxSpec],
+    local: LocalTransport,
+    setup: &WorkerSetup,
+    collected: &Collected,
+    args: &RunArgs,
+) -> Result<SpecTransport, XdistError> {
+    let mut sites: Vec<Site> = Vec::new();
+    let mut slots = Vec::new();
+    for spec in specs {
+        match spec {
+            TxSpec::Popen { env } if env.is_empty() => {
+                slots.push(Slot::Local(Arc::clone(&local.setup_frame)));
+            }
+            TxSpec::Popen { env } => {
+                slots.push(Slot::Local(frame(&remap::Remap::default().setup(setup, env))?));
+            }
+            TxSpec::Ssh(ssh) => {
+                let site = ssh.site();
+                let index = sites.iter().position(|s| *s == site).unwrap_or_else(|| {
+                    sites.push(site);
+                    sites.len() - 1
+                });
+                slots.push(Slot::Ssh(index));
+            }
+        }
+    }
+    let prepared: Vec<Result<ship::Prepared, String>> = if sites.is_empty() {
+        Vec::new()
+    } else {
+        match payload(collected, args) {
+            Ok((payload, _temp)) => std::thread::scope(|scope| {
+                let handles: Vec<_> = sites
+                    .iter()
+                    .map(|site| scope.spawn(|| ship::prepare(site, &payload)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err("preparing it panicked".into())))
+                    .collect()
+            }),
+            Err(why) => sites.iter().map(|_| Err(why.clone())).collect(),
+        }
+    };
+    let mut site_slots = Vec::new();
+    for (index, (site, prepared)) in sites.into_iter().zip(prepared).enumerate() {
+        let mut setups = HashMap::new();
+        let worker = match prepared {
+            Ok(prepared) => {
+                if prepared.shipped.is_empty() {
+                    eprintln!("xdist: ssh {site}: up to date, nothing shipped");
+                } else {
+                    let what: Vec<String> = prepared
+                        .shipped
+                        .iter()
+                        .map(|(what, bytes)| format!("{what} ({:.1} MB)", *bytes as f64 / 1e6))
+                        .collect();
+                    eprintln!("xdist: ssh {site}: shipped {}", what.join(", "));
+                }
+                for (slot, spec) in specs.iter().enumerate() {
+                    if let (TxSpec::Ssh(ssh), Slot::Ssh(i)) = (spec, &slots[slot]) {
+                        if *i == index {
+                            setups.insert(slot, frame(&prepared.remap.setup(setup, &ssh.env))?);
+                        }
+                    }
+                }
+                Ok(prepared.worker)
+            }
+            Err(why) => {
+                eprintln!("warning: ssh host {site} is not used: {why}");
+                Err(why)
+            }
+        };
+        site_slots.push(SiteSlot { site, worker, setups });
+    }
+    Ok(SpecTransport::new(local, slots, site_slots))
+}
+
+/// What every site gets: this executable, the run's archive (written now when the run
+/// built locally), the tracked sources. The temporary dir holds the written files.
+fn payload(
+    collected: &Collected,
+    args: &RunArgs,
+) -> Result<(ship::Payload, tempfile::TempDir), String> {
+    let temp = tempfile::Builder::new()
+        .prefix("xdist-ship-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a temporary dir: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let worker =
+        ship::worker_item(&exe).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
+    let (archive_file, local_libdir) = match (&args.archive.archive_file, &collected.build) {
+        (Some(file), _) => (file.clone().into_std_path_buf(), None),
+        (None, Some(build)) => {
+            let path = Utf8PathBuf::from_path_buf(temp.path().join("run.tar.zst"))
+                .map_err(|p| format!("{} is not UTF-8", p.display()))?;
+            let libdir = write_archive(build, args, &path)?;
+            (path.into_std_path_buf(), libdir)
+        }
+        (None, None) => return Err("the run has no build to ship".into()),
+    };
+    let archive = ship::archive_item(&archive_file)
+        .map_err(|e| format!("cannot read the archive {}: {e}", archive_file.display()))?;
+    let sources = ship::sources_item(&collected.workspace_root, &temp.path().join("sources.tar"))?;
+    let payload = ship::Payload {
+        worker,
+        archive,
+        sources,
+        local_target: collected.target_dir.to_string(),
+        local_workspace: collected.workspace_root.to_string(),
+        local_libdir,
+    };
+    Ok((payload, temp))
+}
+
+/// Writes the local build as an archive to `path`; returns the standard library's dir the
+/// local setup points at (the archive's copy replaces it remotely).
+fn write_archive(
+    build: &cargo_build::BuildOutput,
+    args: &RunArgs,
+    path: &camino::Utf8Path,
+) -> Result<Option<String>, String> {
+    let host_triple = cargo_build::host_triple()?;
+    let cross_triple = args.cargo.target.as_deref();
+    let metadata_json =
+        cargo_build::full_metadata_json(&args.cargo, cross_triple.unwrap_or(&host_triple))?;
+    let Libdirs::Sysroot(sysroot) = &build.libdirs else {
+        return Err("the local build has no sysroot".into());
+    };
+    let libdir = |triple: &str| {
+        let dir = sysroot.as_ref()?.join("lib").join("rustlib").join(triple).join("lib");
+        dir.is_dir().then_some(dir)
+    };
+    let target_libdir = cross_triple.and_then(libdir);
+    let input = ArchiveInput {
+        build,
+        cargo_metadata_json: &metadata_json,
+        host_triple: &host_triple,
+        cross_triple,
+        host_libdir: libdir(&host_triple),
+        target_libdir: target_libdir.clone(),
+    };
+    write::write(path, 0, &input, &build.metadata.workspace_root)
+        .map_err(|e| format!("cannot write the run's archive: {e}"))?;
+    Ok(target_libdir.or_else(|| libdir(&host_triple)).map(String::from))
+}
