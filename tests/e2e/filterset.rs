@@ -8,29 +8,6 @@ const DEMO: &str = "examples/demo";
 /// 340 tests in four binaries (lib, two integration tests, a bin), 62 of them ignored.
 const SHARDS: &str = "tests/fixtures/shards";
 
-/// What `cargo nextest list` selects for these arguments, in its order.
-fn nextest_selection(fixture: &str, args: &[&str]) -> Vec<String> {
-    let out = cargo()
-        .args(["nextest", "list", "--message-format", "json", "--manifest-path"])
-        .arg(manifest(fixture))
-        .arg("--target-dir")
-        .arg(target_dir())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "nextest {args:?}: {}", text(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut selected = Vec::new();
-    for (id, suite) in json["rust-suites"].as_object().unwrap() {
-        for (name, case) in suite["testcases"].as_object().unwrap() {
-            if case["filter-match"]["status"] == "matches" {
-                selected.push(format!("{id} {name}"));
-            }
-        }
-    }
-    selected
-}
-
 fn xdist_selection(fixture: &str, args: &[&str]) -> Vec<String> {
     let out = xdist(fixture, "list").args(args).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));

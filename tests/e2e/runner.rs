@@ -18,6 +18,16 @@ fn host_triple() -> String {
     text.lines().find_map(|l| l.strip_prefix("host: ")).unwrap().trim().to_string()
 }
 
+/// A target runner in `dir` that logs its command line to `$XDIST_RUNNER_LOG` and runs it:
+/// the variable that sets it for the host, and its path.
+fn logging_runner(dir: &Path) -> (String, String) {
+    let runner = dir.join("log-runner.sh");
+    fs::write(&runner, "#!/bin/sh\necho \"$*\" >> \"$XDIST_RUNNER_LOG\"\nexec \"$@\"\n").unwrap();
+    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
+    let var = format!("CARGO_TARGET_{}_RUNNER", host_triple().to_uppercase().replace('-', "_"));
+    (var, runner.to_string_lossy().into_owned())
+}
+
 /// The binaries (first word) the runner was started with, and the whole logged lines.
 fn logged(log: &Path) -> (BTreeSet<String>, Vec<String>) {
     let lines: Vec<String> =
@@ -31,11 +41,7 @@ fn tests_run_under_the_target_runner_as_cargo_test_runs_them() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("runner");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    let runner = dir.join("log-runner.sh");
-    fs::write(&runner, "#!/bin/sh\necho \"$*\" >> \"$XDIST_RUNNER_LOG\"\nexec \"$@\"\n").unwrap();
-    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
-    let var = format!("CARGO_TARGET_{}_RUNNER", host_triple().to_uppercase().replace('-', "_"));
-    let runner = runner.to_string_lossy().into_owned();
+    let (var, runner) = logging_runner(&dir);
 
     let cargo_log = dir.join("cargo.log");
     let cargo_log_str = cargo_log.to_string_lossy().into_owned();
@@ -68,10 +74,7 @@ fn an_unchanged_binary_is_not_listed_again_and_a_rebuilt_one_is() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("listing-cache");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    let runner = dir.join("log-runner.sh");
-    fs::write(&runner, "#!/bin/sh\necho \"$*\" >> \"$XDIST_RUNNER_LOG\"\nexec \"$@\"\n").unwrap();
-    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
-    let var = format!("CARGO_TARGET_{}_RUNNER", host_triple().to_uppercase().replace('-', "_"));
+    let (var, runner) = logging_runner(&dir);
     // A target dir of its own: no other test's run shares its listing cache.
     let target = dir.join("target");
     let run = |log: &Path| {
@@ -108,10 +111,7 @@ fn batches_of_whole_modules_run_by_module_filter_with_cargo_tests_outcomes() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("module-filters");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
-    let runner = dir.join("log-runner.sh");
-    fs::write(&runner, "#!/bin/sh\necho \"$*\" >> \"$XDIST_RUNNER_LOG\"\nexec \"$@\"\n").unwrap();
-    fs::set_permissions(&runner, fs::Permissions::from_mode(0o755)).unwrap();
-    let var = format!("CARGO_TARGET_{}_RUNNER", host_triple().to_uppercase().replace('-', "_"));
+    let (var, runner) = logging_runner(&dir);
     let expected = cargo_test_outcomes(SHARDS, &[], &["--include-ignored"]);
     // Whole modules in one worker's queue (`--dist no`); a filter that leaves tests of each
     // module out (they must not run by module filter); a run spread over two workers.

@@ -239,3 +239,27 @@ pub fn loud(message: &str) {
         }
     }
 }
+
+/// What `cargo nextest list` selects (`filter-match: matches`) for these arguments on
+/// `fixture`, as `<binary-id> <name>`, in nextest's order.
+pub fn nextest_selection(fixture: &str, args: &[&str]) -> Vec<String> {
+    let out = cargo()
+        .args(["nextest", "list", "--message-format", "json", "--manifest-path"])
+        .arg(manifest(fixture))
+        .arg("--target-dir")
+        .arg(target_dir())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nextest {args:?}: {}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut selected = Vec::new();
+    for (id, suite) in json["rust-suites"].as_object().unwrap() {
+        for (name, case) in suite["testcases"].as_object().unwrap() {
+            if case["filter-match"]["status"] == "matches" {
+                selected.push(format!("{id} {name}"));
+            }
+        }
+    }
+    selected
+}

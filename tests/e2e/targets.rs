@@ -85,22 +85,7 @@ fn examples_and_benches_are_selected_as_nextest_selects_them() {
     for selection in
         [&["--examples"][..], &["--benches"], &["--bench", "speed", "--example", "sample"]]
     {
-        let nextest = cargo()
-            .args(["nextest", "list", "--message-format", "json", "--manifest-path"])
-            .arg(manifest(TARGETS))
-            .arg("--target-dir")
-            .arg(target_dir())
-            .args(selection)
-            .output()
-            .unwrap();
-        assert!(nextest.status.success(), "{}", text(&nextest.stderr));
-        let json: serde_json::Value = serde_json::from_slice(&nextest.stdout).unwrap();
-        let mut want = Vec::new();
-        for (id, suite) in json["rust-suites"].as_object().unwrap() {
-            for name in suite["testcases"].as_object().unwrap().keys() {
-                want.push(format!("{id} {name}"));
-            }
-        }
+        let want = nextest_selection(TARGETS, selection);
         let ours = xdist(TARGETS, "list").args(selection).output().unwrap();
         let ours: Vec<String> = text(&ours.stdout).lines().map(String::from).collect();
         assert!(!want.is_empty());
