@@ -188,6 +188,26 @@ fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     assert_eq!(xdist_outcomes(&second), expected, "{stderr}");
     assert!(stderr.contains("up to date, nothing shipped"), "{stderr}");
     assert!(!stderr.contains(": shipped "), "{stderr}");
+    // An archive run ships that archive (the same tests: the same key, so nothing), and
+    // its remapped paths move to the site the same way.
+    let archive = sshd.dir.path().join("demo.tar.zst");
+    let archived = xdist("examples/demo", "archive").arg("--archive-file").arg(&archive).output();
+    assert!(archived.unwrap().status.success());
+    let demo = crate::support::repo_root().join("examples/demo");
+    let from_archive = crate::support::xdist_bin()
+        .current_dir(&demo)
+        .args(["run", "--archive-file"])
+        .arg(&archive)
+        .arg("--workspace-remap")
+        .arg(&demo)
+        .args(["--tx", &tx, "-v", "--testrunuid", "remote-uid"])
+        .env("XDIST_SSH", sshd.ssh_command())
+        .output()
+        .unwrap();
+    let stderr = text(&from_archive.stderr);
+    assert_eq!(xdist_outcomes(&from_archive), expected, "{stderr}");
+    assert!(!stderr.contains("worker ("), "{stderr}");
+    assert!(!stderr.contains("sources ("), "{stderr}");
 }
 
 #[test]
