@@ -12,6 +12,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::config::filterset::{Filterset, TestQuery};
 use crate::config::keys::{self, DEPRECATED, Kind, Raw, Value};
 use crate::errors::ConfigError;
 
@@ -65,10 +66,13 @@ pub struct Script {
 }
 
 /// A `[[profile.NAME.overrides]]` entry: settings for the tests its filter matches.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Override {
-    /// A substring of the test's id `<binary-id> <test name>`.
+    /// A substring of the test's id `<binary-id> <test name>`, or a filterset (it has a
+    /// `(`, which no test id holds).
     pub filter: String,
+    /// `filter` parsed, when it is a filterset.
+    pub filterset: Option<Filterset>,
     /// `timeout`.
     pub timeout: Option<Duration>,
     /// `slow-timeout`.
@@ -79,10 +83,22 @@ pub struct Override {
     pub group: Option<String>,
 }
 
+impl PartialEq for Override {
+    fn eq(&self, other: &Self) -> bool {
+        // `filterset` is `filter` parsed.
+        (&self.filter, self.timeout, self.slow_timeout, self.retries, &self.group)
+            == (&other.filter, other.timeout, other.slow_timeout, other.retries, &other.group)
+    }
+}
+
 impl Override {
-    /// Whether the test with id `<binary-id> <name>` is one of this override's.
-    pub fn matches(&self, test_id: &str) -> bool {
-        test_id.contains(self.filter.as_str())
+    /// Whether the test with id `<binary-id> <name>` (which `query` describes, when known)
+    /// is one of this override's. A filterset needs the query; without one it matches none.
+    pub fn matches(&self, test_id: &str, query: Option<&TestQuery<'_>>) -> bool {
+        match &self.filterset {
+            Some(set) => query.is_some_and(|q| set.matches(q, None)),
+            None => test_id.contains(self.filter.as_str()),
+        }
     }
 }
 
@@ -381,15 +397,14 @@ impl Doc<'_> {
                 match name {
                     "filter" => {
                         let text = self.string(value, &path)?;
-                        // No test id holds `(`: this is a nextest filterset, which would
-                        // silently match nothing.
+                        // No test id holds `(`: this is a nextest filterset.
                         if text.contains('(') {
-                            let message = "is a substring of the test id, not a filterset \
-                                           (see docs/filtersets.md)"
-                                .to_string();
-                            return Err(self.error(value.span(), &path, message));
+                            let set = Filterset::parse(&text).map_err(|e| {
+                                self.error(value.span(), &path, format!("filterset: {e}"))
+                            })?;
+                            o.filterset = Some(set);
                         }
-                        filter = Some(text);
+                        filter = Some((text, value.span()));
                     }
                     "group" => o.group = Some(self.string(value, &path)?),
                     "timeout" | "slow-timeout" => {
@@ -414,10 +429,16 @@ impl Doc<'_> {
                     }
                 }
             }
-            let Some(filter) = filter else {
+            let Some((filter, span)) = filter else {
                 let message = "an override needs a `filter`".to_string();
                 return Err(self.error(entry.span(), &at, message));
             };
+            if o.filterset.is_some() && o.group.is_some() {
+                let message = "a `group` override takes a substring filter, not a filterset \
+                               (groups go by test id)"
+                    .to_string();
+                return Err(self.error(span, &format!("{at}.filter"), message));
+            }
             o.filter = filter;
             overrides.push(o);
         }

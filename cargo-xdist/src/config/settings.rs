@@ -18,6 +18,7 @@ use crate::cli::durations::HistoryOptions;
 use crate::cli::rerun::{NoFailures, RerunArgs};
 use crate::cli::{FilterOptions, FlakyResult, NoTests, RunArgs, RunFormat};
 use crate::config::file::{self, ConfigFile, FileKind, Override, Script};
+use crate::config::filterset::TestQuery;
 use crate::config::keys::{self, KEYS, Value};
 use crate::errors::ConfigError;
 
@@ -311,6 +312,7 @@ impl Resolved {
             .iter()
             .map(|(o, _)| Override {
                 filter: o.filter.clone(),
+                filterset: o.filterset.clone(),
                 timeout: o.timeout.filter(|_| !explicit("timeout")),
                 slow_timeout: o.slow_timeout.filter(|_| !explicit("slow-timeout")),
                 retries: o.retries.filter(|_| !explicit("retries")),
@@ -412,9 +414,9 @@ pub struct TestOverride {
 
 impl RunSettings {
     /// The overridden values of the test with id `<binary-id> <name>`.
-    pub fn test_override(&self, test_id: &str) -> TestOverride {
+    pub fn test_override(&self, test_id: &str, query: Option<&TestQuery<'_>>) -> TestOverride {
         let mut out = TestOverride::default();
-        for o in self.overrides.iter().filter(|o| o.matches(test_id)) {
+        for o in self.overrides.iter().filter(|o| o.matches(test_id, query)) {
             out.timeout = out.timeout.or(o.timeout);
             out.slow_timeout = out.slow_timeout.or(o.slow_timeout);
             out.retries = out.retries.or(o.retries);
@@ -426,6 +428,7 @@ impl RunSettings {
     pub fn override_groups(&self) -> Vec<(String, String)> {
         self.overrides
             .iter()
+            .filter(|o| o.filterset.is_none())
             .filter_map(|o| o.group.clone().map(|g| (g, o.filter.clone())))
             .collect()
     }

@@ -199,23 +199,30 @@ fn overrides_apply_to_the_tests_their_filter_matches_first_match_first() {
     let fixture = Fixture::new(WORKSPACE, None);
     let (r, args) = fixture.resolve(&["--profile", "ci"]).unwrap();
     let s = r.run_settings(&args);
-    let db = s.test_override("store db::put");
+    let db = s.test_override("store db::put", None);
     assert_eq!(db.retries, Some(5));
     assert_eq!(db.slow_timeout, Some(Duration::from_millis(500)));
     assert_eq!(db.timeout, None, "no override of ci or default sets one");
-    let it = s.test_override("mycrate::it cli::works");
+    let it = s.test_override("mycrate::it cli::works", None);
     assert_eq!((it.timeout, it.retries), (Some(Duration::from_secs(9)), Some(0)));
-    assert_eq!(s.test_override("mycrate::itx cli::works").timeout, None, "the space is part of it");
-    let slow = s.test_override("mycrate slow::big");
+    assert_eq!(
+        s.test_override("mycrate::itx cli::works", None).timeout,
+        None,
+        "the space is part of it"
+    );
+    let slow = s.test_override("mycrate slow::big", None);
     assert_eq!(slow.timeout, Some(Duration::from_secs(120)), "default's override");
-    assert_eq!(s.test_override("mycrate fast::small"), Default::default());
+    assert_eq!(s.test_override("mycrate fast::small", None), Default::default());
     assert_eq!(s.override_groups(), vec![("serial-db".to_string(), "db::".to_string())]);
     assert_eq!(s.groups, vec![("database".to_string(), "db::".to_string())]);
 
     let (r, args) = fixture.resolve(&["--profile", "ci", "--retries", "2"]).unwrap();
     let s = r.run_settings(&args);
-    assert_eq!(s.test_override("store db::put").retries, None, "a flag beats overrides");
-    assert_eq!(s.test_override("store db::put").slow_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(s.test_override("store db::put", None).retries, None, "a flag beats overrides");
+    assert_eq!(
+        s.test_override("store db::put", None).slow_timeout,
+        Some(Duration::from_millis(500))
+    );
 }
 
 #[test]
@@ -323,14 +330,39 @@ fn default_filter_is_a_checked_filterset() {
 }
 
 #[test]
-fn an_override_filter_that_is_a_filterset_is_refused() {
-    let fx =
-        Fixture::new("[[profile.default.overrides]]\nfilter = \"test(db::)\"\nretries = 2\n", None);
-    assert_eq!(
-        fx.error(&[]),
-        "[ROOT]/ws/.config/xdist.toml:2:10: profile.default.overrides[0].filter: is a substring \
-         of the test id, not a filterset (see docs/filtersets.md)"
+fn an_override_filter_may_be_a_filterset() {
+    let file =
+        "[[profile.default.overrides]]\nfilter = \"test(/^db::/) & kind(lib)\"\nretries = 2\n";
+    let fx = Fixture::new(file, None);
+    let (r, args) = fx.resolve(&[]).unwrap();
+    let s = r.run_settings(&args);
+    let lib = crate::config::filterset::TestQuery {
+        package: "store",
+        binary_id: "store",
+        binary: "store",
+        kind: "lib",
+        test: "db::put",
+    };
+    assert_eq!(s.test_override("store db::put", Some(&lib)).retries, Some(2));
+    let itest = crate::config::filterset::TestQuery { kind: "test", binary_id: "store::it", ..lib };
+    assert_eq!(s.test_override("store::it db::put", Some(&itest)).retries, None, "kind(lib)");
+    let other = crate::config::filterset::TestQuery { test: "x::db::put", ..lib };
+    assert_eq!(s.test_override("store x::db::put", Some(&other)).retries, None, "^ anchors");
+
+    let bad =
+        Fixture::new("[[profile.default.overrides]]\nfilter = \"test(db::\"\nretries = 2\n", None);
+    let error = bad.error(&[]);
+    assert!(
+        error.starts_with(
+            "[ROOT]/ws/.config/xdist.toml:2:10: profile.default.overrides[0].filter: filterset: "
+        ),
+        "{error}"
     );
+    let grouped = Fixture::new(
+        "[[profile.default.overrides]]\nfilter = \"test(db::)\"\ngroup = \"db\"\n",
+        None,
+    );
+    assert!(grouped.error(&[]).contains("a `group` override takes a substring filter"));
 }
 
 #[test]

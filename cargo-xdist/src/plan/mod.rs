@@ -22,6 +22,7 @@ use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
 
 use crate::cli::FlakyResult;
 use crate::collect::Collected;
+use crate::config::filterset::BinaryFacts;
 use crate::config::groups::Groups;
 use crate::config::options::worker_count;
 use crate::config::settings::RunSettings;
@@ -158,8 +159,11 @@ impl PerTest {
             return per_test;
         }
         let mut retries = Vec::with_capacity(list.tests.len());
-        for i in 0..list.tests.len() {
-            let found = settings.test_override(&list.test_id(i));
+        let facts: Vec<BinaryFacts> = list.binaries.iter().map(BinaryFacts::of).collect();
+        for (i, test) in list.tests.iter().enumerate() {
+            let binary = &list.binaries[test.binary as usize];
+            let query = facts[test.binary as usize].query(&binary.id, &test.name);
+            let found = settings.test_override(&list.test_id(i), Some(&query));
             retries.push(found.retries.unwrap_or(settings.retries));
             let limits = TestLimits {
                 slow_ms: found.slow_timeout.map(millis),
