@@ -353,3 +353,47 @@ fn sigint_stops_remote_tests_too() {
     // The sshd's own listener is not among its descendants; everything else must be gone.
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn dash_n_adds_local_workers_to_ssh_ones() {
+    let Some(sshd) = sshd("dash_n_adds_local_workers_to_ssh_ones") else {
+        return;
+    };
+    // The tests that fail only where the build is remapped are left out: which side runs
+    // them is the scheduler's choice.
+    let skips: Vec<&str> = REMAPPED_PATH_TESTS
+        .iter()
+        .flat_map(|id| ["--skip", id.split_once(' ').map_or(*id, |(_, name)| name)])
+        .collect();
+    let mut local = vec!["-n", "2", "-v"];
+    local.extend(&skips);
+    let expected = xdist_outcomes(&xdist("examples/demo", "run").args(&local).output().unwrap());
+    let cache = sshd.dir.path().join("cache");
+    let tx = sshd.tx(2, &cache);
+    let mut args = vec!["--tx", tx.as_str(), "-n", "1", "-v", "--dist", "each"];
+    args.extend(&skips);
+    let out = run(&sshd, &args);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("[gw0] runs on ssh") && stderr.contains("[gw1] runs on ssh"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("[gw2] runs on ssh"), "gw2 is the local worker:\n{stderr}");
+    // `--dist each`: every test on each of the three workers, with the local run's outcome.
+    let stdout = text(&out.stdout);
+    let result_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| ["PASS [", "FAIL [", "TIMEOUT ["].iter().any(|w| l.trim_start().starts_with(w)))
+        .collect();
+    let run_here = expected.values().filter(|o| **o != Outcome::Skip).count();
+    for worker in ["[gw0]", "[gw1]", "[gw2]"] {
+        let ran = result_lines.iter().filter(|l| l.contains(worker)).count();
+        assert_eq!(ran, run_here, "{worker} ran every test:\n{stdout}\n{stderr}");
+    }
+    for line in result_lines {
+        let id = line.rsplit_once("s] ").map_or(line, |(_, id)| id);
+        let outcome =
+            if line.trim_start().starts_with("PASS") { Outcome::Pass } else { Outcome::Fail };
+        assert_eq!(expected.get(id), Some(&outcome), "{line}");
+    }
+}

@@ -26,16 +26,18 @@ use crate::drive::transport::ssh::{SiteSlot, Slot, SpecTransport};
 use crate::errors::{InternalError, UsageError, XdistError};
 use spec::{Site, TxSpec};
 
-/// The `--tx` specs the run uses: none when `-n` is on the command line, which replaces
-/// them as in pytest-xdist.
-pub fn specs(args: &RunArgs) -> Result<Vec<TxSpec>, UsageError> {
-    let specs =
+/// The `--tx` specs the run uses, with `-n N` (on the command line) adding N local workers
+/// after them: `--tx 2*ssh=host -n 1` is two workers on `host` and one here. (pytest-xdist
+/// lets `-n` replace `--tx`; adding is what a mixed fleet wants, and `-n` alone is
+/// unchanged.)
+pub fn specs(args: &RunArgs) -> Result<Vec<TxSpec>, XdistError> {
+    let mut specs =
         spec::parse_all(&args.remote.tx).map_err(|(spec, why)| UsageError::BadTx { spec, why })?;
-    if !specs.is_empty() && args.numprocesses.is_some() {
-        eprintln!(
-            "warning: -n replaces --tx, as in pytest-xdist (add local workers with --tx N*popen)"
-        );
-        return Ok(Vec::new());
+    if !specs.is_empty() {
+        if let Some(n) = args.numprocesses.as_deref() {
+            let local = crate::config::options::worker_count(Some(n), args.maxprocesses)?;
+            specs.extend((0..local).map(|_| TxSpec::Popen { env: Vec::new() }));
+        }
     }
     Ok(specs)
 }
