@@ -102,7 +102,14 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let mut transport: Box<dyn Transport> = if specs.is_empty() {
         Box::new(local)
     } else {
-        let remote = crate::remote::transport(&specs, local, &setup, &collected, args)?;
+        let remote = crate::remote::transport(
+            &specs,
+            local,
+            &setup,
+            &collected,
+            args,
+            &resolved.remote_include,
+        )?;
         hosts = Some(Arc::clone(&remote.hosts));
         Box::new(remote)
     };

@@ -32,6 +32,9 @@ pub struct ConfigFile {
     pub path: PathBuf,
     /// `[groups]`: (group, pattern), groups in name order.
     pub groups: Vec<(String, String)>,
+    /// `[remote] include`: globs of files (relative to the workspace root) shipped to ssh
+    /// workers besides the ones git tracks.
+    pub remote_include: Vec<String>,
     /// `[profile.NAME]` by name.
     pub profiles: BTreeMap<String, Profile>,
     /// Warnings about deprecated keys, ready to print.
@@ -129,6 +132,7 @@ pub fn parse(
     for (key, value) in table.get_ref() {
         match (key.get_ref().as_ref(), kind) {
             ("groups", FileKind::Workspace) => file.groups = doc.groups(value)?,
+            ("remote", FileKind::Workspace) => file.remote_include = doc.remote(value)?,
             ("profile", _) => {
                 for (name, profile) in doc.table(value, "profile")? {
                     let at = format!("profile.{}", name.get_ref());
@@ -248,6 +252,33 @@ impl Doc<'_> {
                 format!("expected a string, got {}", type_name(value)),
             )),
         }
+    }
+
+    /// `[remote]`: `include = ["glob", ...]`.
+    fn remote(&self, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, ConfigError> {
+        let mut include = Vec::new();
+        for (key, value) in self.table(value, "remote")? {
+            if key.get_ref().as_ref() != "include" {
+                let message = "unknown key; `[remote]` takes `include`".to_string();
+                return Err(self.error(key.span(), &format!("remote.{}", key.get_ref()), message));
+            }
+            let Some(list) = value.get_ref().as_array() else {
+                let message = format!("expected a list of globs, got {}", type_name(value));
+                return Err(self.error(value.span(), "remote.include", message));
+            };
+            for glob in list.iter() {
+                let text = self.string(glob, "remote.include")?;
+                if let Err(e) = globset::Glob::new(&text) {
+                    return Err(self.error(
+                        glob.span(),
+                        "remote.include",
+                        format!("bad glob: {e}"),
+                    ));
+                }
+                include.push(text);
+            }
+        }
+        Ok(include)
     }
 
     /// `[groups]`: `name = ["pattern", ...]`.

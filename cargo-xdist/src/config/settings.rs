@@ -103,6 +103,8 @@ pub struct Resolved {
     pub setup: Vec<Script>,
     /// The teardown scripts of the nearest profile that has `teardown`.
     pub teardown: Vec<Script>,
+    /// `[remote] include` of the workspace's file.
+    pub remote_include: Vec<String>,
     /// Warnings about the files, ready to print.
     pub warnings: Vec<String>,
 }
@@ -167,6 +169,7 @@ pub fn resolve(
         values,
         overrides,
         groups: files.iter().flat_map(|f| f.groups.clone()).collect(),
+        remote_include: files.iter().flat_map(|f| f.remote_include.clone()).collect(),
         setup: setup.unwrap_or_default(),
         teardown: teardown.unwrap_or_default(),
         warnings: files.into_iter().flat_map(|f| f.warnings).collect(),

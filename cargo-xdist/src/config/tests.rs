@@ -423,3 +423,18 @@ command = ["ci-up"]
         assert!(error.contains(want), "{toml}: {error}");
     }
 }
+
+#[test]
+fn remote_include_globs_are_read_and_checked() {
+    let fx = Fixture::new("[remote]\ninclude = [\"data/**\", \"*.json\"]\n", None);
+    let (r, _) = fx.resolve(&[]).unwrap();
+    assert_eq!(r.remote_include, ["data/**", "*.json"]);
+    let bad = Fixture::new("[remote]\ninclude = [\"data/[\"]\n", None);
+    assert!(
+        bad.error(&[]).contains("xdist.toml:2:12: remote.include: bad glob"),
+        "{}",
+        bad.error(&[])
+    );
+    let unknown = Fixture::new("[remote]\nworker = \"/opt/w\"\n", None);
+    assert!(unknown.error(&[]).contains("remote.worker: unknown key"), "{}", unknown.error(&[]));
+}

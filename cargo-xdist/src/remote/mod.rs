@@ -56,6 +56,7 @@ pub fn transport(
     setup: &WorkerSetup,
     collected: &Collected,
     args: &RunArgs,
+    include: &[String],
 ) -> Result<SpecTransport, XdistError> {
     let mut sites: Vec<Site> = Vec::new();
     let mut slots = Vec::new();
@@ -80,7 +81,7 @@ pub fn transport(
     let prepared: Vec<Result<ship::Prepared, String>> = if sites.is_empty() {
         Vec::new()
     } else {
-        match payload(collected, args) {
+        match payload(collected, args, include) {
             Ok((payload, _temp)) => std::thread::scope(|scope| {
                 let handles: Vec<_> = sites
                     .iter()
@@ -133,6 +134,7 @@ pub fn transport(
 fn payload(
     collected: &Collected,
     args: &RunArgs,
+    include: &[String],
 ) -> Result<(ship::Payload, tempfile::TempDir), String> {
     let temp = tempfile::Builder::new()
         .prefix("xdist-ship-")
@@ -153,7 +155,8 @@ fn payload(
     };
     let archive = ship::archive_item(&archive_file)
         .map_err(|e| format!("cannot read the archive {}: {e}", archive_file.display()))?;
-    let sources = ship::sources_item(&collected.workspace_root, &temp.path().join("sources.tar"))?;
+    let sources =
+        ship::sources_item(&collected.workspace_root, include, &temp.path().join("sources.tar"))?;
     let payload = ship::Payload {
         worker,
         archive,

@@ -293,7 +293,38 @@ pub fn archive_item(archive: &Path) -> io::Result<Item> {
 }
 
 /// The files git tracks in `root` (and that exist), written as a tar to `into`.
-pub fn sources_item(root: &Utf8Path, into: &Path) -> Result<Item, String> {
+/// The files under `root` (not in `target/` or `.git/`) that match a `[remote] include`
+/// glob, relative to `root`.
+fn included(root: &Utf8Path, include: &[String]) -> Result<Vec<String>, String> {
+    if include.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut set = globset::GlobSetBuilder::new();
+    for glob in include {
+        set.add(globset::Glob::new(glob).map_err(|e| format!("[remote] include `{glob}`: {e}"))?);
+    }
+    let set = set.build().map_err(|e| format!("[remote] include: {e}"))?;
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = dir.read_dir_utf8() else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(relative) = path.strip_prefix(root) else { continue };
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if !matches!(relative.as_str(), "target" | ".git") {
+                    dirs.push(path.to_path_buf());
+                }
+            } else if kind.is_file() && set.is_match(relative.as_str()) {
+                found.push(relative.to_string());
+            }
+        }
+    }
+    Ok(found)
+}
+
+pub fn sources_item(root: &Utf8Path, include: &[String], into: &Path) -> Result<Item, String> {
     let out = Command::new("git")
         .args(["ls-files", "-z", "--cached"])
         .current_dir(root)
@@ -314,6 +345,7 @@ pub fn sources_item(root: &Utf8Path, into: &Path) -> Result<Item, String> {
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .filter(|p| root.join(p).is_file())
         .collect();
+    files.extend(included(root, include)?);
     files.sort();
     files.dedup();
     let io_err = |e: io::Error| format!("cannot pack the sources into {}: {e}", into.display());
@@ -361,6 +393,20 @@ pub fn unpack_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn include_globs_add_untracked_files_but_never_target_or_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        for file in ["data/a.bin", "data/deep/b.bin", "data/c.txt", "target/x.bin", ".git/y.bin"] {
+            std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            std::fs::write(root.join(file), b"x").unwrap();
+        }
+        let mut found = included(root, &["data/**/*.bin".into(), "**/x.bin".into()]).unwrap();
+        found.sort();
+        assert_eq!(found, ["data/a.bin", "data/deep/b.bin"]);
+        assert!(included(root, &[]).unwrap().is_empty());
+    }
 
     #[test]
     fn quoting_survives_quotes() {
