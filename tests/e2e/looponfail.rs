@@ -107,9 +107,13 @@ fn looponfail_reruns_the_fixed_test_then_everything_until_sigint() {
     read_into(child.stderr.take().unwrap(), Arc::clone(&lines));
 
     // The first run: everything, one failure.
-    let mut at =
+    // stdout and stderr are read by two threads, so a note on stderr written after the
+    // summary on stdout may come first in `lines`: each is looked for from where the phase
+    // began.
+    let summary =
         wait_for(&lines, 0, "first summary", |l| l.starts_with("xdist: 2 passed, 1 failed"));
-    at = wait_for(&lines, at, "the wait", |l| l.contains("waiting for changes"));
+    let waiting = wait_for(&lines, 0, "the wait", |l| l.contains("waiting for changes"));
+    let mut at = summary.max(waiting);
     {
         let seen = lines.lock().unwrap();
         assert!(seen.iter().any(|l| l.contains("running 3 tests")), "{}", seen.join("\n"));
@@ -135,7 +139,7 @@ fn looponfail_reruns_the_fixed_test_then_everything_until_sigint() {
     });
     at = wait_for(&lines, at, "its summary", |l| l.starts_with("xdist: 1 passed, 0 failed"));
     at = wait_for(&lines, at, "the full run", |l| l.contains("running 3 tests across"));
-    at = wait_for(&lines, at, "its summary", |l| l.starts_with("xdist: 3 passed, 0 failed"));
+    wait_for(&lines, at, "its summary", |l| l.starts_with("xdist: 3 passed, 0 failed"));
     wait_for(&lines, at, "the wait", |l| l.contains("all passed; waiting for changes"));
 
     // Ctrl-C ends it, and nothing it started is left.
