@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use crate::support::{
-    Outcome, Outcomes, cargo, manifest, nextest_available, repo_root, text, xdist_outcomes,
+    Outcome, Outcomes, cargo, copy_tree, manifest, nextest_available, repo_root, text,
+    xdist_outcomes,
 };
 
 const DEMO: &str = "examples/demo";
@@ -60,27 +61,11 @@ fn moved() -> &'static Moved {
         let history = fs::read(target.join("xdist").join("durations.json")).unwrap();
         fs::remove_dir_all(&target).unwrap();
         let workspace = root.join("moved").join("demo");
-        copy_sources(&repo_root().join(DEMO), &workspace);
+        copy_tree(&repo_root().join(DEMO), &workspace);
         let elsewhere = root.join("elsewhere");
         fs::create_dir_all(&elsewhere).unwrap();
         Moved { ours, theirs, workspace, elsewhere, history }
     })
-}
-
-/// Copies a source tree, leaving out any `target/`.
-fn copy_sources(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_sources(&path, &to.join(entry.file_name()));
-        } else {
-            fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 /// `cargo nextest run` on an archive, with its per-test status lines parsed.
@@ -295,7 +280,7 @@ fn the_archives_groups_apply_when_the_sources_have_none() {
     let moved = moved();
     let bare = moved.workspace.with_file_name("demo-without-config");
     if !bare.exists() {
-        copy_sources(&moved.workspace, &bare);
+        copy_tree(&moved.workspace, &bare);
         fs::remove_dir_all(bare.join(".config")).unwrap();
     }
     let log = moved.elsewhere.join("group-log");

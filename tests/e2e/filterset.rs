@@ -148,22 +148,6 @@ fn the_default_filter_is_anded_with_e_and_can_be_ignored() {
     assert_eq!(final_line(&out), "xdist: 4 passed, 0 failed, 0 skipped");
 }
 
-/// Copies the files of `from` (no `target/`) into `to`.
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        if path.is_dir() {
-            copy_tree(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_default_filter_selects_what_nextests_selects() {
     if !nextest_available("the_default_filter_selects_what_nextests_selects") {

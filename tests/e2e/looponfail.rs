@@ -13,22 +13,6 @@ use nix::unistd::Pid;
 
 use crate::support::*;
 
-/// Copies the files of `from` (no `target/`) into `to`.
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        if path.is_dir() {
-            copy_tree(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
 /// Every output line so far, stdout and stderr interleaved as read.
 type Lines = Arc<Mutex<Vec<String>>>;
 

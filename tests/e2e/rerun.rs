@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::{repo_root, text};
+use crate::support::{copy_tree, repo_root, text};
 
 /// A copy of the fixture, its target dir and an empty user config dir.
 struct Copy {
@@ -19,7 +19,7 @@ impl Copy {
     fn new(name: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("rerun");
-        copy_dir(&repo_root().join("tests/fixtures/rerun"), &root);
+        copy_tree(&repo_root().join("tests/fixtures/rerun"), &root);
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rerun-{name}"));
         let _ = std::fs::remove_dir_all(target.join("xdist"));
         let xdg = dir.path().join("xdg");
@@ -49,22 +49,6 @@ impl Copy {
         let source = std::fs::read_to_string(&lib).unwrap();
         assert!(source.contains("FIXED: bool = false"));
         std::fs::write(&lib, source.replace("FIXED: bool = false", "FIXED: bool = true")).unwrap();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let path = entry.path();
-        if entry.file_name() == "target" {
-            continue;
-        }
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
     }
 }
 

@@ -263,3 +263,19 @@ pub fn nextest_selection(fixture: &str, args: &[&str]) -> Vec<String> {
     }
     selected
 }
+
+/// Copies a source tree (a fixture to a temp dir), leaving out any `target/`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_name() == "target" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}

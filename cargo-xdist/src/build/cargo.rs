@@ -268,16 +268,24 @@ fn package_name(id: &PackageId, manifest: &Utf8PathBuf) -> String {
         .map_or_else(|| repr.clone(), ToString::to_string)
 }
 
+/// A library crate type (`lib`, `rlib`, `dylib`, `cdylib`, `staticlib`): nextest's `lib`.
+pub fn is_lib_like(kind: &TargetKind) -> bool {
+    matches!(
+        kind,
+        TargetKind::Lib
+            | TargetKind::RLib
+            | TargetKind::DyLib
+            | TargetKind::CDyLib
+            | TargetKind::StaticLib
+    )
+}
+
 /// nextest's binary id: `pkg` for a library, `pkg::name` for an integration test,
 /// `pkg::kind/name` otherwise.
 pub fn binary_id(package: &str, kind: &TargetKind, target: &str) -> String {
     match kind {
-        TargetKind::Lib
-        | TargetKind::RLib
-        | TargetKind::DyLib
-        | TargetKind::CDyLib
-        | TargetKind::StaticLib
-        | TargetKind::ProcMacro => package.to_string(),
+        k if is_lib_like(k) => package.to_string(),
+        TargetKind::ProcMacro => package.to_string(),
         TargetKind::Test => format!("{package}::{target}"),
         other => format!("{package}::{other}/{target}"),
     }

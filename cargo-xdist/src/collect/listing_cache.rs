@@ -99,15 +99,7 @@ impl ListingCache {
             .collect();
         binaries.extend(used);
         let file = CacheFile { version: VERSION, binaries };
-        let Some(dir) = self.path.parent() else { return };
-        let tmp = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| serde_json::to_vec(&file).map_err(std::io::Error::other))
-            .and_then(|json| std::fs::write(&tmp, json))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        let _ = crate::plan::history::write_json_atomically(&self.path, &file);
     }
 }
 

@@ -169,7 +169,7 @@ fn linked_dirs<'a>(
 }
 
 /// `native=/path` → `/path`, for the kinds rustc's `-L` takes; anything else is a path.
-fn strip_link_kind(path: &Utf8Path) -> &Utf8Path {
+pub(crate) fn strip_link_kind(path: &Utf8Path) -> &Utf8Path {
     match path.as_str().split_once('=') {
         Some(("native" | "crate" | "dependency" | "framework" | "all", dir)) => Utf8Path::new(dir),
         _ => path,

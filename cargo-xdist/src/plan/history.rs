@@ -146,14 +146,26 @@ impl History {
     /// Writes the history (to a temporary file first, so a crash never leaves half a file).
     pub fn save(&mut self) -> std::io::Result<()> {
         self.file.version = VERSION;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
-        let json = serde_json::to_vec(&self.file).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, &self.path)
+        write_json_atomically(&self.path, &self.file)
     }
+}
+
+/// Writes `value` as JSON to `path` through a temporary file beside it and a rename, so a
+/// reader never sees half a file (the dir is made if missing; the temporary file is
+/// removed on failure). The history, the outcome record and the listing cache use it.
+pub fn write_json_atomically(path: &Utf8Path, value: &impl Serialize) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let written = serde_json::to_vec(value)
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(&tmp, json))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

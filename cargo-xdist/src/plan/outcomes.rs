@@ -121,13 +121,7 @@ impl Outcomes {
                 self.file.tests.remove(&id);
             }
         }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension(format!("json.{}.tmp", std::process::id()));
-        let json = serde_json::to_vec(&self.file).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, &self.path)
+        crate::plan::history::write_json_atomically(&self.path, &self.file)
     }
 }
 

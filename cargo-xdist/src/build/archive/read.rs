@@ -15,7 +15,7 @@ use cargo_metadata::{Metadata, PackageId, TargetKind};
 use super::extract::{self, HOST_LIBDIR, TARGET_LIBDIR};
 use super::summary::BinaryListSummary;
 use super::{BINARIES_METADATA, CARGO_METADATA, FORMAT_VERSION, XDIST_CONFIG, XDIST_MANIFEST};
-use crate::build::cargo::{BuildOutput, BuildScriptOutput, BuiltBinary, Libdirs};
+use crate::build::cargo::{BuildOutput, BuildScriptOutput, BuiltBinary, Libdirs, is_lib_like};
 use crate::cli::archive::{ArchiveFormat, ArchiveSource};
 use crate::errors::ArchiveError;
 
@@ -254,16 +254,6 @@ fn source_file(
     name: &str,
     kind: &TargetKind,
 ) -> Utf8PathBuf {
-    let lib_like = |k: &TargetKind| {
-        matches!(
-            k,
-            TargetKind::Lib
-                | TargetKind::RLib
-                | TargetKind::DyLib
-                | TargetKind::CDyLib
-                | TargetKind::StaticLib
-        )
-    };
     metadata
         .packages
         .iter()
@@ -271,7 +261,7 @@ fn source_file(
         .and_then(|p| {
             p.targets.iter().find(|t| {
                 t.name == name
-                    && t.kind.iter().any(|k| k == kind || (lib_like(k) && lib_like(kind)))
+                    && t.kind.iter().any(|k| k == kind || (is_lib_like(k) && is_lib_like(kind)))
             })
         })
         .map(|t| t.src_path.clone())

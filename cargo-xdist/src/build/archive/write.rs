@@ -21,7 +21,8 @@ use super::summary::{
     Platforms, RustBuildMeta, RustTestBinary,
 };
 use super::{BINARIES_METADATA, CARGO_METADATA, FORMAT_VERSION, XDIST_CONFIG, XDIST_MANIFEST};
-use crate::build::cargo::BuildOutput;
+use crate::build::cargo::{BuildOutput, is_lib_like};
+use crate::collect::test_env::strip_link_kind;
 use crate::errors::ArchiveError;
 use crate::plan::history::History;
 
@@ -150,22 +151,7 @@ pub fn summary(input: &ArchiveInput<'_>) -> BinaryListSummary {
 
 /// nextest's `kind` of a test binary: every lib-like crate type is `lib`.
 fn nextest_kind(kind: &TargetKind) -> String {
-    match kind {
-        TargetKind::Lib
-        | TargetKind::RLib
-        | TargetKind::DyLib
-        | TargetKind::CDyLib
-        | TargetKind::StaticLib => "lib".into(),
-        other => other.to_string(),
-    }
-}
-
-/// `native=/path` → `/path`, for the kinds rustc's `-L` takes.
-fn strip_link_kind(path: &Utf8Path) -> &Utf8Path {
-    match path.as_str().split_once('=') {
-        Some(("native" | "crate" | "dependency" | "framework" | "all", dir)) => Utf8Path::new(dir),
-        _ => path,
-    }
+    if is_lib_like(kind) { "lib".into() } else { kind.to_string() }
 }
 
 /// Writes the archive to `path` (zstd `level`; 0 is zstd's default).
