@@ -30,6 +30,9 @@ pub struct Compact<'a> {
 pub struct Universe<'s> {
     names: Vec<&'s str>,
     totals: HashMap<&'s str, usize>,
+    /// How many names contain a word, for the doctest words asked so far (a worker asks
+    /// about the same file names and items batch after batch).
+    containing: std::cell::RefCell<HashMap<String, usize>>,
 }
 
 impl<'s> Universe<'s> {
@@ -41,7 +44,17 @@ impl<'s> Universe<'s> {
                 *totals.entry(prefix).or_default() += 1;
             }
         }
-        Self { names, totals }
+        Self { names, totals, containing: Default::default() }
+    }
+
+    /// How many of the binary's test names contain `word`.
+    fn count_containing(&self, word: &str) -> usize {
+        if let Some(&count) = self.containing.borrow().get(word) {
+            return count;
+        }
+        let count = self.names.iter().filter(|u| u.contains(word)).count();
+        self.containing.borrow_mut().insert(word.to_string(), count);
+        count
     }
 
     /// How many of the binary's tests libtest selects with these substring filters.
@@ -115,7 +128,7 @@ pub fn doctest_words(batch: &[&str], universe: &Universe<'_>) -> Option<Vec<Stri
         let best = name
             .split_whitespace()
             .filter(|w| *w != "-" && *w != "(line")
-            .min_by_key(|w| universe.names.iter().filter(|u| u.contains(*w)).count())?;
+            .min_by_key(|w| universe.count_containing(w))?;
         if !words.iter().any(|w| w == best) {
             words.push(best.to_string());
         }
