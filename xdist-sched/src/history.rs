@@ -8,6 +8,7 @@
 use std::cmp::Reverse;
 use std::time::Duration;
 
+use crate::deal::TINY;
 use crate::{SchedOptions, TestIndex, TestMeta, index_range};
 
 /// Each test's estimated run time, or `None` when history is off or knows no test at all.
@@ -24,9 +25,6 @@ pub(crate) fn estimates(tests: &[TestMeta], options: &SchedOptions) -> Option<Ve
     let median = if known.len() % 2 == 1 { known[mid] } else { (known[mid - 1] + known[mid]) / 2 };
     Some(tests.iter().map(|t| t.duration.unwrap_or(median)).collect())
 }
-
-/// Below this a test is tiny: how long it takes is noise next to a process start.
-const TINY: Duration = Duration::from_millis(10);
 
 /// A duration's class for ordering: every tiny test in one, the rest by sixteenths of an
 /// octave (about 4% apart). Tests of a class keep collection order, so tiny tests stay in the

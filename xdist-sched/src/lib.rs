@@ -16,8 +16,10 @@
 //!   unit a test belongs to.
 //! - `worksteal.rs`: `worksteal`, even slices and atomic steals.
 //! - `history.rs`: ordering by recorded durations (longest first), used by every mode but `no`.
+//! - `deal.rs`: dealing tests over workers by estimate, a process start counted per binary.
 //! - `sim.rs`: [`simulate_makespan`], a discrete-event simulation of a whole run.
 
+mod deal;
 mod each;
 mod history;
 mod load;
@@ -181,14 +183,18 @@ pub fn build_scheduler(
         DistMode::Load => {
             let sched = LoadScheduler::new(order(), options.max_sched_chunk);
             match history::estimates(tests, options) {
-                Some(estimates) => Box::new(sched.with_estimates(estimates)),
+                Some(estimates) => {
+                    Box::new(sched.with_estimates(estimates).with_binaries(binaries(tests)))
+                }
                 None => Box::new(sched),
             }
         }
         DistMode::WorkSteal => {
             let sched = WorkStealScheduler::new(order());
             match history::estimates(tests, options) {
-                Some(estimates) => Box::new(sched.with_estimates(estimates)),
+                Some(estimates) => {
+                    Box::new(sched.with_estimates(estimates).with_binaries(binaries(tests)))
+                }
                 None => Box::new(sched),
             }
         }
@@ -223,6 +229,11 @@ pub fn useful_workers(mode: DistMode, tests: &[TestMeta]) -> usize {
         (_, Some(key)) => units::unit_count(tests, key),
         (_, None) => tests.len(),
     }
+}
+
+/// Each test's binary id as a small number, for the deal's process-start cost.
+fn binaries(tests: &[TestMeta]) -> Vec<u32> {
+    deal::binary_numbers(tests.iter().map(|t| t.binary_id.as_str()))
 }
 
 fn index_range(len: usize) -> std::ops::Range<TestIndex> {

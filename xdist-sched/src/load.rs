@@ -20,9 +20,10 @@
 //! history, a suite whose whole estimated work is small goes out at once.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
+use crate::deal::{Costs, deal, worth_stealing};
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
@@ -52,6 +53,8 @@ pub struct LoadScheduler {
     estimates: Option<Vec<Duration>>,
     /// Mean of the estimates, when there are some.
     mean_estimate: Option<Duration>,
+    /// Each test's binary, numbered, so the deal counts a process start per binary.
+    binaries: Option<Vec<u32>>,
     /// The worker asked to give up tests, until it answers.
     stealing_from: Option<WorkerId>,
     /// Moving average (in seconds) and count of the durations reported so far.
@@ -77,6 +80,7 @@ impl LoadScheduler {
             initial_sent: false,
             estimates: None,
             mean_estimate: None,
+            binaries: None,
             stealing_from: None,
             observed: (0.0, 0),
         }
@@ -121,6 +125,13 @@ impl LoadScheduler {
         self
     }
 
+    /// Names each test's binary (`binaries[index]`), so the deal keeps a binary on as few
+    /// workers as its work allows (see `deal.rs`).
+    pub fn with_binaries(mut self, binaries: Vec<u32>) -> Self {
+        self.binaries = Some(binaries);
+        self
+    }
+
     fn initial(&mut self) -> Vec<Assignment> {
         self.initial_sent = true;
         let count = self.workers.len();
@@ -134,14 +145,10 @@ impl LoadScheduler {
             } else {
                 (chunk * count).min(self.queue.len())
             };
-            let mut loads: BinaryHeap<Reverse<(Duration, usize, WorkerId)>> =
-                self.workers.keys().map(|&w| Reverse((Duration::ZERO, 0, w))).collect();
-            for index in self.queue.drain(..take) {
-                let Reverse((load, held, worker)) = loads.pop().expect("workers exist");
-                plan.entry(worker).or_default().push(index);
-                let estimate = estimates.get(index as usize).copied().unwrap_or_default();
-                loads.push(Reverse((load + estimate, held + 1, worker)));
-            }
+            let costs = Costs { estimates, binaries: self.binaries.as_deref() };
+            let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+            let shares = deal(self.queue.drain(..take), &vec![(Duration::ZERO, 0); count], costs);
+            plan.extend(ids.into_iter().zip(shares));
         } else if self.total < 2 * count {
             // Few tests: one at a time, round-robin, until all are out.
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
@@ -289,8 +296,12 @@ impl Scheduler for LoadScheduler {
         if count == 0 {
             return Vec::new();
         }
+        let tests = state.pending[len - count..].to_vec();
+        if !worth_stealing(&tests, self.estimates.as_deref(), self.typical_duration()) {
+            return Vec::new();
+        }
         self.stealing_from = Some(victim);
-        vec![StealRequest { victim, tests: state.pending[len - count..].to_vec() }]
+        vec![StealRequest { victim, tests }]
     }
 
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
@@ -420,6 +431,27 @@ mod tests {
         let plan = s.schedule();
         assert_eq!(plan[0].worker, 0, "the stolen tests go to the idle worker");
         assert_eq!(plan[0].tests[0], 11);
+    }
+
+    #[test]
+    fn tiny_tests_are_not_worth_stealing() {
+        for (ms, steals) in [(1, false), (100, true)] {
+            let estimates = vec![Duration::from_millis(ms); 20];
+            let mut s = LoadScheduler::new((0..20).collect(), None).with_estimates(estimates);
+            s.add_worker(0);
+            s.add_worker(1);
+            s.schedule();
+            s.drain_unsent();
+            for w in [0, 1] {
+                let held = s.pending(w).to_vec();
+                for index in held {
+                    s.mark_complete(w, index, Duration::from_millis(ms));
+                }
+            }
+            s.record(BTreeMap::from([(1, (0..20).collect())]));
+            // 9 tests of 1 ms cost less than the thief's process start and the victim's.
+            assert_eq!(!s.steal_requests().is_empty(), steals, "{ms} ms tests");
+        }
     }
 
     #[test]

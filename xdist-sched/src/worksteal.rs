@@ -2,9 +2,10 @@
 //! longest queue, one atomic steal at a time. [`WorkStealScheduler`] holds the rules.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
+use crate::deal::{Costs, deal, worth_stealing};
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A worker holding fewer tests than this may receive more (pytest-xdist's "two pending"
@@ -49,6 +50,8 @@ pub struct WorkStealScheduler {
     stealing_from: Option<WorkerId>,
     /// Estimated run time of each test, when history knows some.
     estimates: Option<Vec<Duration>>,
+    /// Each test's binary, numbered, so the deal counts a process start per binary.
+    binaries: Option<Vec<u32>>,
 }
 
 impl WorkStealScheduler {
@@ -61,6 +64,7 @@ impl WorkStealScheduler {
             by_len: BTreeSet::new(),
             stealing_from: None,
             estimates: None,
+            binaries: None,
         }
     }
 
@@ -68,6 +72,13 @@ impl WorkStealScheduler {
     /// The tests should come longest first.
     pub fn with_estimates(mut self, estimates: Vec<Duration>) -> Self {
         self.estimates = Some(estimates);
+        self
+    }
+
+    /// Names each test's binary (`binaries[index]`), so the deal keeps a binary on as few
+    /// workers as its work allows (see `deal.rs`).
+    pub fn with_binaries(mut self, binaries: Vec<u32>) -> Self {
+        self.binaries = Some(binaries);
         self
     }
 
@@ -83,23 +94,16 @@ impl WorkStealScheduler {
         };
         let estimate =
             |index: &TestIndex| estimates.get(*index as usize).copied().unwrap_or_default();
-        let mut slices: Vec<(WorkerId, Vec<TestIndex>)> =
-            idle.iter().map(|&worker| (worker, Vec::new())).collect();
-        // Least estimated work first, then fewest tests, then the lowest id.
-        let mut loads: BinaryHeap<Reverse<(Duration, usize, usize)>> = idle
+        let loads: Vec<(Duration, usize)> = idle
             .iter()
-            .enumerate()
-            .map(|(slot, worker)| {
+            .map(|worker| {
                 let held = &self.workers[worker];
-                Reverse((held.iter().map(estimate).sum(), held.len(), slot))
+                (held.iter().map(estimate).sum(), held.len())
             })
             .collect();
-        for index in self.queue.drain(..) {
-            let Reverse((load, count, slot)) = loads.pop().expect("at least one idle worker");
-            slices[slot].1.push(index);
-            loads.push(Reverse((load + estimate(&index), count + 1, slot)));
-        }
-        slices
+        let costs = Costs { estimates, binaries: self.binaries.as_deref() };
+        let shares = deal(self.queue.drain(..), &loads, costs);
+        idle.iter().copied().zip(shares).collect()
     }
 
     /// Changes `worker`'s holdings through `change`, keeping the indexes in step.
@@ -193,8 +197,11 @@ impl Scheduler for WorkStealScheduler {
         if count == 0 {
             return Vec::new();
         }
-        self.stealing_from = Some(victim);
         let tests = self.workers[&victim][len - count..].to_vec();
+        if !worth_stealing(&tests, self.estimates.as_deref(), None) {
+            return Vec::new();
+        }
+        self.stealing_from = Some(victim);
         vec![StealRequest { victim, tests }]
     }
 
