@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use crate::deal::{Costs, deal, worth_stealing};
+use crate::deal::{Costs, STEAL_WORTH, deal, worth_stealing};
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
@@ -32,6 +32,13 @@ const SLOW_TEST: Duration = Duration::from_millis(100);
 
 /// With history: below this much estimated work per worker, everything goes out at once.
 const COARSE_BELOW: Duration = Duration::from_millis(250);
+
+/// With history, the part of the estimated work held back at the start to top workers up
+/// at the end; the rest is dealt at once, a process per binary and worker.
+const KEEP_BACK: f64 = 0.2;
+
+/// The longest queue whose estimates are summed to tell whether it is little work.
+const LITTLE_WORK_SCAN: usize = 256;
 
 /// A top-up carries at least this much estimated work (one process start is a few ms).
 const BATCH_TARGET: Duration = Duration::from_millis(100);
@@ -103,6 +110,30 @@ impl LoadScheduler {
         mean.saturating_mul(u32::try_from(per_worker).unwrap_or(u32::MAX)) < COARSE_BELOW
     }
 
+    /// Whether what is queued is estimated (by history, else by the average so far) at less
+    /// than [`STEAL_WORTH`]: not worth splitting over workers.
+    fn queue_is_little_work(&self) -> bool {
+        let estimated = match (&self.estimates, self.typical_duration()) {
+            // Summed only over a short queue, so a top-up stays cheap on huge suites.
+            (Some(_), _) if self.queue.len() > LITTLE_WORK_SCAN => return false,
+            (Some(estimates), _) => {
+                let mut work = Duration::ZERO;
+                for &index in &self.queue {
+                    work += estimate_of(estimates, index);
+                    if work >= STEAL_WORTH {
+                        return false;
+                    }
+                }
+                work
+            }
+            (None, Some(typical)) => {
+                typical.saturating_mul(u32::try_from(self.queue.len()).unwrap_or(u32::MAX))
+            }
+            (None, None) => return false,
+        };
+        estimated < STEAL_WORTH
+    }
+
     /// How many tests make [`BATCH_TARGET`] worth of work (0 while that is unknown).
     fn tests_per_batch_target(&self) -> usize {
         match self.typical_duration() {
@@ -138,12 +169,24 @@ impl LoadScheduler {
         let mut plan: BTreeMap<WorkerId, Vec<TestIndex>> = BTreeMap::new();
         let coarse = self.is_coarse();
         if let Some(estimates) = &self.estimates {
-            let per_worker = self.queue.len() / count;
-            let chunk = (per_worker / 4).min(self.max_chunk).max(2);
             let take = if self.total < 2 * count || coarse {
                 self.queue.len()
             } else {
-                (chunk * count).min(self.queue.len())
+                // All but the last part of the estimated work, which tops workers up at the
+                // end (the queue is longest first, so what is kept back is short).
+                let total: Duration = self.queue.iter().map(|&i| estimate_of(estimates, i)).sum();
+                let target = total.mul_f64(1.0 - KEEP_BACK);
+                let mut dealt = Duration::ZERO;
+                let by_work = self
+                    .queue
+                    .iter()
+                    .take_while(|&&i| {
+                        let below = dealt < target;
+                        dealt += estimate_of(estimates, i);
+                        below
+                    })
+                    .count();
+                by_work.min(self.max_chunk.saturating_mul(count)).max(count).min(self.queue.len())
             };
             let costs = Costs { estimates, binaries: self.binaries.as_deref() };
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
@@ -192,6 +235,10 @@ impl LoadScheduler {
         }
         if state.last_duration >= SLOW_TEST && held >= 2 {
             return 0;
+        }
+        if self.queue_is_little_work() {
+            // Halving what is left would cost a process per piece and win less than that.
+            return self.queue.len().min(self.max_chunk);
         }
         let pytest = (high - held).min((2usize.saturating_sub(held)).max(self.max_chunk));
         // Batching: at least a process worth of work, at most a fair share of the queue.
@@ -326,6 +373,10 @@ impl Scheduler for LoadScheduler {
     }
 }
 
+fn estimate_of(estimates: &[Duration], index: TestIndex) -> Duration {
+    estimates.get(index as usize).copied().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,7 +407,10 @@ mod tests {
         let plan = s.schedule();
         let firsts: Vec<TestIndex> = plan.iter().map(|a| a.tests[0]).collect();
         assert_eq!(firsts, vec![0, 1, 2, 3], "the four longest go to four workers");
-        assert_eq!(plan[3].tests, vec![3, 4], "the least loaded worker takes the next");
+        assert_eq!(plan[3].tests[..2], [3, 4], "the least loaded worker takes the next");
+        // 780 s in all: the longest 22 tests (627 s) make the first 80 %; 18 stay queued.
+        assert_eq!(plan.iter().map(|a| a.tests.len()).sum::<usize>(), 22);
+        assert_eq!(s.drain_unsent(), (22..40).collect::<Vec<_>>());
     }
 
     #[test]
@@ -455,6 +509,23 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_of_little_work_goes_out_whole() {
+        for (ms, whole) in [(1, true), (100, false)] {
+            let estimates = vec![Duration::from_millis(ms); 1000];
+            let mut s = LoadScheduler::new((0..1000).collect(), None).with_estimates(estimates);
+            s.add_worker(0);
+            s.add_worker(1);
+            s.schedule();
+            s.queue.truncate(15);
+            for index in s.pending(0).to_vec() {
+                s.mark_complete(0, index, Duration::from_millis(ms));
+            }
+            // 15 tests of 1 ms: one process; of 100 ms: still split between the workers.
+            assert_eq!(s.top_up_size(0) == 15, whole, "{ms} ms tests");
+        }
+    }
+
+    #[test]
     fn few_tests_go_round_robin() {
         let mut s = LoadScheduler::new((0..5).collect(), None);
         for w in 0..3 {
@@ -520,10 +591,11 @@ mod tests {
         s.add_worker(0);
         s.add_worker(1);
         let plan = s.schedule();
-        // Dealt by estimated load: 15 | 14, then 13 to the lighter, then 12 to the other.
-        assert_eq!(plan[0].tests, vec![15, 12]);
-        assert_eq!(plan[1].tests, vec![14, 13]);
-        assert_eq!(s.drain_unsent(), vec![11, 10, 9, 5, 8, 7, 6, 4, 3, 2, 1, 0]);
+        // 12.3 s in all; the first 80 % (9.84 s) is reached with test 8. Dealt by estimated
+        // load: 15 | 14, then 13 to the lighter, then 12 to the other, and so on.
+        assert_eq!(plan[0].tests, vec![15, 12, 11, 5, 8]);
+        assert_eq!(plan[1].tests, vec![14, 13, 10, 9]);
+        assert_eq!(s.drain_unsent(), vec![7, 6, 4, 3, 2, 1, 0]);
     }
 
     #[test]
