@@ -71,6 +71,12 @@ pub trait Scheduler {
     fn steal_in_flight(&self) -> bool {
         false
     }
+
+    /// True while a worker holds enough that a later steal may take some of it (a steal
+    /// not worth it now may be once its tests turn out slow): idle workers then stay.
+    fn may_steal_later(&self) -> bool {
+        false
+    }
 }
 
 /// A request that a worker give up tests it holds but has not started.

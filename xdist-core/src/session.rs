@@ -483,7 +483,8 @@ impl DSession {
                 }
             }
         }
-        let more_may_come = self.sched.has_unsent() || self.sched.steal_in_flight();
+        let more_may_come =
+            self.sched.has_unsent() || self.sched.steal_in_flight() || self.sched.may_steal_later();
         if more_may_come && self.stop_reason.is_none() {
             return;
         }

@@ -30,6 +30,9 @@ pub(crate) const TINY: Duration = Duration::from_millis(10);
 /// extra process starts (one per binary) and the victim's restart.
 pub(crate) const STEAL_WORTH: Duration = Duration::from_millis(20);
 
+/// The most tests [`worth_stealing`] looks at.
+const STEAL_SCAN: usize = 4096;
+
 /// Whether stealing `tests` is worth its process starts: judged by their estimates, else by
 /// `typical` per test; with neither known, it is.
 pub(crate) fn worth_stealing(
@@ -39,7 +42,15 @@ pub(crate) fn worth_stealing(
 ) -> bool {
     let work: Duration = match (estimates, typical) {
         (Some(estimates), _) => {
-            tests.iter().map(|&i| estimates.get(i as usize).copied().unwrap_or_default()).sum()
+            // Summed until it is enough (a long tail of tiny tests would cost a scan per event).
+            let mut work = Duration::ZERO;
+            for &index in tests.iter().take(STEAL_SCAN) {
+                work += estimates.get(index as usize).copied().unwrap_or_default();
+                if work >= STEAL_WORTH {
+                    return true;
+                }
+            }
+            work
         }
         (None, Some(typical)) => {
             typical.saturating_mul(u32::try_from(tests.len()).unwrap_or(u32::MAX))

@@ -344,7 +344,9 @@ impl Scheduler for LoadScheduler {
             return Vec::new();
         }
         let tests = state.pending[len - count..].to_vec();
-        if !worth_stealing(&tests, self.estimates.as_deref(), self.typical_duration()) {
+        // The victim's last test says more of its tail than the run's average does.
+        let typical = self.typical_duration().map(|typical| typical.max(state.last_duration));
+        if !worth_stealing(&tests, self.estimates.as_deref(), typical) {
             return Vec::new();
         }
         self.stealing_from = Some(victim);
@@ -370,6 +372,11 @@ impl Scheduler for LoadScheduler {
 
     fn steal_in_flight(&self) -> bool {
         self.stealing_from.is_some()
+    }
+
+    fn may_steal_later(&self) -> bool {
+        self.queue.is_empty()
+            && self.workers.values().any(|s| crate::steal_count(s.pending.len()) > 0)
     }
 }
 

@@ -209,6 +209,10 @@ impl Scheduler for WorkStealScheduler {
         self.stealing_from.is_some()
     }
 
+    fn may_steal_later(&self) -> bool {
+        self.by_len.last().is_some_and(|&(len, _)| crate::steal_count(len) > 0)
+    }
+
     /// Moves what `victim` gave up to the queue. After a stop (`drain_unsent`) the session
     /// should drain again if a late answer put tests back.
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {

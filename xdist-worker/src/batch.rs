@@ -6,6 +6,7 @@
 //! library's doctests ([`Harness::Doctest`]) run under rustdoc, by `doctest.rs`.
 
 mod clock;
+mod cut;
 mod doctest;
 mod output;
 mod whole;
@@ -23,6 +24,7 @@ use xdist_core::protocol::{
 use crate::command::{self, describe};
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
 use clock::TestClock;
+use cut::Cut;
 use output::{Arrival, ProcessOutput};
 
 /// Where a batch sends its reports: frames may be buffered until `flush`.
@@ -48,6 +50,9 @@ pub enum Rest<'a> {
     /// that takes one name per process rejected the command line): none has an outcome;
     /// run them one per process.
     OnePerProcess(Vec<(TestIndex, &'a str)>),
+    /// The process was cut short after a slow test (`cut.rs`): these have no outcome; put
+    /// them back in front of the worker's queue, to be batched again.
+    Requeue(Vec<(TestIndex, &'a str)>),
 }
 
 /// One batch: tests of one binary.
@@ -69,6 +74,8 @@ pub struct Batch<'a> {
     /// Where the running process group is published, so that it can be killed if the
     /// controller goes away (0 when none runs).
     pub current_group: &'a AtomicI32,
+    /// Cut the process at the next start line once a test took this long (`cut.rs`).
+    pub cut_after: Option<Duration>,
 }
 
 impl<'a> Batch<'a> {
@@ -125,6 +132,8 @@ impl<'a> Batch<'a> {
             clock: TestClock::new(&indices, self.limits, pid),
             running: None,
             failed: Vec::new(),
+            started: 0,
+            cut: Cut::new(if self.tests.len() > 1 { self.cut_after } else { None }, pid),
         };
         let mut parser = StreamParser::new(&names, keep);
         let mut status: Option<ExitStatus> = None;
@@ -198,6 +207,19 @@ impl<'a> Batch<'a> {
 
         let unstarted: Vec<(TestIndex, &'a str)> =
             (0..names.len()).filter(|&p| !end.started[p]).map(|p| self.tests[p]).collect();
+        if run.cut.made {
+            // The test cut at its start, and those after it, have no outcome: they go back.
+            let mut back: Vec<usize> =
+                (0..names.len()).filter(|&p| !end.started[p]).chain(run.cut.held.clone()).collect();
+            back.sort_unstable();
+            back.dedup();
+            if let Some((pos, mut output)) = end.unfinished.filter(|(p, _)| !back.contains(p)) {
+                output.extend_from_slice(&stderr);
+                let cause = format!("test process {} before the test finished", describe(status));
+                sink.send(failed(indices[pos], Some(cause), run.clock.duration(pos), output))?;
+            }
+            return Ok(Rest::Requeue(back.into_iter().map(|p| self.tests[p]).collect()));
+        }
         if let Some((pos, mut output)) = end.unfinished {
             output.extend_from_slice(&stderr);
             let outcome = match run.clock.timed_out {
@@ -248,6 +270,10 @@ struct BatchRun<'t> {
     running: Option<usize>,
     /// Failed tests wait for their captured output, printed after all tests.
     failed: Vec<(usize, Duration, Vec<u8>)>,
+    /// How many tests started.
+    started: usize,
+    /// The cut after a slow test.
+    cut: Cut,
 }
 
 impl BatchRun<'_> {
@@ -259,10 +285,22 @@ impl BatchRun<'_> {
                     self.clock.showing(before, true);
                 }
                 self.clock.started(pos);
+                let left = self.tests.len().saturating_sub(self.started);
+                self.started += 1;
+                if self.cut.starting(pos, left, !self.failed.is_empty()) {
+                    return Ok(());
+                }
                 sink.send(FromWorker::Started { index: self.tests[pos] })
             }
             StreamEvent::Ended { pos, verdict, noise } => {
+                if self.cut.release(pos) {
+                    // It ended before the cut reached it: it counts, start and all.
+                    sink.send(FromWorker::Started { index: self.tests[pos] })?;
+                }
                 let duration = self.clock.duration(pos);
+                if verdict != Verdict::Failed {
+                    self.cut.ended(duration);
+                }
                 let outcome = match verdict {
                     Verdict::Ok => Outcome::Passed,
                     Verdict::Ignored => Outcome::Ignored,

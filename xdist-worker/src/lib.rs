@@ -104,7 +104,14 @@ pub fn serve(
             inbox.queue.drain(..take).collect::<Vec<_>>()
         };
         let binaries = Binaries { universes: &universes, one_name: &mut one_name_binaries };
-        run_queue(&setup, batch, &current_group, binaries, &mut sink)?;
+        let back = run_queue(&setup, batch, &current_group, binaries, &mut sink)?;
+        if !back.is_empty() {
+            let (lock, _) = &*inbox;
+            let mut inbox = lock.lock().map_err(|_| io::Error::other("inbox lock poisoned"))?;
+            for index in back.into_iter().rev() {
+                inbox.queue.push_front(index);
+            }
+        }
     }
 }
 
@@ -225,14 +232,16 @@ fn into_io(e: FrameError) -> io::Error {
 /// Runs `queue` as one batch per binary (in order of first appearance), re-running in a
 /// fresh process whatever a crash kept from starting. A binary whose process of several
 /// names ran none of them (a harness that takes one name) gets one name per process, for
-/// the rest of the run (`one_name_binaries`).
+/// the rest of the run (`one_name_binaries`). Returns the tests to put back in front of the
+/// worker's queue: all that did not run once a process was cut after a slow test (adaptive
+/// batching only; see `batch/cut.rs`).
 fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
     current_group: &AtomicI32,
     binaries: Binaries<'_, '_>,
     sink: &mut dyn batch::Sink,
-) -> Result<(), WorkerError> {
+) -> Result<Vec<TestIndex>, WorkerError> {
     let one_name_binaries = binaries.one_name;
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
     for index in queue {
@@ -242,7 +251,9 @@ fn run_queue(
             None => by_binary.push((test.binary, vec![(index, &test.name)])),
         }
     }
-    for (binary_index, tests) in by_binary {
+    let cut_after = (setup.batching == Batching::Adaptive).then_some(CUT_AFTER);
+    let mut by_binary = by_binary.into_iter();
+    while let Some((binary_index, tests)) = by_binary.next() {
         let binary =
             setup.binaries.get(binary_index as usize).ok_or(WorkerError::BadIndex(binary_index))?;
         // `--no-capture`: one test per process, so that nothing a test prints can pass for
@@ -272,9 +283,17 @@ fn run_queue(
                 no_capture: setup.no_capture,
                 limits: &setup.limits,
                 current_group,
+                cut_after,
             };
             match batch.run(sink)? {
                 Rest::Done => {}
+                Rest::Requeue(rest) => {
+                    sink.flush()?;
+                    let mut back: Vec<TestIndex> = rest.into_iter().map(|t| t.0).collect();
+                    back.extend(batches.into_iter().flat_map(|(tests, _)| tests).map(|t| t.0));
+                    back.extend(by_binary.flat_map(|(_, tests)| tests).map(|t| t.0));
+                    return Ok(back);
+                }
                 Rest::Rerun(rest) => batches.push_front((rest, None)),
                 Rest::OnePerProcess(rest) => {
                     // For the rest of the run, this binary gets one name per process.
@@ -287,7 +306,7 @@ fn run_queue(
             sink.flush()?;
         }
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 /// A batch's tests, and the module filters that name them (else they go by exact name).
@@ -353,6 +372,10 @@ fn with_filters<'a>(
 /// Most tests named on one command line: libtest compares every test of the binary with
 /// every name given, and the kernel limits the size of a command line.
 const MAX_BATCH_TESTS: usize = 4096;
+
+/// Under adaptive batching, a test this slow cuts its process short at the next test's
+/// start, so that what follows it can be batched again, and stolen (`batch/cut.rs`).
+const CUT_AFTER: Duration = Duration::from_millis(250);
 /// Most bytes of test names on one command line.
 const MAX_BATCH_NAME_BYTES: usize = 256 * 1024;
 

@@ -91,10 +91,21 @@ enum Left {
     Done,
     Rerun(Vec<u32>),
     OnePerProcess(Vec<u32>),
+    Requeue(Vec<u32>),
 }
 
 /// Runs `names` of `binary` in one batch; returns what it sent and what is left of it.
 fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frames, Left) {
+    run_frames_cut(binary, names, limits, None)
+}
+
+/// [`run_frames`], the process cut once a test took `cut_after`.
+fn run_frames_cut(
+    binary: &BinarySpec,
+    names: &[&str],
+    limits: &RunLimits,
+    cut_after: Option<Duration>,
+) -> (Frames, Left) {
     let group = AtomicI32::new(0);
     let batch = Batch {
         binary,
@@ -104,6 +115,7 @@ fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frame
         no_capture: false,
         limits,
         current_group: &group,
+        cut_after,
     };
     let mut frames = Frames::default();
     let indices = |tests: Vec<(u32, &str)>| tests.into_iter().map(|t| t.0).collect();
@@ -111,6 +123,7 @@ fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frame
         Rest::Done => Left::Done,
         Rest::Rerun(tests) => Left::Rerun(indices(tests)),
         Rest::OnePerProcess(tests) => Left::OnePerProcess(indices(tests)),
+        Rest::Requeue(tests) => Left::Requeue(indices(tests)),
     };
     (frames, left)
 }
@@ -258,4 +271,36 @@ fn a_test_that_ignores_sigterm_is_killed_after_the_grace_period() {
     let (report, took) = run_one(&script("ignores-sigterm", body), &limits);
     assert_eq!(report.outcome, Outcome::TimedOut { after_ms: 300 });
     assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn a_slow_test_cuts_its_process_at_the_next_start_and_the_rest_goes_back() {
+    // `a` takes 300 ms; `b` would take 5 s. Cut after 250 ms: `b` is killed at its start
+    // line, and `b` and `c` have no outcome: they go back to the queue, `b` not even started.
+    let summary = SUMMARY_1.replace("1 passed", "3 passed");
+    let body = format!(
+        "printf '\\nrunning 3 tests\\ntest a ... '\nsleep 0.3\nprintf 'ok\\ntest b ... '\nsleep 5\nprintf 'ok\\ntest c ... ok\\n\\n{summary}\\n\\n'"
+    );
+    let binary = script("slow-then-cut", &body);
+    let limits = RunLimits::default();
+    let started = Instant::now();
+    let (frames, rest) =
+        run_frames_cut(&binary, &["a", "b", "c"], &limits, Some(Duration::from_millis(250)));
+    assert_eq!(rest, Left::Requeue(vec![1, 2]));
+    assert!(started.elapsed() < Duration::from_secs(4), "the process was not cut");
+    let starts: Vec<u32> = frames
+        .sent
+        .iter()
+        .filter_map(|f| match f {
+            FromWorker::Started { index } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts, vec![0], "the cut test's start is not reported");
+    let reports = finished(frames.sent);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].outcome, Outcome::Passed);
+    // Without a cut, the same process runs to its end.
+    let (reports, _) = run_batch(&binary, &["a", "b", "c"], &limits);
+    assert!(reports.iter().all(|r| r.outcome == Outcome::Passed));
 }

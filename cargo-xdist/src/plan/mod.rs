@@ -115,7 +115,8 @@ pub fn plan(
         ..RunLimits::default()
     };
     let include_ignored = filter.run_ignored != RunIgnored::Default;
-    let mut setup = worker_setup(&list, include_ignored, limits, batching(mode, max_fail));
+    let known = metas.iter().any(|meta| meta.duration.is_some()) && history.is_some();
+    let mut setup = worker_setup(&list, include_ignored, limits, batching(mode, max_fail, known));
     for (binary, unlisted) in setup.binaries.iter_mut().zip(unlisted_names(collected)) {
         binary.unlisted = unlisted;
     }
@@ -180,12 +181,15 @@ impl PerTest {
     }
 }
 
-/// Paced batches where work must stay movable (worksteal) or stoppable (`-x`: a failure is
+/// Paced batches where work must stay movable (worksteal, and `load` while no history
+/// says which tests are slow: a cluster of slow tests that sort together must not be locked
+/// into one process, where no idle worker can take them) or stoppable (`-x`: a failure is
 /// known when its process ends, since libtest prints captured output last); whole ones
 /// elsewhere, since tests that share a per-process fixture pay for it once per process
 /// (regex's suite: more processes made its first run slower, not faster).
-fn batching(mode: DistMode, max_fail: Option<u32>) -> Batching {
-    if mode == DistMode::WorkSteal || max_fail.is_some() {
+fn batching(mode: DistMode, max_fail: Option<u32>, history_known: bool) -> Batching {
+    let first_load = mode == DistMode::Load && !history_known;
+    if mode == DistMode::WorkSteal || max_fail.is_some() || first_load {
         Batching::Adaptive
     } else {
         Batching::Whole
