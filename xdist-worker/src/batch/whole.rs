@@ -128,7 +128,7 @@ pub(super) fn run_process(
                 status = Some(result?);
                 // The test ends with its process; what it left in its group goes with it.
                 clock.showing(0, true);
-                leaked = command::stop_leftovers(pid);
+                leaked = command::stop_leftovers(pid, &batch.limits.leak);
             }
             Arrival::Nothing => {}
         }
