@@ -120,6 +120,7 @@ pub static KEYS: &[Key] = &[
     ),
     key("junit", "--junit", Kind::Path, "none"),
     key("partition", "--partition", Kind::Partition, "none"),
+    key("doctests", "--doctests", Kind::Bool, "false"),
     key("last-failed", "--lf/--last-failed", Kind::Bool, "false"),
     key("failed-first", "--ff/--failed-first", Kind::Bool, "false"),
     key(

@@ -17,7 +17,7 @@ use crate::cli::display::OutputWhen;
 use crate::cli::durations::HistoryOptions;
 use crate::cli::leak::LeakResult;
 use crate::cli::rerun::{NoFailures, RerunArgs};
-use crate::cli::{FilterOptions, FlakyResult, NoTests, RunArgs, RunFormat};
+use crate::cli::{CargoOptions, FilterOptions, FlakyResult, NoTests, RunArgs, RunFormat};
 use crate::config::file::{self, ConfigFile, FileKind, Override, Script};
 use crate::config::filterset::TestQuery;
 use crate::config::keys::{self, KEYS, Value};
@@ -249,6 +249,11 @@ impl Resolved {
 
     fn choice<T: ValueEnum>(&self, key: &str, default: T) -> T {
         self.text(key).and_then(|t| T::from_str(t, false).ok()).unwrap_or(default)
+    }
+
+    /// `doctests = true`: run the libraries' doctests too (`--doctests`).
+    pub fn doctests(&self) -> bool {
+        self.flag_on("doctests")
     }
 
     /// What picks the tests: `--partition`, `--lf`, `--ff` and `--lfnf`.
@@ -505,8 +510,14 @@ pub fn flag_values(args: &RunArgs) -> Vec<FlagValue> {
     let format = args.message_format.map(|f| name(f.to_possible_value()));
     put("message-format", format, "--message-format");
     put("junit", args.junit.clone().map(Value::Path), "--junit");
+    out.extend(doctests_flag(&args.cargo));
     out.extend(selection_flag_values(&args.filter, &args.rerun));
     out
+}
+
+/// `--doctests` (`run` and `list` both have it).
+pub fn doctests_flag(cargo: &CargoOptions) -> Option<FlagValue> {
+    cargo.doctests.then_some(("doctests", Value::Bool(true), "--doctests"))
 }
 
 /// The values of the flags that pick tests (`run` and `list` both have them).
