@@ -158,6 +158,9 @@ pub struct BinarySpec {
     pub unlisted: Vec<String>,
     /// How its tests are run.
     pub harness: Harness,
+    /// It takes one test name per process (a harness such as libtest-mimic, as an earlier
+    /// run found): batches of it name one test each from the start.
+    pub one_name: bool,
 }
 
 /// How a test binary's tests are run.
@@ -216,6 +219,13 @@ pub enum FromWorker {
     ProcessExited {
         /// Something it started outlived it.
         leaked: bool,
+    },
+    /// The worker found that binary `binary` (an index into `WorkerSetup::binaries`) takes
+    /// one test name per process (a process of several names ran none of them), so that
+    /// the controller can remember it for later runs.
+    OneNamePerProcess {
+        /// The binary.
+        binary: u32,
     },
     /// The answer to a [`ToWorker::Steal`]: the tests given up (all asked for, or none).
     Released(Vec<TestIndex>),

@@ -127,6 +127,10 @@ pub fn plan(
     for (binary, unlisted) in setup.binaries.iter_mut().zip(unlisted_names(collected)) {
         binary.unlisted = unlisted;
     }
+    for (spec, binary) in setup.binaries.iter_mut().zip(&list.binaries) {
+        spec.one_name =
+            history.as_ref().is_some_and(|h| h.takes_one_name(&binary.id, &binary.path));
+    }
     setup.first = u32::try_from(first).unwrap_or(u32::MAX);
     Ok(Plan {
         list,
@@ -236,6 +240,7 @@ fn worker_setup(
                 args: b.args.clone(),
                 unlisted: Vec::new(),
                 harness: b.harness,
+                one_name: false,
             })
             .collect(),
         tests: list

@@ -399,6 +399,7 @@ impl RunSubscriber for TerminalReporter<'_> {
             RunEvent::WorkerStarted { .. }
             | RunEvent::WorkerReady { .. }
             | RunEvent::WorkerExited { .. }
+            | RunEvent::OneNamePerProcess { .. }
             | RunEvent::ProcessStarted { .. } => {}
         }
     }
