@@ -8,6 +8,7 @@ mod durations;
 mod filterset;
 mod harnesses;
 mod hostile;
+mod leak;
 mod libtest_json;
 mod looponfail;
 mod partition;

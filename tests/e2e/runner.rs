@@ -7,10 +7,11 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::support::{cargo_test_outcomes, text, xdist, xdist_outcomes};
+use crate::support::{Outcome, cargo_test_outcomes, text, xdist, xdist_outcomes};
 
 const DEMO: &str = "examples/demo";
 const TARGETS: &str = "tests/fixtures/targets";
+const HARNESSES: &str = "tests/fixtures/harnesses";
 
 fn host_triple() -> String {
     let out = std::process::Command::new("rustc").arg("-vV").output().unwrap();
@@ -67,6 +68,57 @@ fn tests_run_under_the_target_runner_as_cargo_test_runs_them() {
         let ran = lines.iter().any(|l| l.starts_with(binary) && l.contains("--exact"));
         assert!(listed && ran, "{binary} listed and run under the runner:\n{lines:#?}");
     }
+}
+
+/// The test names of each run of the `mimic` binary in a runner's log (the words after
+/// `--`; listings left out).
+fn mimic_runs(log: &Path) -> Vec<Vec<String>> {
+    let (_, lines) = logged(log);
+    lines
+        .iter()
+        .filter(|l| {
+            let binary = l.split(' ').next().unwrap_or_default();
+            Path::new(binary).file_name().is_some_and(|f| f.to_string_lossy().starts_with("mimic-"))
+        })
+        .filter(|l| !l.contains("--list"))
+        .map(|l| {
+            let names = l.split_once(" -- ").map_or("", |(_, names)| names);
+            names.split_whitespace().map(String::from).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_binary_that_takes_one_name_gets_one_name_per_process_from_the_next_run_on() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("one-name-history");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let (var, runner) = logging_runner(&dir);
+    // A history of its own.
+    let durations = dir.join("durations.json");
+    let run = |log: &Path| {
+        let out = xdist(HARNESSES, "run")
+            .args(["--test", "mimic", "-n", "1", "--durations-file"])
+            .arg(&durations)
+            .env(&var, &runner)
+            .env("XDIST_RUNNER_LOG", log)
+            .output()
+            .unwrap();
+        (xdist_outcomes(&out), text(&out.stderr))
+    };
+    let (first, stderr) = run(&dir.join("first.log"));
+    let runs = mimic_runs(&dir.join("first.log"));
+    // libtest-mimic takes one filter: the first process of several names runs none.
+    assert!(runs.first().is_some_and(|names| names.len() > 1), "{runs:?}\n{stderr}");
+    assert!(first.len() > 1, "{first:?}");
+    let history = fs::read_to_string(&durations).unwrap();
+    assert!(history.contains("\"one_name\"") && history.contains("harnesses::mimic"), "{history}");
+    let (second, stderr) = run(&dir.join("second.log"));
+    assert_eq!(second, first, "{stderr}");
+    let runs = mimic_runs(&dir.join("second.log"));
+    let ran = first.values().filter(|o| **o != Outcome::Skip).count();
+    assert_eq!(runs.len(), ran, "one process per test that runs: {runs:?}");
+    assert!(runs.iter().all(|names| names.len() == 1), "no process of several names: {runs:?}");
 }
 
 #[test]

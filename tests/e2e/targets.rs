@@ -93,6 +93,46 @@ fn examples_and_benches_are_selected_as_nextest_selects_them() {
     }
 }
 
+/// The doctest outcomes of a run (`targets::doc <name>`).
+fn doc_outcomes(out: &std::process::Output) -> Outcomes {
+    xdist_outcomes(out).into_iter().filter(|(id, _)| id.starts_with("targets::doc ")).collect()
+}
+
+#[test]
+fn a_profile_with_doctests_true_runs_them_in_a_normal_run() {
+    // `.config/xdist.toml` of the fixture: `[profile.doctests] doctests = true`.
+    let want = cargo_doc_outcomes();
+    let out =
+        xdist(TARGETS, "run").args(["--profile", "doctests", "--lib", "-n", "2"]).output().unwrap();
+    assert_eq!(&doc_outcomes(&out), want, "{}", text(&out.stderr));
+    let lib = xdist_outcomes(&out).len() - want.len();
+    assert!(lib > 0, "and the library's own tests");
+    assert_eq!(out.status.code(), Some(100), "a doctest fails");
+    let listed = xdist(TARGETS, "list")
+        .args(["--profile", "doctests", "--lib", "--run-ignored", "all"])
+        .output()
+        .unwrap();
+    let listed = text(&listed.stdout);
+    let docs: BTreeSet<&str> = listed.lines().filter(|l| l.starts_with("targets::doc ")).collect();
+    assert_eq!(docs, want.keys().map(String::as_str).collect(), "list --profile doctests");
+    // The default profile leaves them out, and a variable beats the profile.
+    let plain = xdist(TARGETS, "run").args(["--lib", "-n", "2"]).output().unwrap();
+    assert!(doc_outcomes(&plain).is_empty(), "{}", text(&plain.stdout));
+    assert!(text(&plain.stderr).contains("doctests of 1 library are not run"));
+    let off = xdist(TARGETS, "run")
+        .args(["--profile", "doctests", "--lib", "-n", "2"])
+        .env("XDIST_DOCTESTS", "false")
+        .output()
+        .unwrap();
+    assert!(doc_outcomes(&off).is_empty(), "{}", text(&off.stdout));
+    assert_eq!(off.status.code(), Some(0), "{}", text(&off.stderr));
+    let shown = xdist(TARGETS, "show-config").args(["--profile", "doctests"]).output().unwrap();
+    let line = text(&shown.stdout).lines().find(|l| l.starts_with("doctests =")).map(String::from);
+    let line = line.unwrap_or_default();
+    assert!(line.starts_with("doctests = true "), "{line}");
+    assert!(line.ends_with("xdist.toml [profile.doctests]"), "{line}");
+}
+
 #[test]
 fn a_leaked_child_is_stopped_with_its_test_process() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("leak");

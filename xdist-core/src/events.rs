@@ -83,6 +83,14 @@ pub enum RunEvent {
         /// Processes it started outlived it (and were killed).
         leaked: bool,
     },
+    /// A worker found that binary `binary` (an index into the list's binaries) takes one
+    /// test name per process.
+    OneNamePerProcess {
+        /// The worker.
+        worker: WorkerId,
+        /// The binary.
+        binary: u32,
+    },
     /// Under `--no-capture`: bytes a test process wrote, as they came (no outcome depends
     /// on them).
     TestOutput {

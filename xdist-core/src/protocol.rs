@@ -12,7 +12,7 @@ use bincode::{Decode, Encode};
 use crate::TestIndex;
 
 /// How long a test process's children may take to exit after it, before they count as
-/// leaked and are killed (nextest's `leak-timeout` default).
+/// leaked (the default of `--leak-timeout`, nextest's default).
 pub const LEAK_GRACE_MS: u64 = 100;
 
 /// A message from the controller to a worker.
@@ -81,6 +81,26 @@ pub struct RunLimits {
     /// Tests whose slow and timeout limits differ from the ones above (per-test overrides
     /// of a profile), by index.
     pub per_test: BTreeMap<TestIndex, TestLimits>,
+    /// What happens to processes a test process leaves running.
+    pub leak: LeakPolicy,
+}
+
+/// What the worker does about processes left in a test process's group after it exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct LeakPolicy {
+    /// How long they get to exit by themselves before they count as leaked
+    /// (`--leak-timeout`).
+    pub timeout_ms: u64,
+    /// `--leak-result fail`: the tests of a process that leaked fail.
+    pub fail: bool,
+    /// Kill them once they count as leaked (`--leak-kill false`: leave them running).
+    pub kill: bool,
+}
+
+impl Default for LeakPolicy {
+    fn default() -> Self {
+        Self { timeout_ms: LEAK_GRACE_MS, fail: false, kill: true }
+    }
 }
 
 /// The limits of one test, where they differ from the run's.
@@ -113,6 +133,7 @@ impl Default for RunLimits {
             output_keep: 512 * 1024,
             heartbeat_ms: 1_000,
             per_test: BTreeMap::new(),
+            leak: LeakPolicy::default(),
         }
     }
 }
@@ -137,6 +158,9 @@ pub struct BinarySpec {
     pub unlisted: Vec<String>,
     /// How its tests are run.
     pub harness: Harness,
+    /// It takes one test name per process (a harness such as libtest-mimic, as an earlier
+    /// run found): batches of it name one test each from the start.
+    pub one_name: bool,
 }
 
 /// How a test binary's tests are run.
@@ -190,11 +214,18 @@ pub enum FromWorker {
         pid: u32,
     },
     /// The test process started by the last `ProcessStarted` has ended; `leaked`: processes
-    /// it started were still running in its process group [`LEAK_GRACE_MS`] after it (they
-    /// were killed).
+    /// it started were still running in its process group [`LeakPolicy::timeout_ms`] after
+    /// it (killed unless [`LeakPolicy::kill`] is off).
     ProcessExited {
         /// Something it started outlived it.
         leaked: bool,
+    },
+    /// The worker found that binary `binary` (an index into `WorkerSetup::binaries`) takes
+    /// one test name per process (a process of several names ran none of them), so that
+    /// the controller can remember it for later runs.
+    OneNamePerProcess {
+        /// The binary.
+        binary: u32,
     },
     /// The answer to a [`ToWorker::Steal`]: the tests given up (all asked for, or none).
     Released(Vec<TestIndex>),

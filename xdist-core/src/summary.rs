@@ -48,7 +48,18 @@ impl TestResult {
     pub fn is_failure(&self) -> bool {
         matches!(self.status, TestStatus::Failed | TestStatus::TimedOut)
     }
+
+    /// Passed, but failed because its test process leaked (`--leak-result fail`).
+    pub fn is_leak_failure(&self) -> bool {
+        self.status == TestStatus::Failed
+            && self.cause.as_deref().is_some_and(|c| c.starts_with(LEAK_FAIL_CAUSE))
+    }
 }
+
+/// The cause of a test that passed in a process that left processes running, under
+/// `--leak-result fail` (nextest's LEAK-FAIL).
+pub const LEAK_FAIL_CAUSE: &str =
+    "leaked: its test process left processes running after it exited (--leak-result fail)";
 
 /// The counts of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

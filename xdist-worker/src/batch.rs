@@ -3,11 +3,14 @@
 //! to the test whose outcome is open, and hands back the tests that never started because
 //! the process died, so the caller can run them again in a fresh process. A binary that
 //! runs whole (a plain `main`, [`Harness::Whole`]) is one test, run by `whole.rs`; a
-//! library's doctests ([`Harness::Doctest`]) run under rustdoc, by `doctest.rs`.
+//! library's doctests ([`Harness::Doctest`]) run under rustdoc, by `doctest.rs`. What the
+//! process leaves in its group is stopped by [`command::stop_leftovers`]; `leak.rs` fails
+//! its tests for it under `--leak-result fail`.
 
 mod clock;
 mod cut;
 mod doctest;
+mod leak;
 mod output;
 mod whole;
 
@@ -79,8 +82,19 @@ pub struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    /// Runs the batch once; says what is left to run, and how.
+    /// Runs the batch once; says what is left to run, and how. Under `--leak-result fail`
+    /// its outcomes are held until its process has exited, to charge a leak (`leak.rs`).
     pub fn run(&self, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
+        if !self.limits.leak.fail {
+            return self.run_process(sink);
+        }
+        let mut charge = leak::LeakCharge::new(sink);
+        let rest = self.run_process(&mut charge)?;
+        charge.release()?;
+        Ok(rest)
+    }
+
+    fn run_process(&self, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
         match self.binary.harness {
             Harness::Whole => return whole::run(self, sink),
             Harness::Doctest => return doctest::run(self, sink),
@@ -164,7 +178,7 @@ impl<'a> Batch<'a> {
                 Arrival::Exited(result) => {
                     status = Some(result?);
                     // Leftovers of the test (children in its group) go with it.
-                    leaked = command::stop_leftovers(pid);
+                    leaked = command::stop_leftovers(pid, &self.limits.leak);
                 }
                 Arrival::Stderr(bytes) => {
                     forward(OutputStream::Stderr, &bytes, sink)?;

@@ -8,6 +8,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 
 use nix::sys::signal::Signal;
+use xdist_core::protocol::LeakPolicy;
 
 /// A test binary's command: `path` run in `cwd` with `env` added (the environment, library
 /// path included, is computed once by the controller) and stdin closed; under a target
@@ -48,22 +49,49 @@ fn die_with_parent(command: &mut Command) {
 fn die_with_parent(_: &mut Command) {}
 
 /// Stops what is left of a test process's group once the process has exited: children get
-/// [`LEAK_GRACE_MS`] to exit by themselves, then are killed. Says whether any was left.
-///
-/// [`LEAK_GRACE_MS`]: xdist_core::protocol::LEAK_GRACE_MS
-pub fn stop_leftovers(group: u32) -> bool {
+/// the policy's timeout to exit by themselves, then are killed (unless the policy leaves
+/// them running). Says whether any was left.
+pub fn stop_leftovers(group: u32, policy: &LeakPolicy) -> bool {
     let pgid = nix::unistd::Pid::from_raw(group as i32);
-    let alive = || nix::sys::signal::killpg(pgid, None).is_ok();
-    let deadline = std::time::Instant::now()
-        + std::time::Duration::from_millis(xdist_core::protocol::LEAK_GRACE_MS);
+    let alive = || nix::sys::signal::killpg(pgid, None).is_ok() && has_live_member(group);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(policy.timeout_ms);
     while alive() {
         if std::time::Instant::now() >= deadline {
-            let _ = nix::sys::signal::killpg(pgid, Signal::SIGKILL);
+            if policy.kill {
+                let _ = nix::sys::signal::killpg(pgid, Signal::SIGKILL);
+            }
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     false
+}
+
+/// Whether a process of group `group` runs: a child that exited stays in its group as a
+/// zombie until whoever adopted it reaps it, which may take a while; it has not leaked.
+#[cfg(target_os = "linux")]
+fn has_live_member(group: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return true };
+    let group = group.to_string();
+    entries.flatten().any(|entry| {
+        let is_pid =
+            entry.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        let stat =
+            if is_pid { std::fs::read_to_string(entry.path().join("stat")) } else { return false };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.as_deref().ok().and_then(|s| s.rsplit_once(") ")) else {
+            return false;
+        };
+        let mut fields = rest.split(' ');
+        let state = fields.next();
+        let pgrp = fields.nth(1);
+        pgrp == Some(group.as_str()) && state != Some("Z")
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn has_live_member(_: u32) -> bool {
+    true
 }
 
 /// "exited with code 3", "was killed by SIGSEGV (core dumped)".
@@ -81,6 +109,26 @@ pub fn describe(status: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_of_zombies_has_no_live_member() {
+        let mut command = Command::new("sleep");
+        command.arg("60").process_group(0);
+        let mut child = command.spawn().unwrap();
+        assert!(has_live_member(child.id()), "it sleeps");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGKILL)
+            .unwrap();
+        // Not reaped yet: a zombie until `wait`.
+        while std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+            .is_ok_and(|s| !s.contains(") Z "))
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!has_live_member(child.id()), "a zombie does not count");
+        let policy = LeakPolicy::default();
+        assert!(!stop_leftovers(child.id(), &policy), "nothing leaked");
+        child.wait().unwrap();
+    }
 
     #[test]
     fn exits_and_signals_are_described() {

@@ -75,7 +75,9 @@ pub fn serve(
         thread::spawn(move || read_commands(&mut input, &inbox, &group, &output));
     }
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
-    let mut one_name_binaries = HashSet::new();
+    // Those an earlier run found, and those this worker finds.
+    let mut one_name_binaries: HashSet<u32> =
+        (0..).zip(&setup.binaries).filter(|(_, b)| b.one_name).map(|(i, _)| i).collect();
     let universes = Universes::of(&setup);
     let mut sink = PacedOutput {
         out: SharedOutput(Arc::clone(&output)),
@@ -232,9 +234,10 @@ fn into_io(e: FrameError) -> io::Error {
 /// Runs `queue` as one batch per binary (in order of first appearance), re-running in a
 /// fresh process whatever a crash kept from starting. A binary whose process of several
 /// names ran none of them (a harness that takes one name) gets one name per process, for
-/// the rest of the run (`one_name_binaries`). Returns the tests to put back in front of the
-/// worker's queue: all that did not run once a process was cut after a slow test (adaptive
-/// batching only; see `batch/cut.rs`).
+/// the rest of the run (`one_name_binaries`, which starts with the binaries the setup
+/// marks `one_name`), and the controller is told ([`FromWorker::OneNamePerProcess`]).
+/// Returns the tests to put back in front of the worker's queue: all that did not run once
+/// a process was cut after a slow test (adaptive batching only; see `batch/cut.rs`).
 fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
@@ -296,8 +299,11 @@ fn run_queue(
                 }
                 Rest::Rerun(rest) => batches.push_front((rest, None)),
                 Rest::OnePerProcess(rest) => {
-                    // For the rest of the run, this binary gets one name per process.
-                    one_name_binaries.insert(binary_index);
+                    // For the rest of the run, this binary gets one name per process; the
+                    // controller remembers it for the next runs.
+                    if one_name_binaries.insert(binary_index) {
+                        sink.send(FromWorker::OneNamePerProcess { binary: binary_index })?;
+                    }
                     for test in rest.into_iter().rev() {
                         batches.push_front((vec![test], None));
                     }

@@ -43,14 +43,26 @@ fn harness(test: &str) -> BinarySpec {
         args: Vec::new(),
         unlisted: Vec::new(),
         harness: Harness::Libtest,
+        one_name: false,
     }
 }
 
 /// Serves a worker over in-memory pipes with `names` in one `Run` frame; returns each
 /// test's outcome and output, and how many processes it started.
 fn serve(test: &str, names: &[&str]) -> (Vec<(String, Outcome, String)>, usize) {
+    let (results, processes, _) = serve_known(test, names, false);
+    (results, processes)
+}
+
+/// [`serve`], the binary marked `one_name` as an earlier run found it; also returns the
+/// binaries the worker said take one name.
+fn serve_known(
+    test: &str,
+    names: &[&str],
+    one_name: bool,
+) -> (Vec<(String, Outcome, String)>, usize, Vec<u32>) {
     let setup = WorkerSetup {
-        binaries: vec![harness(test)],
+        binaries: vec![BinarySpec { one_name, ..harness(test) }],
         tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
         include_ignored: false,
         limits: RunLimits::default(),
@@ -66,7 +78,7 @@ fn serve(test: &str, names: &[&str]) -> (Vec<(String, Outcome, String)>, usize) 
     xdist_worker::serve(std::io::Cursor::new(input), output.clone()).unwrap();
     let bytes = output.0.lock().unwrap().clone();
     let mut reader = &bytes[..];
-    let (mut results, mut processes) = (Vec::new(), 0);
+    let (mut results, mut processes, mut told) = (Vec::new(), 0, Vec::new());
     while let Some(frame) = codec::read_frame::<FromWorker>(&mut reader).unwrap() {
         match frame {
             FromWorker::Finished(r) => results.push((
@@ -75,11 +87,12 @@ fn serve(test: &str, names: &[&str]) -> (Vec<(String, Outcome, String)>, usize) 
                 String::from_utf8_lossy(&r.output).into_owned(),
             )),
             FromWorker::ProcessStarted { .. } => processes += 1,
+            FromWorker::OneNamePerProcess { binary } => told.push(binary),
             _ => {}
         }
     }
     results.sort_by(|a, b| a.0.cmp(&b.0));
-    (results, processes)
+    (results, processes, told)
 }
 
 #[derive(Clone, Default)]
@@ -112,6 +125,19 @@ fn a_harness_that_takes_one_name_gets_one_name_per_process() {
 }
 
 #[test]
+fn the_controller_is_told_once_and_a_known_one_name_binary_gets_one_name_from_the_start() {
+    let names = ["ok_a", "bad_b", "ok_c"];
+    let (found, processes, told) = serve_known("tell", &names, false);
+    assert_eq!((processes, told), (4, vec![0]), "one rejected process, then one per name");
+    let (known, processes, told) = serve_known("known", &names, true);
+    assert_eq!((processes, told), (3, vec![]), "no process of several names");
+    let outcomes = |r: &[(String, Outcome, String)]| -> Vec<(String, Outcome)> {
+        r.iter().map(|(n, o, _)| (n.clone(), o.clone())).collect()
+    };
+    assert_eq!(outcomes(&known), outcomes(&found));
+}
+
+#[test]
 fn a_single_name_that_cannot_start_is_a_failure_at_once() {
     let (results, processes) = serve("single", &["broken_x"]);
     assert_eq!(processes, 1);
@@ -133,6 +159,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         args: Vec::new(),
         unlisted: Vec::new(),
         harness: Harness::Libtest,
+        one_name: false,
     };
     let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };
     let group = std::sync::atomic::AtomicI32::new(0);

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod display;
 pub mod durations;
+pub mod leak;
 pub mod remote;
 pub mod rerun;
 
@@ -137,6 +138,8 @@ pub struct RunArgs {
     /// How a test that passes only on a retry counts [default: pass].
     #[arg(long, value_enum, help_heading = "Timeouts and retries")]
     pub flaky_result: Option<FlakyResult>,
+    #[command(flatten)]
+    pub leak: leak::LeakOptions,
     /// Bytes of one test's output kept (its first and last halves; the middle is cut)
     /// [default: 1048576].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(2..))]

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 
 const VERSION: u32 = 1;
 
+/// Which build of a binary a file is: cargo writes a new file for every build.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq, Serialize)]
-struct Identity {
+pub struct Identity {
     len: u64,
     mtime_ns: i128,
     ino: u64,
@@ -43,7 +44,8 @@ pub struct ListingCache {
     used: Mutex<HashMap<String, Entry>>,
 }
 
-fn identity(binary: &str) -> Option<Identity> {
+/// The identity of the file at `binary`, if it is there.
+pub fn identity(binary: &str) -> Option<Identity> {
     let meta = std::fs::metadata(binary).ok()?;
     let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
     Some(Identity { len: meta.len(), mtime_ns, ino: meta.ino() })

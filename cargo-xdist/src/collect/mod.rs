@@ -10,7 +10,7 @@ pub mod test_env;
 
 use std::collections::HashMap;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::PackageId;
 use xdist_core::testlist::{Selection, TestBinary, TestFilter, TestList};
 
@@ -67,11 +67,17 @@ impl Collected {
     }
 }
 
-/// Builds (or unpacks `--archive-file`), lists and filters.
+/// Whether the run's settings ask for doctests (`doctests = true` in the profile), asked
+/// once the build has found the dir whose configuration applies.
+pub type DoctestsWanted<'a> = &'a dyn Fn(&Utf8Path) -> Result<bool, XdistError>;
+
+/// Builds (or unpacks `--archive-file`), lists and filters; `doctests_wanted` says whether
+/// the configuration of the workspace adds the doctests (as `--doctests`).
 pub fn collect(
     cargo: &CargoOptions,
     archive: &ArchiveSource,
     filter: &TestFilter,
+    doctests_wanted: DoctestsWanted<'_>,
 ) -> Result<Collected, XdistError> {
     let (build, config_root, extracted) = match &archive.archive_file {
         Some(file) => {
@@ -113,7 +119,9 @@ pub fn collect(
         })
         .collect::<Vec<_>>();
     let mut targets = targets;
-    if !cargo.doc && !cargo.doctests && archive.archive_file.is_none() {
+    let local = archive.archive_file.is_none();
+    let doctests = cargo.doctests || (local && !cargo.doc && doctests_wanted(&config_root)?);
+    if !cargo.doc && !doctests && local {
         let libraries = doctests::libraries_with_doctests(&build);
         if libraries > 0 {
             let what = if libraries == 1 { "1 library" } else { &format!("{libraries} libraries") };
@@ -122,7 +130,7 @@ pub fn collect(
             );
         }
     }
-    if (cargo.doc || cargo.doctests) && archive.archive_file.is_none() {
+    if (cargo.doc || doctests) && local {
         for doctests in doctests::record(cargo, &build.metadata)? {
             targets.push(listing::Target {
                 binary: doctests.binary,

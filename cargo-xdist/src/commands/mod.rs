@@ -9,9 +9,11 @@ pub mod run;
 pub mod show_config;
 pub mod simulate;
 
+use camino::Utf8Path;
+
 use crate::collect::Collected;
 use crate::config::settings::{self, ConfigPaths, FlagValue, Resolved};
-use crate::errors::ConfigError;
+use crate::errors::{ConfigError, XdistError};
 
 /// The settings of a run over `collected`: `flags` over the environment over the profile
 /// (`--profile`: `profile`) of the files of its workspace. Warnings about the files go to
@@ -27,4 +29,17 @@ pub fn settings_for(
         eprintln!("warning: {warning}");
     }
     Ok(resolved)
+}
+
+/// Whether the settings of a run in the workspace configured at `config_root` (`flags` over
+/// the environment over the profile `profile`) ask for doctests: asked while collecting,
+/// before the rest is resolved (the files' warnings are printed once, by [`settings_for`]).
+pub fn doctests_wanted(
+    flags: &[FlagValue],
+    profile: Option<&str>,
+    config_root: &Utf8Path,
+) -> Result<bool, XdistError> {
+    let paths = ConfigPaths::new(config_root.as_std_path(), &settings::process_env);
+    let resolved = settings::resolve(flags.to_vec(), profile, &settings::process_env, &paths)?;
+    Ok(resolved.doctests())
 }

@@ -16,7 +16,7 @@ use xdist_core::testlist::TestList;
 use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
 use crate::collect::shard::Sharding;
-use crate::commands::settings_for;
+use crate::commands::{doctests_wanted, settings_for};
 use crate::config::filterset::Filtersets;
 use crate::config::groups::Groups;
 use crate::config::settings::flag_values;
@@ -47,8 +47,10 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let specs = crate::remote::specs(args)?;
     let program =
         std::env::current_exe().map_err(|source| InternalError::OwnExecutable { source })?;
-    let mut collected = collect(&args.cargo, &args.archive, &filter)?;
-    let resolved = settings_for(&collected, flag_values(args), args.profile.profile.as_deref())?;
+    let profile = args.profile.profile.as_deref();
+    let wanted = |root: &camino::Utf8Path| doctests_wanted(&flag_values(args), profile, root);
+    let mut collected = collect(&args.cargo, &args.archive, &filter, &wanted)?;
+    let resolved = settings_for(&collected, flag_values(args), profile)?;
     let settings = resolved.run_settings(args);
     filtersets.with_default(&resolved, args.filter.ignore_default_filter).select(&mut collected);
     let outcomes = Outcomes::load(&collected.target_dir);

@@ -315,6 +315,9 @@ impl Doc<'_> {
                 "overrides" => profile.overrides = self.overrides(value, &path)?,
                 "setup" => profile.setup = Some(self.scripts(value, &path)?),
                 "teardown" => profile.teardown = Some(self.scripts(value, &path)?),
+                "leak-timeout" if value.get_ref().as_table().is_some() => {
+                    self.leak_timeout(value, &path, &mut profile.values)?;
+                }
                 _ => {
                     let found = keys::find(name).or_else(|| {
                         let new = keys::renamed(name, DEPRECATED)?;
@@ -344,6 +347,39 @@ impl Doc<'_> {
             return Err(self.error(value.span(), at, message));
         }
         Ok(profile)
+    }
+
+    /// nextest's `leak-timeout = { period = "500ms", result = "fail" }`: `leak-timeout`
+    /// and `leak-result` in one table.
+    fn leak_timeout(
+        &self,
+        value: &Spanned<DeValue<'_>>,
+        at: &str,
+        values: &mut BTreeMap<&'static str, Value>,
+    ) -> Result<(), ConfigError> {
+        let mut period = false;
+        for (key, value) in self.table(value, at)? {
+            let name = key.get_ref().as_ref();
+            let path = format!("{at}.{name}");
+            let (key, kind) = match name {
+                "period" => ("leak-timeout", Kind::Seconds),
+                "result" => ("leak-result", Kind::Choice(&["pass", "fail"])),
+                _ => {
+                    let message = "unknown key; `leak-timeout` takes `period` and `result`";
+                    return Err(self.error(key.span(), &path, message.to_string()));
+                }
+            };
+            period |= name == "period";
+            let checked = kind
+                .check_toml(&raw(value.get_ref()), self.base)
+                .map_err(|message| self.error(value.span(), &path, message))?;
+            values.insert(key, checked);
+        }
+        if !period {
+            let message = "a `leak-timeout` table needs a `period`".to_string();
+            return Err(self.error(value.span(), at, message));
+        }
+        Ok(())
     }
 
     fn scripts(&self, value: &Spanned<DeValue<'_>>, at: &str) -> Result<Vec<Script>, ConfigError> {

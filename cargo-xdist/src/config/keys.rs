@@ -102,6 +102,9 @@ pub static KEYS: &[Key] = &[
     key("kill-grace", "--kill-grace", Kind::Seconds, "1s"),
     key("retries", "--retries", Kind::Int { min: 0 }, "0"),
     key("flaky-result", "--flaky-result", Kind::Choice(&["pass", "fail"]), "pass"),
+    key("leak-timeout", "--leak-timeout", Kind::Seconds, "0.1s"),
+    key("leak-result", "--leak-result", Kind::Choice(&["pass", "fail"]), "pass"),
+    key("leak-kill", "--leak-kill", Kind::Bool, "true"),
     key("output-limit", "--output-limit", Kind::Int { min: 2 }, "1048576"),
     key("exitfirst", "-x/--exitfirst", Kind::Bool, "false"),
     key("maxfail", "--maxfail, -x, --no-fail-fast", Kind::Int { min: 1 }, "none"),
@@ -117,6 +120,7 @@ pub static KEYS: &[Key] = &[
     ),
     key("junit", "--junit", Kind::Path, "none"),
     key("partition", "--partition", Kind::Partition, "none"),
+    key("doctests", "--doctests", Kind::Bool, "false"),
     key("last-failed", "--lf/--last-failed", Kind::Bool, "false"),
     key("failed-first", "--ff/--failed-first", Kind::Bool, "false"),
     key(

@@ -15,8 +15,9 @@ use xdist_sched::DistMode;
 
 use crate::cli::display::OutputWhen;
 use crate::cli::durations::HistoryOptions;
+use crate::cli::leak::LeakResult;
 use crate::cli::rerun::{NoFailures, RerunArgs};
-use crate::cli::{FilterOptions, FlakyResult, NoTests, RunArgs, RunFormat};
+use crate::cli::{CargoOptions, FilterOptions, FlakyResult, NoTests, RunArgs, RunFormat};
 use crate::config::file::{self, ConfigFile, FileKind, Override, Script};
 use crate::config::filterset::TestQuery;
 use crate::config::keys::{self, KEYS, Value};
@@ -250,6 +251,11 @@ impl Resolved {
         self.text(key).and_then(|t| T::from_str(t, false).ok()).unwrap_or(default)
     }
 
+    /// `doctests = true`: run the libraries' doctests too (`--doctests`).
+    pub fn doctests(&self) -> bool {
+        self.flag_on("doctests")
+    }
+
     /// What picks the tests: `--partition`, `--lf`, `--ff` and `--lfnf`.
     pub fn selection(&self) -> Selection {
         Selection {
@@ -282,6 +288,9 @@ impl Resolved {
             kill_grace: self.seconds("kill-grace").unwrap_or(Duration::from_secs(1)),
             retries: self.int("retries").map_or(0, saturate),
             flaky_result: self.choice("flaky-result", FlakyResult::Pass),
+            leak_timeout: self.seconds("leak-timeout").unwrap_or(Duration::from_millis(100)),
+            leak_result: self.choice("leak-result", LeakResult::Pass),
+            leak_kill: !matches!(self.get("leak-kill"), Some((Value::Bool(false), _))),
             output_limit: self.int("output-limit").unwrap_or(1024 * 1024),
             worker_silence_timeout: args.worker_silence_timeout,
             max_fail: self.int("maxfail").map(saturate),
@@ -358,6 +367,12 @@ pub struct RunSettings {
     pub retries: u32,
     /// `--flaky-result`.
     pub flaky_result: FlakyResult,
+    /// `--leak-timeout`.
+    pub leak_timeout: Duration,
+    /// `--leak-result`.
+    pub leak_result: LeakResult,
+    /// `--leak-kill`.
+    pub leak_kill: bool,
     /// `--output-limit`.
     pub output_limit: u64,
     /// The hidden `--worker-silence-timeout`.
@@ -469,6 +484,10 @@ pub fn flag_values(args: &RunArgs) -> Vec<FlagValue> {
     put("retries", args.retries.map(|n| Value::Int(n.into())), "--retries");
     let flaky = args.flaky_result.map(|f| name(f.to_possible_value()));
     put("flaky-result", flaky, "--flaky-result");
+    put("leak-timeout", args.leak.leak_timeout.map(Value::Seconds), "--leak-timeout");
+    let leak_result = args.leak.leak_result.map(|r| name(r.to_possible_value()));
+    put("leak-result", leak_result, "--leak-result");
+    put("leak-kill", args.leak.leak_kill.map(Value::Bool), "--leak-kill");
     put("output-limit", args.output_limit.map(Value::Int), "--output-limit");
     if args.exitfirst {
         put("maxfail", Some(Value::Int(1)), "-x");
@@ -491,8 +510,14 @@ pub fn flag_values(args: &RunArgs) -> Vec<FlagValue> {
     let format = args.message_format.map(|f| name(f.to_possible_value()));
     put("message-format", format, "--message-format");
     put("junit", args.junit.clone().map(Value::Path), "--junit");
+    out.extend(doctests_flag(&args.cargo));
     out.extend(selection_flag_values(&args.filter, &args.rerun));
     out
+}
+
+/// `--doctests` (`run` and `list` both have it).
+pub fn doctests_flag(cargo: &CargoOptions) -> Option<FlagValue> {
+    cargo.doctests.then_some(("doctests", Value::Bool(true), "--doctests"))
 }
 
 /// The values of the flags that pick tests (`run` and `list` both have them).

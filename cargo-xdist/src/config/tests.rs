@@ -98,6 +98,7 @@ exitfirst = true
 [profile.base]
 slow-timeout = 5
 flaky-result = "fail"
+leak-timeout = { period = "500ms", result = "fail" }
 
 [[profile.ci.overrides]]
 filter = "db::"
@@ -116,6 +117,7 @@ const USER: &str = r#"
 durations = 10
 retries = 7
 quiet = true
+leak-kill = false
 "#;
 
 #[test]
@@ -265,6 +267,24 @@ fn every_mistake_names_the_file_line_column_and_key() {
         ),
         ("overrides not a list", "[profile.default]\noverrides = 1\n", None, &[]),
         (
+            "leak table without a period",
+            "[profile.default]\nleak-timeout = { result = \"fail\" }\n",
+            None,
+            &[],
+        ),
+        (
+            "leak table bad result",
+            "[profile.default]\nleak-timeout = { period = 1, result = \"maybe\" }\n",
+            None,
+            &[],
+        ),
+        (
+            "leak table unknown key",
+            "[profile.default]\nleak-timeout = { period = 1, kill = false }\n",
+            None,
+            &[],
+        ),
+        (
             "inherits cycle",
             "[profile.a]\ninherits = \"b\"\n[profile.b]\ninherits = \"a\"\n",
             None,
@@ -284,6 +304,28 @@ fn every_mistake_names_the_file_line_column_and_key() {
     let bad_env = Fixture::new("", None).env("XDIST_TIMEOUT", "-3");
     report.push_str(&format!("bad environment variable:\n  {}\n", bad_env.error(&[])));
     insta::assert_snapshot!(report);
+}
+
+#[test]
+fn leak_settings_come_from_a_flag_the_environment_or_nextests_table_form() {
+    use crate::cli::leak::LeakResult;
+    let fixture = Fixture::new(WORKSPACE, Some(USER));
+    let (r, args) = fixture.resolve(&["--profile", "ci"]).unwrap();
+    let s = r.run_settings(&args);
+    assert_eq!(s.leak_timeout, Duration::from_millis(500));
+    assert_eq!((s.leak_result, s.leak_kill), (LeakResult::Fail, false));
+    let fixture = fixture.env("XDIST_LEAK_TIMEOUT", "2s").env("XDIST_LEAK_KILL", "true");
+    let (r, args) = fixture.resolve(&["--profile", "ci", "--leak-result", "pass"]).unwrap();
+    let s = r.run_settings(&args);
+    assert_eq!(s.leak_timeout, Duration::from_secs(2));
+    assert_eq!((s.leak_result, s.leak_kill), (LeakResult::Pass, true));
+    let (r, args) = fixture.resolve(&["--leak-timeout", "250ms", "--leak-kill", "false"]).unwrap();
+    let s = r.run_settings(&args);
+    assert_eq!((s.leak_timeout, s.leak_kill), (Duration::from_millis(250), false));
+    let (r, args) = Fixture::new("", None).resolve(&[]).unwrap();
+    let s = r.run_settings(&args);
+    assert_eq!(s.leak_timeout, Duration::from_millis(100), "nextest's default");
+    assert_eq!((s.leak_result, s.leak_kill), (LeakResult::Pass, true));
 }
 
 #[test]

@@ -216,6 +216,9 @@ fn told_event(worker: WorkerId, frame: FromWorker) -> Result<RunEvent, FromWorke
     match frame {
         FromWorker::ProcessStarted { pid } => Ok(RunEvent::ProcessStarted { worker, pid }),
         FromWorker::ProcessExited { leaked } => Ok(RunEvent::ProcessExited { worker, leaked }),
+        FromWorker::OneNamePerProcess { binary } => {
+            Ok(RunEvent::OneNamePerProcess { worker, binary })
+        }
         FromWorker::Output { index, stream, bytes } => {
             Ok(RunEvent::TestOutput { worker, index, stream, bytes })
         }
@@ -235,6 +238,7 @@ fn session_event(worker: WorkerId, frame: FromWorker) -> Option<Event> {
         FromWorker::Ready => Some(Event::Ready { worker }),
         FromWorker::ProcessStarted { .. }
         | FromWorker::ProcessExited { .. }
+        | FromWorker::OneNamePerProcess { .. }
         | FromWorker::Output { .. }
         | FromWorker::Heartbeat => None,
     }

@@ -9,6 +9,12 @@
 //! [`History::merge`] can tell which of several shards' files holds a test's newest value
 //! without trusting clocks: every shard starts from the same file and counts up only the
 //! tests it ran.
+//!
+//! It also remembers the binaries that take one test name per process (a harness such as
+//! libtest-mimic, found when a process of several names ran none of them), by binary id
+//! with the identity of the build that showed it (as the listing cache identifies a
+//! build), so that the next run sends them one name per process from the start. A rebuilt
+//! binary is tried with several names again. Files without the field read as none.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +23,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::durations::HistoryOptions;
+use crate::collect::listing_cache::{Identity, identity};
 use crate::errors::DurationsError;
 
 const VERSION: u32 = 1;
@@ -29,6 +36,10 @@ struct HistoryFile {
     /// How many runs (and imports) recorded each duration (absent in older files: 0).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     runs: BTreeMap<String, u64>,
+    /// Binaries that take one test name per process, by binary id, with the build that
+    /// showed it (absent in older files: none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    one_name: BTreeMap<String, Identity>,
 }
 
 /// The recorded durations of a workspace's tests.
@@ -123,10 +134,24 @@ impl History {
         self.file.durations.insert(test_id, secs);
     }
 
+    /// Whether binary `id`, built at `path`, takes one test name per process: an earlier
+    /// run found it of this same build.
+    pub fn takes_one_name(&self, id: &str, path: &str) -> bool {
+        self.file.one_name.get(id).is_some_and(|known| identity(path).as_ref() == Some(known))
+    }
+
+    /// Remembers that binary `id`, built at `path`, takes one test name per process.
+    pub fn remember_one_name(&mut self, id: &str, path: &str) {
+        if let Some(build) = identity(path) {
+            self.file.one_name.insert(id.to_string(), build);
+        }
+    }
+
     /// Adds `other`'s entries: per test, the value recorded by more runs wins (a shard that
     /// ran the test counted it up from the file every shard started from); on equal counts
     /// (both copied from that file, or both from older files without counts) the longer.
     pub fn merge(&mut self, other: History) {
+        self.file.one_name.extend(other.file.one_name);
         for (id, secs) in other.file.durations {
             let runs = other.file.runs.get(&id).copied().unwrap_or(0);
             let our_runs = self.file.runs.get(&id).copied().unwrap_or(0);
@@ -222,6 +247,29 @@ mod tests {
         std::fs::write(&path, "{\"version\":7,\"durations\":{}}").unwrap();
         let error = History::open(&path).err().expect("foreign").to_string();
         assert_eq!(error, format!("{path}: duration history version 7, expected 1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_name_binaries_are_remembered_per_build_and_old_files_have_none() {
+        let dir = temp_dir("one-name");
+        std::fs::create_dir_all(dir.join("xdist")).unwrap();
+        // A file written before the field existed.
+        std::fs::write(History::path(&dir), "{\"version\":1,\"durations\":{\"a t\":2.0}}").unwrap();
+        let binary = dir.join("mimic-0");
+        std::fs::write(&binary, "build 1").unwrap();
+        let mut history = History::open(&History::path(&dir)).unwrap();
+        assert_eq!(history.get("a t"), Some(Duration::from_secs(2)));
+        assert!(!history.takes_one_name("pkg::mimic", binary.as_str()));
+        history.remember_one_name("pkg::mimic", binary.as_str());
+        history.save().unwrap();
+        let again = History::load(&dir);
+        assert!(again.takes_one_name("pkg::mimic", binary.as_str()));
+        assert!(!again.takes_one_name("pkg::other", binary.as_str()));
+        // cargo writes a new file for a new build.
+        std::fs::remove_file(&binary).unwrap();
+        std::fs::write(&binary, "build 2, longer").unwrap();
+        assert!(!again.takes_one_name("pkg::mimic", binary.as_str()), "a rebuild is tried again");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

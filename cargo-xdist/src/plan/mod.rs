@@ -15,12 +15,15 @@ pub mod source_files;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use xdist_core::protocol::{Batching, BinarySpec, RunLimits, TestLimits, TestSpec, WorkerSetup};
+use xdist_core::protocol::{
+    Batching, BinarySpec, LeakPolicy, RunLimits, TestLimits, TestSpec, WorkerSetup,
+};
 use xdist_core::testlist::{RunIgnored, TestFilter, TestList};
 use xdist_core::{DSession, SessionConfig};
 use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
 
 use crate::cli::FlakyResult;
+use crate::cli::leak::LeakResult;
 use crate::collect::Collected;
 use crate::config::filterset::BinaryFacts;
 use crate::config::groups::Groups;
@@ -112,6 +115,11 @@ pub fn plan(
         kill_grace_ms: millis(settings.kill_grace),
         output_keep: settings.output_limit / 2,
         per_test: per_test.limits,
+        leak: LeakPolicy {
+            timeout_ms: millis(settings.leak_timeout),
+            fail: settings.leak_result == LeakResult::Fail,
+            kill: settings.leak_kill,
+        },
         ..RunLimits::default()
     };
     let include_ignored = filter.run_ignored != RunIgnored::Default;
@@ -119,6 +127,10 @@ pub fn plan(
     let mut setup = worker_setup(&list, include_ignored, limits, batching(mode, max_fail, known));
     for (binary, unlisted) in setup.binaries.iter_mut().zip(unlisted_names(collected)) {
         binary.unlisted = unlisted;
+    }
+    for (spec, binary) in setup.binaries.iter_mut().zip(&list.binaries) {
+        spec.one_name =
+            history.as_ref().is_some_and(|h| h.takes_one_name(&binary.id, &binary.path));
     }
     setup.first = u32::try_from(first).unwrap_or(u32::MAX);
     Ok(Plan {
@@ -137,6 +149,7 @@ pub fn plan(
             slowest: settings.durations,
             failure_output: settings.failure_output,
             success_output: settings.success_output,
+            leaks_left: !settings.leak_kill,
             ..Detail::default()
         },
         skipped,
@@ -231,6 +244,7 @@ fn worker_setup(
                 args: b.args.clone(),
                 unlisted: Vec::new(),
                 harness: b.harness,
+                one_name: false,
             })
             .collect(),
         tests: list

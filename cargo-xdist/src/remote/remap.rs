@@ -88,6 +88,7 @@ mod tests {
                 args: vec![],
                 unlisted: vec![],
                 harness: Harness::Libtest,
+                one_name: false,
             }],
             tests: vec![],
             include_ignored: false,

@@ -1,5 +1,5 @@
 //! The duration history as a subscriber: how long each test that ran to a verdict took,
-//! recorded for the next run's order.
+//! recorded for the next run's order, and which binaries take one test name per process.
 
 use xdist_core::events::{RunEvent, RunSubscriber};
 use xdist_core::summary::TestStatus;
@@ -27,11 +27,20 @@ impl<'a> DurationRecorder<'a> {
 
 impl RunSubscriber for DurationRecorder<'_> {
     fn on_event(&mut self, event: &RunEvent) {
-        if let RunEvent::TestFinished(result) = event {
-            let ran = matches!(result.status, TestStatus::Passed | TestStatus::Failed);
-            if ran && !result.duration.is_zero() {
-                self.history.record(self.list.test_id(result.index as usize), result.duration);
+        match event {
+            RunEvent::TestFinished(result) => {
+                let ran = matches!(result.status, TestStatus::Passed | TestStatus::Failed);
+                if ran && !result.duration.is_zero() {
+                    let id = self.list.test_id(result.index as usize);
+                    self.history.record(id, result.duration);
+                }
             }
+            RunEvent::OneNamePerProcess { binary, .. } => {
+                if let Some(binary) = self.list.binaries.get(*binary as usize) {
+                    self.history.remember_one_name(&binary.id, &binary.path);
+                }
+            }
+            _ => {}
         }
     }
 }

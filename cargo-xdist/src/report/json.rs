@@ -258,9 +258,10 @@ impl<W: Write> RunSubscriber for JsonStream<'_, W> {
                 let _ = self.out.flush();
             }
             // Not part of the stream (version 1): `--no-capture` output goes to the human
-            // report, and test processes to `--timeline`.
+            // report, test processes to `--timeline`, one-name binaries to the history.
             RunEvent::ProcessStarted { .. }
             | RunEvent::ProcessExited { .. }
+            | RunEvent::OneNamePerProcess { .. }
             | RunEvent::TestOutput { .. } => {}
         }
     }

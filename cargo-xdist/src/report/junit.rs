@@ -433,6 +433,7 @@ impl RunSubscriber for JunitReporter<'_> {
             | RunEvent::TestSlow { .. }
             | RunEvent::ProcessStarted { .. }
             | RunEvent::ProcessExited { .. }
+            | RunEvent::OneNamePerProcess { .. }
             | RunEvent::TestOutput { .. }
             | RunEvent::RunCancelled(_) => {}
         }

@@ -178,6 +178,7 @@ impl RunSubscriber for ProgressDisplay<'_> {
             RunEvent::TestSlow { .. }
             | RunEvent::ProcessStarted { .. }
             | RunEvent::ProcessExited { .. }
+            | RunEvent::OneNamePerProcess { .. }
             | RunEvent::TestOutput { .. } => {}
         }
     }

@@ -85,7 +85,7 @@ impl Palette {
     pub fn label(self, text: &str) -> String {
         let color = match text {
             "PASS" => AnsiColor::Green,
-            "FAIL" | "TIMEOUT" => AnsiColor::Red,
+            "FAIL" | "TIMEOUT" | "LEAK-FAIL" => AnsiColor::Red,
             "SKIP" | "FLAKY" | "RETRY" | "SLOW" => AnsiColor::Yellow,
             _ => return text.to_string(),
         };

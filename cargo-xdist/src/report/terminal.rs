@@ -36,6 +36,8 @@ pub struct Detail {
     pub counter: bool,
     /// The labels' colors.
     pub palette: Palette,
+    /// `--leak-kill false`: leaked processes are left running (the LEAK notice says so).
+    pub leaks_left: bool,
 }
 
 impl Default for Detail {
@@ -49,6 +51,7 @@ impl Default for Detail {
             success_output: OutputWhen::Never,
             counter: false,
             palette: Palette::default(),
+            leaks_left: false,
         }
     }
 }
@@ -150,6 +153,7 @@ impl<'a> TerminalReporter<'a> {
         let label = match result.status {
             TestStatus::Passed if result.is_flaky() => "FLAKY",
             TestStatus::Passed => "PASS",
+            TestStatus::Failed if result.is_leak_failure() => "LEAK-FAIL",
             TestStatus::Failed => "FAIL",
             TestStatus::TimedOut => "TIMEOUT",
             TestStatus::Skipped => "SKIP",
@@ -377,9 +381,14 @@ impl RunSubscriber for TerminalReporter<'_> {
                     let binary = test
                         .and_then(|t| self.list.binaries.get(t.binary as usize))
                         .map_or_else(String::new, |b| format!(" of {}", b.id));
+                    let fate = if self.detail.leaks_left {
+                        "they were left running (--leak-kill false)"
+                    } else {
+                        "they were killed"
+                    };
                     self.note(&format!(
                         "LEAK [{}] a test process{binary} left processes running after it \
-                         exited; they were killed",
+                         exited; {fate}",
                         worker_name(*worker)
                     ));
                 }
@@ -390,6 +399,7 @@ impl RunSubscriber for TerminalReporter<'_> {
             RunEvent::WorkerStarted { .. }
             | RunEvent::WorkerReady { .. }
             | RunEvent::WorkerExited { .. }
+            | RunEvent::OneNamePerProcess { .. }
             | RunEvent::ProcessStarted { .. } => {}
         }
     }

@@ -25,6 +25,7 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
         any::<u32>().prop_map(|pid| FromWorker::ProcessStarted { pid }),
         Just(FromWorker::Heartbeat),
         any::<bool>().prop_map(|leaked| FromWorker::ProcessExited { leaked }),
+        any::<u32>().prop_map(|binary| FromWorker::OneNamePerProcess { binary }),
         Just(FromWorker::Ready),
         prop::collection::vec(any::<u32>(), 0..20).prop_map(FromWorker::Released),
         (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))
@@ -42,17 +43,23 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
 
 fn to_worker() -> impl Strategy<Value = ToWorker> {
     let harness = prop_oneof![Just(Harness::Libtest), Just(Harness::Whole)];
-    let binary =
-        (".{0,30}", ".{0,30}", prop::collection::vec((".{0,10}", ".{0,10}"), 0..4), harness)
-            .prop_map(|(path, cwd, env, harness)| BinarySpec {
-                path,
-                cwd,
-                env,
-                runner: Vec::new(),
-                args: Vec::new(),
-                unlisted: Vec::new(),
-                harness,
-            });
+    let binary = (
+        ".{0,30}",
+        ".{0,30}",
+        prop::collection::vec((".{0,10}", ".{0,10}"), 0..4),
+        harness,
+        any::<bool>(),
+    )
+        .prop_map(|(path, cwd, env, harness, one_name)| BinarySpec {
+            path,
+            cwd,
+            env,
+            runner: Vec::new(),
+            args: Vec::new(),
+            unlisted: Vec::new(),
+            harness,
+            one_name,
+        });
     let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });
     prop_oneof![
         Just(ToWorker::Shutdown),

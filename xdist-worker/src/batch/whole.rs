@@ -128,7 +128,7 @@ pub(super) fn run_process(
                 status = Some(result?);
                 // The test ends with its process; what it left in its group goes with it.
                 clock.showing(0, true);
-                leaked = command::stop_leftovers(pid);
+                leaked = command::stop_leftovers(pid, &batch.limits.leak);
             }
             Arrival::Nothing => {}
         }
@@ -213,6 +213,7 @@ mod tests {
             args: Vec::new(),
             unlisted: Vec::new(),
             harness: Harness::Whole,
+            one_name: false,
         };
         let group = AtomicI32::new(0);
         let batch = Batch {
