@@ -276,6 +276,46 @@ fn a_host_that_cannot_be_reached_leaves_the_run_to_the_others() {
     assert!(stderr.contains("every worker host is down"), "{stdout}\n{stderr}");
 }
 
+/// A host whose workers die as they start (a worker that cannot run there, exiting with a
+/// code, not ssh's 255: the host is not marked down, so each replacement goes back to it)
+/// spends only its own seat's `--max-worker-restart`: after two restarts the seat is
+/// retired, and the local worker, whose budget is untouched, runs every test.
+#[test]
+fn a_host_whose_workers_keep_dying_spends_only_its_own_restarts() {
+    let Some(sshd) = sshd("a_host_whose_workers_keep_dying_spends_only_its_own_restarts") else {
+        return;
+    };
+    let local = xdist("examples/demo", "run").args(["-n", "1", "-v"]).output().unwrap();
+    let cache = sshd.dir.path().join("cache");
+    let wrapper = sshd.dir.path().join("flapping-ssh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$*\" in *__xdist-worker*) exit 3;; esac\nexec ssh \"$@\"\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let ssh = format!("{} -F {}", wrapper.display(), sshd.dir.path().join("ssh_config").display());
+    let out = xdist("examples/demo", "run")
+        .args(["--tx", &sshd.tx(1, &cache), "-n", "1", "-v", "--max-worker-restart", "2"])
+        .env("XDIST_SSH", ssh)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(xdist_outcomes(&out), xdist_outcomes(&local), "{all}");
+    assert_eq!(out.status.code(), local.status.code(), "{all}");
+    let host = format!("127.0.0.1:{}", sshd.port);
+    assert!(all.contains(&format!("exited with code 3 (on ssh host {host})")), "{all}");
+    let replaced = all.lines().filter(|l| l.starts_with("xdist: replacing crashed worker")).count();
+    assert_eq!(replaced, 2, "the host's seat is restarted twice, no more:\n{all}");
+    let retired: Vec<&str> =
+        all.lines().filter(|l| l.starts_with("xdist: not replacing crashed worker")).collect();
+    assert_eq!(retired.len(), 1, "{all}");
+    assert!(!all.contains("maximum crashed workers reached"), "{all}");
+}
+
 #[test]
 fn a_bad_tx_spec_is_a_one_line_usage_error() {
     for spec in ["socket=h:1", "ssh=-oProxyCommand=x", "0*popen", "popen//python=py"] {
