@@ -148,6 +148,22 @@ const REMAPPED_PATH_TESTS: [&str; 3] = [
     "demo-core env::tests::cargo_env",
 ];
 
+/// The archives kept for shipping in the shared target dir: name → (inode, mtime in ns).
+fn shipped_archives() -> std::collections::BTreeMap<String, (u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = crate::support::target_dir().join("xdist").join("ship");
+    let Ok(entries) = std::fs::read_dir(dir) else { return Default::default() };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tar.zst"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            let stamp = (meta.ino(), meta.mtime() * 1_000_000_000 + meta.mtime_nsec());
+            Some((e.file_name().to_string_lossy().into_owned(), stamp))
+        })
+        .collect()
+}
+
 #[test]
 fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     let Some(sshd) = sshd("ssh_workers_give_a_local_runs_outcomes_and_ship_once") else {
@@ -183,10 +199,14 @@ fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     for worker in ["gw0", "gw1"] {
         assert!(stderr.contains(&format!("xdist: [{worker}] runs on ssh {host}")), "{stderr}");
     }
+    let archives = shipped_archives();
+    assert!(!archives.is_empty(), "the run's archive is kept in the target dir");
     let second = run(&sshd, &["--tx", &tx, "-v", "--testrunuid", "remote-uid"]);
     let stderr = text(&second.stderr);
     assert_eq!(xdist_outcomes(&second), expected, "{stderr}");
     assert!(stderr.contains("up to date, nothing shipped"), "{stderr}");
+    // The unchanged build reused its archive: the same file, not written again.
+    assert_eq!(shipped_archives(), archives, "the archive was rewritten");
     assert!(!stderr.contains(": shipped "), "{stderr}");
     // An archive run ships that archive (the same tests: the same key, so nothing), and
     // its remapped paths move to the site the same way.

@@ -281,7 +281,7 @@ pub fn archive_item(archive: &Path) -> io::Result<Item> {
     for entry in tar.entries()? {
         let entry = entry?;
         let path = entry.path_bytes().into_owned();
-        if path == b"target/xdist/durations.json" {
+        if path == crate::build::archive::write::HISTORY.as_bytes() {
             continue;
         }
         key.field(&path);
