@@ -347,6 +347,24 @@ fn a_bad_tx_spec_is_a_one_line_usage_error() {
     }
 }
 
+/// Doctests need this machine's rustdoc and the libraries' rlibs, which are not shipped:
+/// with an ssh worker in the run, `--doc` and `--doctests` are a usage error before
+/// anything is built or reached (the host here does not exist).
+#[test]
+fn doctests_with_ssh_workers_are_a_one_line_usage_error() {
+    for flag in ["--doc", "--doctests"] {
+        for tx in [&["--tx", "ssh=127.0.0.1:1"][..], &["--tx", "ssh=127.0.0.1:1", "-n", "1"]] {
+            let out = xdist("examples/demo", "run").args(tx).arg(flag).output().unwrap();
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag} {tx:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{flag}: {stderr}");
+            let want = format!("error: {flag} cannot run on ssh workers (doctests need");
+            assert!(stderr.starts_with(&want), "{stderr}");
+            assert!(stderr.contains("cargo xdist run --doc -n N"), "{stderr}");
+        }
+    }
+}
+
 const STALL: &str = "tests/fixtures/stall";
 
 /// SIGINT with ssh workers running tests: the run ends within 2 s, and nothing is left on

@@ -27,10 +27,18 @@ use spec::{Site, TxSpec};
 /// The `--tx` specs the run uses, with `-n N` (on the command line) adding N local workers
 /// after them: `--tx 2*ssh=host -n 1` is two workers on `host` and one here. (pytest-xdist
 /// lets `-n` replace `--tx`; adding is what a mixed fleet wants, and `-n` alone is
-/// unchanged.)
+/// unchanged.) Doctests with ssh workers are a usage error (docs/remote.md).
 pub fn specs(args: &RunArgs) -> Result<Vec<TxSpec>, XdistError> {
     let mut specs =
         spec::parse_all(&args.remote.tx).map_err(|(spec, why)| UsageError::BadTx { spec, why })?;
+    let doc_flag = match (args.cargo.doc, args.cargo.doctests) {
+        (true, _) => Some("--doc"),
+        (_, true) => Some("--doctests"),
+        _ => None,
+    };
+    if let Some(flag) = doc_flag.filter(|_| specs.iter().any(|s| matches!(s, TxSpec::Ssh(_)))) {
+        return Err(UsageError::DoctestsOnSsh { flag }.into());
+    }
     if !specs.is_empty() {
         if let Some(n) = args.numprocesses.as_deref() {
             let local = crate::config::options::worker_count(Some(n), args.maxprocesses)?;
