@@ -432,6 +432,64 @@ fn sigint_stops_remote_tests_too() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// `[remote] worker = PATH`: the cargo-xdist already on the host (here: the one under
+/// test, by its absolute path) starts the workers and unpacks the archive; this
+/// executable is not shipped, and the outcomes are the same as with it shipped.
+#[test]
+fn a_worker_already_on_the_host_is_not_shipped() {
+    let Some(sshd) = sshd("a_worker_already_on_the_host_is_not_shipped") else { return };
+    let ws = sshd.dir.path().join("ws");
+    crate::support::copy_tree(&crate::support::repo_root().join(STALL), &ws);
+    let config = ws.join(".config");
+    std::fs::create_dir_all(&config).unwrap();
+    let exe = env!("CARGO_BIN_EXE_cargo-xdist");
+    std::fs::write(config.join("xdist.toml"), format!("[remote]\nworker = \"{exe}\"\n")).unwrap();
+    // The shipped sources are what git tracks.
+    for git in [&["init", "-q"][..], &["add", "-A"]] {
+        let ok = Command::new("git").args(git).current_dir(&ws).status().unwrap();
+        assert!(ok.success(), "git {git:?}");
+    }
+    let target = sshd.dir.path().join("target");
+    let run_with = |tx: &str| {
+        let out = crate::support::xdist_bin()
+            .current_dir(&ws)
+            .args(["run", "--manifest-path"])
+            .arg(ws.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .args(["--tx", tx, "--no-history", "-v", "t::sleeper_", "t::config_env"])
+            .env("XDIST_SSH", sshd.ssh_command())
+            .output()
+            .unwrap();
+        (text(&out.stdout), text(&out.stderr), out.status.code())
+    };
+    let cache = sshd.dir.path().join("cache");
+    let quick = format!("{}//env:STALL_SLEEP_MS=1", sshd.tx(2, &cache));
+    let (stdout, stderr, code) = run_with(&quick);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.ends_with("xdist: 17 passed, 0 failed, 0 skipped\n"), "{stdout}");
+    let shipped: Vec<&str> = stderr.lines().filter(|l| l.contains(": shipped ")).collect();
+    assert_eq!(shipped.len(), 1, "{stderr}");
+    assert!(shipped[0].contains("archive (") && shipped[0].contains("sources ("), "{stderr}");
+    assert!(!shipped[0].contains("worker ("), "the worker is not shipped:\n{stderr}");
+    assert!(
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .all(|e| { !e.file_name().to_string_lossy().starts_with("w-") })
+    );
+    // A path the host does not have: the host is not used, and says why.
+    std::fs::write(config.join("xdist.toml"), "[remote]\nworker = \"/nonexistent/cargo-xdist\"\n")
+        .unwrap();
+    let (stdout, stderr, code) = run_with(&quick);
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(
+        stderr.contains("has no executable `/nonexistent/cargo-xdist` (`[remote] worker`)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("17 tests not run"), "{stdout}");
+}
+
 #[test]
 fn dash_n_adds_local_workers_to_ssh_ones() {
     let Some(sshd) = sshd("dash_n_adds_local_workers_to_ssh_ones") else {

@@ -63,6 +63,7 @@ pub fn transport(
     collected: &Collected,
     args: &RunArgs,
     include: &[String],
+    remote_worker: Option<&str>,
 ) -> Result<SpecTransport, XdistError> {
     let mut sites: Vec<Site> = Vec::new();
     let mut slots = Vec::new();
@@ -87,7 +88,7 @@ pub fn transport(
     let prepared: Vec<Result<ship::Prepared, String>> = if sites.is_empty() {
         Vec::new()
     } else {
-        match payload(collected, args, include) {
+        match payload(collected, args, include, remote_worker) {
             Ok((payload, _temp)) => std::thread::scope(|scope| {
                 let handles: Vec<_> = sites
                     .iter()
@@ -141,14 +142,21 @@ fn payload(
     collected: &Collected,
     args: &RunArgs,
     include: &[String],
+    remote_worker: Option<&str>,
 ) -> Result<(ship::Payload, tempfile::TempDir), String> {
     let temp = tempfile::Builder::new()
         .prefix("xdist-ship-")
         .tempdir()
         .map_err(|e| format!("cannot make a temporary dir: {e}"))?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let worker =
-        ship::worker_item(&exe).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
+    let worker = match remote_worker {
+        Some(path) => Err(path.to_string()),
+        None => {
+            let exe =
+                std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+            Ok(ship::worker_item(&exe)
+                .map_err(|e| format!("cannot read {}: {e}", exe.display()))?)
+        }
+    };
     let (archive, local_libdir) = match (&args.archive.archive_file, &collected.build) {
         (Some(file), _) => {
             let item = ship::archive_item(file.as_std_path())
@@ -160,8 +168,13 @@ fn payload(
     };
     let sources =
         ship::sources_item(&collected.workspace_root, include, &temp.path().join("sources.tar"))?;
+    let tests_triple = match &args.archive.archive_file {
+        None => args.cargo.target.clone(),
+        Some(_) => None,
+    };
     let payload = ship::Payload {
         worker,
+        tests_triple,
         archive,
         sources,
         local_target: collected.target_dir.to_string(),
