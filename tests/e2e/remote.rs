@@ -208,6 +208,17 @@ fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     // The unchanged build reused its archive: the same file, not written again.
     assert_eq!(shipped_archives(), archives, "the archive was rewritten");
     assert!(!stderr.contains(": shipped "), "{stderr}");
+    // A file of the archive with a new modification time is a new identity: the archive
+    // is written again (a new file), with the same content, so still nothing is shipped.
+    let config = crate::support::repo_root().join("examples/demo/.config/xdist.toml");
+    let file = std::fs::File::options().append(true).open(&config).unwrap();
+    file.set_modified(std::time::SystemTime::now()).unwrap();
+    let third = run(&sshd, &["--tx", &tx, "-v", "--testrunuid", "remote-uid"]);
+    let stderr = text(&third.stderr);
+    assert_eq!(xdist_outcomes(&third), expected, "{stderr}");
+    assert!(stderr.contains("up to date, nothing shipped"), "{stderr}");
+    let rewritten = shipped_archives();
+    assert!(rewritten.keys().any(|name| !archives.contains_key(name)), "{rewritten:?}");
     // An archive run ships that archive (the same tests: the same key, so nothing), and
     // its remapped paths move to the site the same way.
     let archive = sshd.dir.path().join("demo.tar.zst");
