@@ -136,6 +136,14 @@ pub enum UsageError {
         /// What is wrong with it.
         why: String,
     },
+    /// `--doc`/`--doctests` with ssh workers: rustdoc and the libraries' rlibs stay here.
+    #[error(
+        "{flag} cannot run on ssh workers (doctests need this machine's rustdoc and the libraries' rlibs, which are not shipped): run the doctests in a run of their own on local workers (`cargo xdist run --doc -n N`)"
+    )]
+    DoctestsOnSsh {
+        /// `--doc` or `--doctests`.
+        flag: &'static str,
+    },
     /// A `--group` that is not `NAME=PATTERN`.
     #[error("--group takes NAME=PATTERN, got `{rule}`")]
     BadGroupFlag {

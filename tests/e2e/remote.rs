@@ -148,6 +148,22 @@ const REMAPPED_PATH_TESTS: [&str; 3] = [
     "demo-core env::tests::cargo_env",
 ];
 
+/// The archives kept for shipping in the shared target dir: name → (inode, mtime in ns).
+fn shipped_archives() -> std::collections::BTreeMap<String, (u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = crate::support::target_dir().join("xdist").join("ship");
+    let Ok(entries) = std::fs::read_dir(dir) else { return Default::default() };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tar.zst"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            let stamp = (meta.ino(), meta.mtime() * 1_000_000_000 + meta.mtime_nsec());
+            Some((e.file_name().to_string_lossy().into_owned(), stamp))
+        })
+        .collect()
+}
+
 #[test]
 fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     let Some(sshd) = sshd("ssh_workers_give_a_local_runs_outcomes_and_ship_once") else {
@@ -183,11 +199,26 @@ fn ssh_workers_give_a_local_runs_outcomes_and_ship_once() {
     for worker in ["gw0", "gw1"] {
         assert!(stderr.contains(&format!("xdist: [{worker}] runs on ssh {host}")), "{stderr}");
     }
+    let archives = shipped_archives();
+    assert!(!archives.is_empty(), "the run's archive is kept in the target dir");
     let second = run(&sshd, &["--tx", &tx, "-v", "--testrunuid", "remote-uid"]);
     let stderr = text(&second.stderr);
     assert_eq!(xdist_outcomes(&second), expected, "{stderr}");
     assert!(stderr.contains("up to date, nothing shipped"), "{stderr}");
+    // The unchanged build reused its archive: the same file, not written again.
+    assert_eq!(shipped_archives(), archives, "the archive was rewritten");
     assert!(!stderr.contains(": shipped "), "{stderr}");
+    // A file of the archive with a new modification time is a new identity: the archive
+    // is written again (a new file), with the same content, so still nothing is shipped.
+    let config = crate::support::repo_root().join("examples/demo/.config/xdist.toml");
+    let file = std::fs::File::options().append(true).open(&config).unwrap();
+    file.set_modified(std::time::SystemTime::now()).unwrap();
+    let third = run(&sshd, &["--tx", &tx, "-v", "--testrunuid", "remote-uid"]);
+    let stderr = text(&third.stderr);
+    assert_eq!(xdist_outcomes(&third), expected, "{stderr}");
+    assert!(stderr.contains("up to date, nothing shipped"), "{stderr}");
+    let rewritten = shipped_archives();
+    assert!(rewritten.keys().any(|name| !archives.contains_key(name)), "{rewritten:?}");
     // An archive run ships that archive (the same tests: the same key, so nothing), and
     // its remapped paths move to the site the same way.
     let archive = sshd.dir.path().join("demo.tar.zst");
@@ -276,6 +307,46 @@ fn a_host_that_cannot_be_reached_leaves_the_run_to_the_others() {
     assert!(stderr.contains("every worker host is down"), "{stdout}\n{stderr}");
 }
 
+/// A host whose workers die as they start (a worker that cannot run there, exiting with a
+/// code, not ssh's 255: the host is not marked down, so each replacement goes back to it)
+/// spends only its own seat's `--max-worker-restart`: after two restarts the seat is
+/// retired, and the local worker, whose budget is untouched, runs every test.
+#[test]
+fn a_host_whose_workers_keep_dying_spends_only_its_own_restarts() {
+    let Some(sshd) = sshd("a_host_whose_workers_keep_dying_spends_only_its_own_restarts") else {
+        return;
+    };
+    let local = xdist("examples/demo", "run").args(["-n", "1", "-v"]).output().unwrap();
+    let cache = sshd.dir.path().join("cache");
+    let wrapper = sshd.dir.path().join("flapping-ssh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$*\" in *__xdist-worker*) exit 3;; esac\nexec ssh \"$@\"\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&wrapper).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&wrapper, perms).unwrap();
+    let ssh = format!("{} -F {}", wrapper.display(), sshd.dir.path().join("ssh_config").display());
+    let out = xdist("examples/demo", "run")
+        .args(["--tx", &sshd.tx(1, &cache), "-n", "1", "-v", "--max-worker-restart", "2"])
+        .env("XDIST_SSH", ssh)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(xdist_outcomes(&out), xdist_outcomes(&local), "{all}");
+    assert_eq!(out.status.code(), local.status.code(), "{all}");
+    let host = format!("127.0.0.1:{}", sshd.port);
+    assert!(all.contains(&format!("exited with code 3 (on ssh host {host})")), "{all}");
+    let replaced = all.lines().filter(|l| l.starts_with("xdist: replacing crashed worker")).count();
+    assert_eq!(replaced, 2, "the host's seat is restarted twice, no more:\n{all}");
+    let retired: Vec<&str> =
+        all.lines().filter(|l| l.starts_with("xdist: not replacing crashed worker")).collect();
+    assert_eq!(retired.len(), 1, "{all}");
+    assert!(!all.contains("maximum crashed workers reached"), "{all}");
+}
+
 #[test]
 fn a_bad_tx_spec_is_a_one_line_usage_error() {
     for spec in ["socket=h:1", "ssh=-oProxyCommand=x", "0*popen", "popen//python=py"] {
@@ -284,6 +355,24 @@ fn a_bad_tx_spec_is_a_one_line_usage_error() {
         assert_eq!(out.status.code(), Some(2), "{spec}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{spec}: {stderr}");
         assert!(stderr.starts_with(&format!("error: bad --tx `{spec}`: ")), "{stderr}");
+    }
+}
+
+/// Doctests need this machine's rustdoc and the libraries' rlibs, which are not shipped:
+/// with an ssh worker in the run, `--doc` and `--doctests` are a usage error before
+/// anything is built or reached (the host here does not exist).
+#[test]
+fn doctests_with_ssh_workers_are_a_one_line_usage_error() {
+    for flag in ["--doc", "--doctests"] {
+        for tx in [&["--tx", "ssh=127.0.0.1:1"][..], &["--tx", "ssh=127.0.0.1:1", "-n", "1"]] {
+            let out = xdist("examples/demo", "run").args(tx).arg(flag).output().unwrap();
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{flag} {tx:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{flag}: {stderr}");
+            let want = format!("error: {flag} cannot run on ssh workers (doctests need");
+            assert!(stderr.starts_with(&want), "{stderr}");
+            assert!(stderr.contains("cargo xdist run --doc -n N"), "{stderr}");
+        }
     }
 }
 
@@ -352,6 +441,64 @@ fn sigint_stops_remote_tests_too() {
         remote.iter().chain(&local).filter(|p| alive(p)).map(|&p| (p, cmdline(p))).collect();
     // The sshd's own listener is not among its descendants; everything else must be gone.
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `[remote] worker = PATH`: the cargo-xdist already on the host (here: the one under
+/// test, by its absolute path) starts the workers and unpacks the archive; this
+/// executable is not shipped, and the outcomes are the same as with it shipped.
+#[test]
+fn a_worker_already_on_the_host_is_not_shipped() {
+    let Some(sshd) = sshd("a_worker_already_on_the_host_is_not_shipped") else { return };
+    let ws = sshd.dir.path().join("ws");
+    crate::support::copy_tree(&crate::support::repo_root().join(STALL), &ws);
+    let config = ws.join(".config");
+    std::fs::create_dir_all(&config).unwrap();
+    let exe = env!("CARGO_BIN_EXE_cargo-xdist");
+    std::fs::write(config.join("xdist.toml"), format!("[remote]\nworker = \"{exe}\"\n")).unwrap();
+    // The shipped sources are what git tracks.
+    for git in [&["init", "-q"][..], &["add", "-A"]] {
+        let ok = Command::new("git").args(git).current_dir(&ws).status().unwrap();
+        assert!(ok.success(), "git {git:?}");
+    }
+    let target = sshd.dir.path().join("target");
+    let run_with = |tx: &str| {
+        let out = crate::support::xdist_bin()
+            .current_dir(&ws)
+            .args(["run", "--manifest-path"])
+            .arg(ws.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .args(["--tx", tx, "--no-history", "-v", "t::sleeper_", "t::config_env"])
+            .env("XDIST_SSH", sshd.ssh_command())
+            .output()
+            .unwrap();
+        (text(&out.stdout), text(&out.stderr), out.status.code())
+    };
+    let cache = sshd.dir.path().join("cache");
+    let quick = format!("{}//env:STALL_SLEEP_MS=1", sshd.tx(2, &cache));
+    let (stdout, stderr, code) = run_with(&quick);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.ends_with("xdist: 17 passed, 0 failed, 0 skipped\n"), "{stdout}");
+    let shipped: Vec<&str> = stderr.lines().filter(|l| l.contains(": shipped ")).collect();
+    assert_eq!(shipped.len(), 1, "{stderr}");
+    assert!(shipped[0].contains("archive (") && shipped[0].contains("sources ("), "{stderr}");
+    assert!(!shipped[0].contains("worker ("), "the worker is not shipped:\n{stderr}");
+    assert!(
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .all(|e| { !e.file_name().to_string_lossy().starts_with("w-") })
+    );
+    // A path the host does not have: the host is not used, and says why.
+    std::fs::write(config.join("xdist.toml"), "[remote]\nworker = \"/nonexistent/cargo-xdist\"\n")
+        .unwrap();
+    let (stdout, stderr, code) = run_with(&quick);
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(
+        stderr.contains("has no executable `/nonexistent/cargo-xdist` (`[remote] worker`)"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("17 tests not run"), "{stdout}");
 }
 
 #[test]

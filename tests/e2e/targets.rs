@@ -50,7 +50,10 @@ fn doc_runs_only_doctests_with_cargo_tests_outcomes() {
     assert!(
         want.values().any(|o| *o == Outcome::Fail) && want.values().any(|o| *o == Outcome::Skip)
     );
-    for args in [&["-n", "1"][..], &["-n", "4"], &["-n", "2", "--dist", "worksteal"]] {
+    // `--tx 2*popen`: local workers from specs run doctests as `-n` ones do.
+    let runs =
+        [&["-n", "1"][..], &["-n", "4"], &["-n", "2", "--dist", "worksteal"], &["--tx", "2*popen"]];
+    for args in runs {
         let out = xdist(TARGETS, "run").arg("--doc").args(args).output().unwrap();
         assert_eq!(&xdist_outcomes(&out), want, "{args:?}\n{}", text(&out.stderr));
         assert_eq!(out.status.code(), Some(100));

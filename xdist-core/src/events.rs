@@ -33,6 +33,15 @@ pub enum RunEvent {
         /// The worker it replaces, if any.
         replacing: Option<WorkerId>,
     },
+    /// A crashed worker is not replaced: its seat (a worker of the first round and the
+    /// replacements that followed it) crashed once more than `--max-worker-restart` allows.
+    /// The other workers take its tests.
+    WorkerRetired {
+        /// The worker whose crash retired its seat.
+        worker: WorkerId,
+        /// The limit.
+        max: u32,
+    },
     /// A worker read its setup and is ready for tests.
     WorkerReady {
         /// The worker.
@@ -145,11 +154,12 @@ impl fmt::Display for WorkerExit {
 pub enum CancelReason {
     /// `-x` or `--maxfail N`: this many tests failed.
     TestFailures(u32),
-    /// More workers crashed than `--max-worker-restart` allows (`0`: the first crash).
+    /// Every worker seat crashed more often than `--max-worker-restart` allows (`0`: crashed
+    /// once), so no worker is left to run the rest.
     CrashLimit {
         /// The limit.
         max: u32,
-        /// The worker whose crash went over it.
+        /// The worker whose crash retired the last seat.
         worker: WorkerId,
     },
     /// A signal (SIGINT, SIGTERM, SIGHUP) interrupted the run.

@@ -20,7 +20,10 @@ use crate::{TestIndex, WorkerId, worker_name};
 pub struct SessionConfig {
     /// Workers to start (never more than there are tests).
     pub workers: u32,
-    /// Crashed workers to replace before the run gives up (`--max-worker-restart`).
+    /// How many times each worker seat may be restarted (`--max-worker-restart`): a seat is
+    /// one worker of the first round and the line of replacements that follow it. A seat
+    /// whose worker crashes once more is retired (not replaced); the run gives up only when
+    /// every seat is retired.
     pub max_worker_restart: u32,
     /// Stop after this many failed tests (`-x` is 1).
     pub max_fail: Option<u32>,
@@ -98,6 +101,13 @@ pub enum Action {
     Emit(RunEvent),
 }
 
+/// One worker seat's restart budget.
+#[derive(Debug, Default)]
+struct Seat {
+    crashes: u32,
+    retired: bool,
+}
+
 #[derive(Debug, Default)]
 struct WorkerState {
     running: Option<TestIndex>,
@@ -124,7 +134,10 @@ pub struct DSession {
     owner: Vec<Option<WorkerId>>,
     live: BTreeMap<WorkerId, WorkerState>,
     next_worker: WorkerId,
-    crashed: u32,
+    /// The seat of every worker started so far (a replacement takes its predecessor's).
+    seat_of: BTreeMap<WorkerId, usize>,
+    /// The seats: one per worker of the first round.
+    seats: Vec<Seat>,
     failed: u32,
     stop_reason: Option<CancelReason>,
     /// The outcomes reported so far.
@@ -150,7 +163,8 @@ impl DSession {
             owner: vec![None; slots],
             live: BTreeMap::new(),
             next_worker: 0,
-            crashed: 0,
+            seat_of: BTreeMap::new(),
+            seats: Vec::new(),
             failed: 0,
             stop_reason: None,
             summary: RunSummary::default(),
@@ -185,8 +199,9 @@ impl DSession {
     /// The first actions: spawn the workers and send their first tests.
     pub fn start(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
-        for _ in 0..self.initial_workers() {
-            self.spawn(None, &mut actions);
+        for seat in 0..self.initial_workers() as usize {
+            self.seats.push(Seat::default());
+            self.spawn(None, seat, &mut actions);
         }
         self.dispatch(&mut actions);
         actions
@@ -293,9 +308,10 @@ impl DSession {
             && !self.reported[index as usize]
     }
 
-    fn spawn(&mut self, replacing: Option<WorkerId>, actions: &mut Vec<Action>) {
+    fn spawn(&mut self, replacing: Option<WorkerId>, seat: usize, actions: &mut Vec<Action>) {
         let worker = self.next_worker;
         self.next_worker += 1;
+        self.seat_of.insert(worker, seat);
         self.live.insert(worker, WorkerState::default());
         self.sched.add_worker(worker);
         actions.push(Action::Spawn(worker));
@@ -412,10 +428,18 @@ impl DSession {
             cause: cause.clone(),
             expected: false,
         }));
-        self.crashed += 1;
-        let give_up = self.crashed > self.config.max_worker_restart;
+        let max = self.config.max_worker_restart;
+        let seat = self.seat_of.get(&worker).copied().unwrap_or_default();
+        let retire = self.seats.get_mut(seat).is_none_or(|s| {
+            s.crashes += 1;
+            s.retired = s.crashes > max;
+            s.retired
+        });
+        if retire {
+            actions.push(Action::Emit(RunEvent::WorkerRetired { worker, max }));
+        }
+        let give_up = retire && self.open_seat().is_none();
         if give_up {
-            let max = self.config.max_worker_restart;
             self.stop(CancelReason::CrashLimit { max, worker }, actions);
         }
         if let Some(index) = crashed_test {
@@ -430,9 +454,14 @@ impl DSession {
             };
             self.conclude(result, actions);
         }
-        if !give_up && self.sched.has_unsent() {
-            self.spawn(Some(worker), actions);
+        if !retire && self.sched.has_unsent() {
+            self.spawn(Some(worker), seat, actions);
         }
+    }
+
+    /// The first seat that is not retired.
+    fn open_seat(&self) -> Option<usize> {
+        self.seats.iter().position(|s| !s.retired)
     }
 
     /// True when some live worker can still be sent tests.
@@ -465,8 +494,11 @@ impl DSession {
     /// Sends what the scheduler plans, and shuts down workers that have nothing left to do.
     fn dispatch(&mut self, actions: &mut Vec<Action>) {
         if self.stop_reason.is_none() && self.sched.has_unsent() && !self.has_open_worker() {
-            // Work came back (a retry) after every worker was told to finish.
-            self.spawn(None, actions);
+            // Work came back (a retry, or the tests of a retired seat) after every other
+            // worker was told to finish: a seat with budget left takes it.
+            if let Some(seat) = self.open_seat() {
+                self.spawn(None, seat, actions);
+            }
         }
         if self.stop_reason.is_none() {
             for assignment in self.sched.schedule() {

@@ -1,7 +1,7 @@
 //! The session driven with real schedulers and simulated workers: every test is reported
 //! exactly once, crashes and retries included, in every mode.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use xdist_core::events::{CancelReason, RunEvent, WorkerExit};
 use xdist_core::protocol::{Outcome, TestReport};
@@ -41,6 +41,14 @@ struct Harness {
     notes: Vec<String>,
     /// Test index → how many of its runs fail before one passes.
     flaky: BTreeMap<TestIndex, u32>,
+    /// Each worker's seat: a first-round worker's own id, inherited by its replacements.
+    seat: BTreeMap<WorkerId, WorkerId>,
+    /// Seat → how many more of its workers fail to start (an unreachable or broken host).
+    dead_on_start: BTreeMap<WorkerId, u32>,
+    /// The workers already given their chance to fail at start.
+    seen: BTreeSet<WorkerId>,
+    /// The workers whose crash retired their seat.
+    retired: Vec<WorkerId>,
 }
 
 impl Harness {
@@ -53,6 +61,10 @@ impl Harness {
             retried: vec![],
             notes: vec![],
             flaky: BTreeMap::new(),
+            seat: BTreeMap::new(),
+            dead_on_start: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            retired: vec![],
         };
         let actions = h.session.start();
         h.apply(actions);
@@ -90,9 +102,14 @@ impl Harness {
                 }
                 Action::Emit(RunEvent::TestFinished(r)) => self.results.push(r),
                 Action::Emit(RunEvent::TestRetried(r)) => self.retried.push(r),
-                Action::Emit(RunEvent::WorkerStarted { replacing: Some(w), .. }) => {
-                    self.notes.push(format!("replacing crashed worker {}", worker_name(w)));
+                Action::Emit(RunEvent::WorkerStarted { worker, replacing }) => {
+                    let seat = replacing.map_or(worker, |w| self.seat[&w]);
+                    self.seat.insert(worker, seat);
+                    if let Some(w) = replacing {
+                        self.notes.push(format!("replacing crashed worker {}", worker_name(w)));
+                    }
                 }
+                Action::Emit(RunEvent::WorkerRetired { worker, .. }) => self.retired.push(worker),
                 Action::Emit(RunEvent::RunCancelled(reason)) => self.notes.push(reason.to_string()),
                 Action::Emit(_) => {}
             }
@@ -106,6 +123,19 @@ impl Harness {
         for _ in 0..10_000 {
             if self.session.is_done() {
                 return;
+            }
+            let fresh = self.queues.keys().copied().find(|w| !self.seen.contains(w));
+            if let Some(w) = fresh {
+                self.seen.insert(w);
+                let left = self.dead_on_start.get_mut(&self.seat[&w]).filter(|n| **n > 0);
+                if let Some(n) = left {
+                    *n -= 1;
+                    self.queues.remove(&w);
+                    let cause = WorkerExit::SpawnFailed("host down".into());
+                    let actions = self.session.handle(Event::Exited { worker: w, cause });
+                    self.apply(actions);
+                }
+                continue;
             }
             let Some((&w, queue)) = self.queues.iter_mut().find(|(_, q)| !q.is_empty()) else {
                 // Nobody has work: those told to shut down exit now.
@@ -346,4 +376,53 @@ fn each_runs_every_test_once_per_worker_under_its_own_index() {
     }
     assert_eq!(h.status_of(6), vec![TestStatus::Failed; 3]);
     assert_eq!(h.session.summary().failed, 3);
+}
+
+/// `workers` workers of 30 tests, `--max-worker-restart 2`, and `dead[k]` of seat `k`'s
+/// workers failing to start.
+fn dying_seats(mode: DistMode, workers: u32, dead: &[(WorkerId, u32)]) -> Harness {
+    let mut h = Harness::new(session(30, workers, mode, None));
+    h.dead_on_start.extend(dead.iter().copied());
+    h.run(&[], &[]);
+    assert!(h.session.is_done());
+    for i in 0..30 {
+        assert_eq!(h.status_of(i).len(), 1, "test {i} has exactly one outcome under {mode:?}");
+    }
+    h
+}
+
+#[test]
+fn a_seat_that_keeps_crashing_is_retired_while_the_others_run_everything() {
+    for mode in [DistMode::Load, DistMode::LoadScope, DistMode::WorkSteal] {
+        // Seat 0's host never comes up: its worker and two replacements die, then it retires.
+        let h = dying_seats(mode, 2, &[(0, u32::MAX)]);
+        assert_eq!(reason(&h), None, "the run goes on under {mode:?}: {:?}", h.notes);
+        assert!(h.results.iter().all(|r| r.status == TestStatus::Passed), "{mode:?}");
+        assert!(h.results.iter().all(|r| h.seat[&r.worker.unwrap()] == 1), "all ran on seat 1");
+        assert_eq!(h.retired.len(), 1, "{mode:?}");
+        assert_eq!(h.seat[&h.retired[0]], 0);
+        let replaced = h.notes.iter().filter(|n| n.starts_with("replacing crashed")).count();
+        assert_eq!(replaced, 2, "two restarts for seat 0 under {mode:?}: {:?}", h.notes);
+    }
+}
+
+#[test]
+fn crashes_of_one_seat_do_not_spend_another_seats_budget() {
+    // Four crashes in all, two per seat: within each seat's budget of two.
+    let h = dying_seats(DistMode::Load, 2, &[(0, 2), (1, 2)]);
+    assert_eq!(reason(&h), None, "{:?}", h.notes);
+    assert!(h.retired.is_empty());
+    assert!(h.results.iter().all(|r| r.status == TestStatus::Passed));
+    let seats: BTreeSet<WorkerId> = h.results.iter().map(|r| h.seat[&r.worker.unwrap()]).collect();
+    assert_eq!(seats, BTreeSet::from([0, 1]), "both seats ran tests");
+}
+
+#[test]
+fn when_every_seat_is_retired_the_rest_is_not_run() {
+    let h = dying_seats(DistMode::Load, 2, &[(0, u32::MAX), (1, u32::MAX)]);
+    assert_eq!(reason(&h), Some("maximum crashed workers reached: 2".to_string()));
+    assert_eq!(h.retired.len(), 2);
+    assert!(h.results.iter().all(|r| r.status == TestStatus::NotRun));
+    let started = h.seat.len();
+    assert_eq!(started, 6, "each seat's worker and its two replacements, no more");
 }

@@ -116,7 +116,8 @@ pub struct RunArgs {
     /// Largest number of tests sent to a worker at once (`load`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Distribution")]
     pub maxschedchunk: Option<u64>,
-    /// Crashed workers to replace before giving up [default: 4 x workers].
+    /// Times each worker seat (gwN of the first round and its replacements) is restarted
+    /// after a crash before it is retired [default: 4].
     #[arg(long, value_name = "N", help_heading = "Distribution")]
     pub max_worker_restart: Option<u32>,
     /// The run's id, given to every test as `XDIST_TESTRUN_UID` [default: random].

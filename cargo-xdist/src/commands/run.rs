@@ -111,6 +111,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
             &collected,
             args,
             &resolved.remote_include,
+            resolved.remote_worker.as_deref(),
         )?;
         hosts = Some(Arc::clone(&remote.hosts));
         Box::new(remote)

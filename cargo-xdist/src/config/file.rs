@@ -35,6 +35,9 @@ pub struct ConfigFile {
     /// `[remote] include`: globs of files (relative to the workspace root) shipped to ssh
     /// workers besides the ones git tracks.
     pub remote_include: Vec<String>,
+    /// `[remote] worker`: a cargo-xdist already on the ssh hosts, used instead of shipping
+    /// this one.
+    pub remote_worker: Option<String>,
     /// `[profile.NAME]` by name.
     pub profiles: BTreeMap<String, Profile>,
     /// Warnings about deprecated keys, ready to print.
@@ -132,7 +135,9 @@ pub fn parse(
     for (key, value) in table.get_ref() {
         match (key.get_ref().as_ref(), kind) {
             ("groups", FileKind::Workspace) => file.groups = doc.groups(value)?,
-            ("remote", FileKind::Workspace) => file.remote_include = doc.remote(value)?,
+            ("remote", FileKind::Workspace) => {
+                (file.remote_include, file.remote_worker) = doc.remote(value)?;
+            }
             ("profile", _) => {
                 for (name, profile) in doc.table(value, "profile")? {
                     let at = format!("profile.{}", name.get_ref());
@@ -254,12 +259,25 @@ impl Doc<'_> {
         }
     }
 
-    /// `[remote]`: `include = ["glob", ...]`.
-    fn remote(&self, value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, ConfigError> {
+    /// `[remote]`: `include = ["glob", ...]`, `worker = "PATH"`.
+    fn remote(
+        &self,
+        value: &Spanned<DeValue<'_>>,
+    ) -> Result<(Vec<String>, Option<String>), ConfigError> {
         let mut include = Vec::new();
+        let mut worker = None;
         for (key, value) in self.table(value, "remote")? {
+            if key.get_ref().as_ref() == "worker" {
+                let path = self.string(value, "remote.worker")?;
+                if path.contains('\n') {
+                    let message = "expected the path of a cargo-xdist executable".to_string();
+                    return Err(self.error(value.span(), "remote.worker", message));
+                }
+                worker = Some(path);
+                continue;
+            }
             if key.get_ref().as_ref() != "include" {
-                let message = "unknown key; `[remote]` takes `include`".to_string();
+                let message = "unknown key; `[remote]` takes `include` and `worker`".to_string();
                 return Err(self.error(key.span(), &format!("remote.{}", key.get_ref()), message));
             }
             let Some(list) = value.get_ref().as_array() else {
@@ -278,7 +296,7 @@ impl Doc<'_> {
                 include.push(text);
             }
         }
-        Ok(include)
+        Ok((include, worker))
     }
 
     /// `[groups]`: `name = ["pattern", ...]`.

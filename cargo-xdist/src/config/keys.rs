@@ -96,7 +96,7 @@ pub static KEYS: &[Key] = &[
     key("loadscope-reorder", "--[no-]loadscope-reorder", Kind::Bool, "true"),
     key("no-history", "--no-history", Kind::Bool, "false"),
     key("maxschedchunk", "--maxschedchunk", Kind::Int { min: 1 }, "none"),
-    key("max-worker-restart", "--max-worker-restart", Kind::Int { min: 0 }, "4 x workers"),
+    key("max-worker-restart", "--max-worker-restart", Kind::Int { min: 0 }, "4 per worker seat"),
     key("slow-timeout", "--slow-timeout", Kind::Seconds, "none"),
     key("timeout", "--timeout", Kind::Seconds, "none"),
     key("kill-grace", "--kill-grace", Kind::Seconds, "1s"),

@@ -106,6 +106,8 @@ pub struct Resolved {
     pub teardown: Vec<Script>,
     /// `[remote] include` of the workspace's file.
     pub remote_include: Vec<String>,
+    /// `[remote] worker` of the workspace's file.
+    pub remote_worker: Option<String>,
     /// Warnings about the files, ready to print.
     pub warnings: Vec<String>,
 }
@@ -171,6 +173,7 @@ pub fn resolve(
         overrides,
         groups: files.iter().flat_map(|f| f.groups.clone()).collect(),
         remote_include: files.iter().flat_map(|f| f.remote_include.clone()).collect(),
+        remote_worker: files.iter().find_map(|f| f.remote_worker.clone()),
         setup: setup.unwrap_or_default(),
         teardown: teardown.unwrap_or_default(),
         warnings: files.into_iter().flat_map(|f| f.warnings).collect(),

@@ -477,6 +477,19 @@ fn remote_include_globs_are_read_and_checked() {
         "{}",
         bad.error(&[])
     );
-    let unknown = Fixture::new("[remote]\nworker = \"/opt/w\"\n", None);
-    assert!(unknown.error(&[]).contains("remote.worker: unknown key"), "{}", unknown.error(&[]));
+    assert_eq!(r.remote_worker, None);
+    let unknown = Fixture::new("[remote]\nworkers = \"/opt/w\"\n", None);
+    assert!(unknown.error(&[]).contains("remote.workers: unknown key"), "{}", unknown.error(&[]));
+}
+
+#[test]
+fn remote_worker_is_a_path() {
+    let fx = Fixture::new("[remote]\nworker = \"/opt/xdist/cargo-xdist\"\n", None);
+    let (r, _) = fx.resolve(&[]).unwrap();
+    assert_eq!(r.remote_worker.as_deref(), Some("/opt/xdist/cargo-xdist"));
+    for (bad, why) in [("worker = 3", "expected a string"), ("worker = \"\"", "must not be empty")]
+    {
+        let error = Fixture::new(&format!("[remote]\n{bad}\n"), None).error(&[]);
+        assert!(error.contains(&format!("xdist.toml:2:10: remote.worker: {why}")), "{error}");
+    }
 }

@@ -96,7 +96,7 @@ pub fn plan(
     let sched = build_scheduler(mode, &metas, &options);
     let config = SessionConfig {
         workers,
-        max_worker_restart: settings.max_worker_restart.unwrap_or(4 * workers),
+        max_worker_restart: settings.max_worker_restart.unwrap_or(4),
         max_fail,
         retries: settings.retries,
         flaky_fails: settings.flaky_result == FlakyResult::Fail,

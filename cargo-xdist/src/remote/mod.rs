@@ -2,6 +2,7 @@
 //! to ssh sites ([`ship`]) and the worker setup as a site sees it ([`remap`]). The ssh
 //! workers' transport is `drive/transport/ssh.rs`.
 
+pub mod archive_cache;
 pub mod notes;
 pub mod remap;
 pub mod ship;
@@ -13,12 +14,9 @@ pub const TARGET_TRIPLE: &str = env!("XDIST_BUILT_FOR");
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use camino::Utf8PathBuf;
 use xdist_core::codec;
 use xdist_core::protocol::{ToWorker, WorkerSetup};
 
-use crate::build::archive::write::{self, ArchiveInput};
-use crate::build::cargo::{self as cargo_build, Libdirs};
 use crate::cli::RunArgs;
 use crate::collect::Collected;
 use crate::drive::transport::local::LocalTransport;
@@ -29,10 +27,18 @@ use spec::{Site, TxSpec};
 /// The `--tx` specs the run uses, with `-n N` (on the command line) adding N local workers
 /// after them: `--tx 2*ssh=host -n 1` is two workers on `host` and one here. (pytest-xdist
 /// lets `-n` replace `--tx`; adding is what a mixed fleet wants, and `-n` alone is
-/// unchanged.)
+/// unchanged.) Doctests with ssh workers are a usage error (docs/remote.md).
 pub fn specs(args: &RunArgs) -> Result<Vec<TxSpec>, XdistError> {
     let mut specs =
         spec::parse_all(&args.remote.tx).map_err(|(spec, why)| UsageError::BadTx { spec, why })?;
+    let doc_flag = match (args.cargo.doc, args.cargo.doctests) {
+        (true, _) => Some("--doc"),
+        (_, true) => Some("--doctests"),
+        _ => None,
+    };
+    if let Some(flag) = doc_flag.filter(|_| specs.iter().any(|s| matches!(s, TxSpec::Ssh(_)))) {
+        return Err(UsageError::DoctestsOnSsh { flag }.into());
+    }
     if !specs.is_empty() {
         if let Some(n) = args.numprocesses.as_deref() {
             let local = crate::config::options::worker_count(Some(n), args.maxprocesses)?;
@@ -57,6 +63,7 @@ pub fn transport(
     collected: &Collected,
     args: &RunArgs,
     include: &[String],
+    remote_worker: Option<&str>,
 ) -> Result<SpecTransport, XdistError> {
     let mut sites: Vec<Site> = Vec::new();
     let mut slots = Vec::new();
@@ -81,7 +88,7 @@ pub fn transport(
     let prepared: Vec<Result<ship::Prepared, String>> = if sites.is_empty() {
         Vec::new()
     } else {
-        match payload(collected, args, include) {
+        match payload(collected, args, include, remote_worker) {
             Ok((payload, _temp)) => std::thread::scope(|scope| {
                 let handles: Vec<_> = sites
                     .iter()
@@ -129,36 +136,45 @@ pub fn transport(
     Ok(SpecTransport::new(local, slots, site_slots))
 }
 
-/// What every site gets: this executable, the run's archive (written now when the run
-/// built locally), the tracked sources. The temporary dir holds the written files.
+/// What every site gets: this executable, the run's archive (archive_cache.rs when the run
+/// built locally), the tracked sources. The temporary dir holds the sources' tar.
 fn payload(
     collected: &Collected,
     args: &RunArgs,
     include: &[String],
+    remote_worker: Option<&str>,
 ) -> Result<(ship::Payload, tempfile::TempDir), String> {
     let temp = tempfile::Builder::new()
         .prefix("xdist-ship-")
         .tempdir()
         .map_err(|e| format!("cannot make a temporary dir: {e}"))?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let worker =
-        ship::worker_item(&exe).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
-    let (archive_file, local_libdir) = match (&args.archive.archive_file, &collected.build) {
-        (Some(file), _) => (file.clone().into_std_path_buf(), None),
-        (None, Some(build)) => {
-            let path = Utf8PathBuf::from_path_buf(temp.path().join("run.tar.zst"))
-                .map_err(|p| format!("{} is not UTF-8", p.display()))?;
-            let libdir = write_archive(build, args, &path)?;
-            (path.into_std_path_buf(), libdir)
+    let worker = match remote_worker {
+        Some(path) => Err(path.to_string()),
+        None => {
+            let exe =
+                std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+            Ok(ship::worker_item(&exe)
+                .map_err(|e| format!("cannot read {}: {e}", exe.display()))?)
         }
+    };
+    let (archive, local_libdir) = match (&args.archive.archive_file, &collected.build) {
+        (Some(file), _) => {
+            let item = ship::archive_item(file.as_std_path())
+                .map_err(|e| format!("cannot read the archive {file}: {e}"))?;
+            (item, None)
+        }
+        (None, Some(build)) => archive_cache::local_archive(build, args)?,
         (None, None) => return Err("the run has no build to ship".into()),
     };
-    let archive = ship::archive_item(&archive_file)
-        .map_err(|e| format!("cannot read the archive {}: {e}", archive_file.display()))?;
     let sources =
         ship::sources_item(&collected.workspace_root, include, &temp.path().join("sources.tar"))?;
+    let tests_triple = match &args.archive.archive_file {
+        None => args.cargo.target.clone(),
+        Some(_) => None,
+    };
     let payload = ship::Payload {
         worker,
+        tests_triple,
         archive,
         sources,
         local_target: collected.target_dir.to_string(),
@@ -166,36 +182,4 @@ fn payload(
         local_libdir,
     };
     Ok((payload, temp))
-}
-
-/// Writes the local build as an archive to `path`; returns the standard library's dir the
-/// local setup points at (the archive's copy replaces it remotely).
-fn write_archive(
-    build: &cargo_build::BuildOutput,
-    args: &RunArgs,
-    path: &camino::Utf8Path,
-) -> Result<Option<String>, String> {
-    let host_triple = cargo_build::host_triple()?;
-    let cross_triple = args.cargo.target.as_deref();
-    let metadata_json =
-        cargo_build::full_metadata_json(&args.cargo, cross_triple.unwrap_or(&host_triple))?;
-    let Libdirs::Sysroot(sysroot) = &build.libdirs else {
-        return Err("the local build has no sysroot".into());
-    };
-    let libdir = |triple: &str| {
-        let dir = sysroot.as_ref()?.join("lib").join("rustlib").join(triple).join("lib");
-        dir.is_dir().then_some(dir)
-    };
-    let target_libdir = cross_triple.and_then(libdir);
-    let input = ArchiveInput {
-        build,
-        cargo_metadata_json: &metadata_json,
-        host_triple: &host_triple,
-        cross_triple,
-        host_libdir: libdir(&host_triple),
-        target_libdir: target_libdir.clone(),
-    };
-    write::write(path, 0, &input, &build.metadata.workspace_root)
-        .map_err(|e| format!("cannot write the run's archive: {e}"))?;
-    Ok(target_libdir.or_else(|| libdir(&host_triple)).map(String::from))
 }

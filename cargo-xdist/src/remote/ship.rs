@@ -42,8 +42,10 @@ impl Item {
 /// What every ssh site gets, and where those paths are on this machine.
 #[derive(Debug)]
 pub struct Payload {
-    /// This executable.
-    pub worker: Item,
+    /// This executable, or (`[remote] worker`) the path of the one already on the hosts.
+    pub worker: Result<Item, String>,
+    /// The triple the tests are built for (`--target`), if not this executable's.
+    pub tests_triple: Option<String>,
     /// The run's archive.
     pub archive: Item,
     /// The tracked workspace files, as a tar.
@@ -110,15 +112,23 @@ fn cache_dir(site: &Site) -> String {
 
 /// Ships what `site` lacks; on failure, why the site cannot be used.
 pub fn prepare(site: &Site, payload: &Payload) -> Result<Prepared, String> {
-    let items = [&payload.worker, &payload.archive, &payload.sources];
+    let items: Vec<&Item> =
+        payload.worker.iter().chain([&payload.archive, &payload.sources]).collect();
     let dir = quote(&cache_dir(site));
     let mut probe =
         format!("set -e; mkdir -p -- {dir}; cd -- {dir}; pwd; uname -s; uname -m; for k in");
-    for item in items {
+    for item in &items {
         probe.push(' ');
         probe.push_str(&item.dir());
     }
     probe.push_str("; do if [ -e \"$k/.complete\" ]; then echo \"$k\"; fi; done");
+    if let Err(path) = &payload.worker {
+        // Found from the remote home as the worker's command finds it; printed absolute.
+        let path = quote(path);
+        probe.push_str(&format!(
+            "; cd; if w=$(command -v {path}); then case \"$w\" in /*) ;; *) w=\"$PWD/$w\";; esac; [ -x \"$w\" ] && echo \"{WORKER_LINE}$w\"; fi; true"
+        ));
+    }
     let out = ssh(site, &probe)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
@@ -133,8 +143,19 @@ pub fn prepare(site: &Site, payload: &Payload) -> Result<Prepared, String> {
         return Err(format!("answered the probe with `{}`", text.trim()));
     };
     let base = base.trim().to_string();
-    let present: Vec<&str> = lines.map(str::trim).collect();
-    check_platform(os.trim(), arch.trim())?;
+    let lines: Vec<&str> = lines.map(str::trim).collect();
+    let found = lines.iter().find_map(|l| l.strip_prefix(WORKER_LINE));
+    let present: Vec<&str> =
+        lines.iter().copied().filter(|l| !l.starts_with(WORKER_LINE)).collect();
+    let tests = payload.tests_triple.as_deref();
+    check_platform(os.trim(), arch.trim(), tests, payload.worker.is_ok())?;
+    let worker = match (&payload.worker, found) {
+        (Ok(item), _) => format!("{base}/{}/cargo-xdist", item.dir()),
+        (Err(_), Some(found)) => found.to_string(),
+        (Err(path), None) => {
+            return Err(format!("has no executable `{path}` (`[remote] worker`)"));
+        }
+    };
     let mut shipped = Vec::new();
     for item in items {
         if present.contains(&item.dir().as_str()) {
@@ -142,7 +163,7 @@ pub fn prepare(site: &Site, payload: &Payload) -> Result<Prepared, String> {
         }
         let part = quote(&format!("{}.part", item.dir()));
         let done = quote(&item.dir());
-        let worker = quote(&format!("{base}/{}/cargo-xdist", payload.worker.dir()));
+        let worker = quote(&worker);
         let receive = match item.what {
             "worker" => format!("cat > {part}/cargo-xdist && chmod 755 {part}/cargo-xdist"),
             "archive" => format!(
@@ -178,11 +199,7 @@ pub fn prepare(site: &Site, payload: &Payload) -> Result<Prepared, String> {
     if let Some(libdir) = &payload.local_libdir {
         rules.push((libdir.clone(), format!("{archive}/target/nextest/libdirs/host")));
     }
-    Ok(Prepared {
-        worker: format!("{base}/{}/cargo-xdist", payload.worker.dir()),
-        remap: Remap::new(rules),
-        shipped,
-    })
+    Ok(Prepared { worker, remap: Remap::new(rules), shipped })
 }
 
 fn failure(what: &str, status: &std::process::ExitStatus, stderr: &[u8]) -> String {
@@ -195,8 +212,18 @@ fn failure(what: &str, status: &std::process::ExitStatus, stderr: &[u8]) -> Stri
     }
 }
 
-/// The remote's `uname -s`/`uname -m` must match what this binary was built for.
-fn check_platform(os: &str, arch: &str) -> Result<(), String> {
+/// The probe's line naming the `[remote] worker` it found.
+const WORKER_LINE: &str = "!worker ";
+
+/// The remote's `uname -s`/`uname -m` must match what the tests are built for
+/// (`tests_triple`, else this executable's platform) and, when this executable is
+/// shipped as the worker, what it is built for.
+fn check_platform(
+    os: &str,
+    arch: &str,
+    tests_triple: Option<&str>,
+    shipping_worker: bool,
+) -> Result<(), String> {
     let their_os = match os {
         "Linux" => "linux",
         "Darwin" => "macos",
@@ -208,14 +235,37 @@ fn check_platform(os: &str, arch: &str) -> Result<(), String> {
         "arm64" => "aarch64",
         other => other,
     };
-    let (our_os, our_arch) = (std::env::consts::OS, std::env::consts::ARCH);
-    if their_os == our_os && their_arch == our_arch {
-        return Ok(());
+    let ours = their_os == std::env::consts::OS && their_arch == std::env::consts::ARCH;
+    let tests_match = match tests_triple {
+        Some(triple) => triple_is(triple, their_os, their_arch),
+        None => ours,
+    };
+    let tests = tests_triple.unwrap_or(crate::remote::TARGET_TRIPLE);
+    match (tests_match, ours || !shipping_worker) {
+        (true, true) => Ok(()),
+        (false, _) if shipping_worker && tests_triple.is_none() => Err(format!(
+            "is `{os} {arch}` (uname -sm), but the worker and the tests are built for {tests}"
+        )),
+        (false, _) => {
+            Err(format!("is `{os} {arch}` (uname -sm), but the tests are built for {tests}"))
+        }
+        (true, false) => Err(format!(
+            "is `{os} {arch}` (uname -sm), but the worker is built for {}: set `[remote] worker` to a cargo-xdist built for the host",
+            crate::remote::TARGET_TRIPLE
+        )),
     }
-    Err(format!(
-        "is `{os} {arch}` (uname -sm), but the worker and the tests are built for {}",
-        crate::remote::TARGET_TRIPLE
-    ))
+}
+
+/// Whether a target triple is for this OS (`std::env::consts::OS` words) and arch.
+fn triple_is(triple: &str, os: &str, arch: &str) -> bool {
+    let mut parts = triple.split('-');
+    let triple_arch = parts.next().unwrap_or_default();
+    let rest: Vec<&str> = parts.collect();
+    let os_matches = match os {
+        "macos" => rest.contains(&"darwin"),
+        other => rest.contains(&other),
+    };
+    triple_arch == arch && os_matches
 }
 
 /// A 128-bit content key (two SipHash passes with different prefixes). Not a defence
@@ -281,7 +331,7 @@ pub fn archive_item(archive: &Path) -> io::Result<Item> {
     for entry in tar.entries()? {
         let entry = entry?;
         let path = entry.path_bytes().into_owned();
-        if path == b"target/xdist/durations.json" {
+        if path == crate::build::archive::write::HISTORY.as_bytes() {
             continue;
         }
         key.field(&path);
@@ -429,12 +479,27 @@ mod tests {
 
     #[test]
     fn platforms() {
-        assert!(
-            check_platform("Linux", "x86_64").is_ok()
-                == (std::env::consts::OS == "linux" && std::env::consts::ARCH == "x86_64")
-        );
-        let err = check_platform("Plan9", "mips").unwrap_err();
+        let here = std::env::consts::OS == "linux" && std::env::consts::ARCH == "x86_64";
+        assert_eq!(check_platform("Linux", "x86_64", None, true).is_ok(), here);
+        let err = check_platform("Plan9", "mips", None, true).unwrap_err();
         assert!(err.contains("Plan9 mips") && err.contains(crate::remote::TARGET_TRIPLE), "{err}");
+        assert!(err.contains("the worker and the tests"), "{err}");
+        // Tests cross-built for the host: only a worker of its own makes it usable.
+        let cross = Some("aarch64-apple-darwin");
+        let ours = check_platform("Darwin", "arm64", cross, true);
+        let theirs = check_platform("Darwin", "arm64", cross, false);
+        if std::env::consts::OS == "macos" && std::env::consts::ARCH == "aarch64" {
+            assert!(ours.is_ok() && theirs.is_ok());
+        } else {
+            let err = ours.unwrap_err();
+            assert!(err.contains("the worker is built for") && err.contains("[remote] worker"));
+            assert!(theirs.is_ok(), "{theirs:?}");
+        }
+        // A worker of its own does not make tests built for another platform run.
+        let err = check_platform("Linux", "riscv64", None, false).unwrap_err();
+        assert!(err.contains("but the tests are built for"), "{err}");
+        let err = check_platform("Linux", "x86_64", cross, false).unwrap_err();
+        assert!(err.contains("tests are built for aarch64-apple-darwin"), "{err}");
     }
 
     #[test]

@@ -258,8 +258,11 @@ impl<W: Write> RunSubscriber for JsonStream<'_, W> {
                 let _ = self.out.flush();
             }
             // Not part of the stream (version 1): `--no-capture` output goes to the human
-            // report, test processes to `--timeline`, one-name binaries to the history.
-            RunEvent::ProcessStarted { .. }
+            // report, test processes to `--timeline`, one-name binaries to the history, and
+            // a retired seat is seen in the worker-exited line with no worker-started line
+            // replacing it.
+            RunEvent::WorkerRetired { .. }
+            | RunEvent::ProcessStarted { .. }
             | RunEvent::ProcessExited { .. }
             | RunEvent::OneNamePerProcess { .. }
             | RunEvent::TestOutput { .. } => {}

@@ -428,6 +428,7 @@ impl RunSubscriber for JunitReporter<'_> {
             }
             RunEvent::WorkerStarted { .. }
             | RunEvent::WorkerReady { .. }
+            | RunEvent::WorkerRetired { .. }
             | RunEvent::WorkerExited { .. }
             | RunEvent::TestStarted { .. }
             | RunEvent::TestSlow { .. }

@@ -176,6 +176,7 @@ impl RunSubscriber for ProgressDisplay<'_> {
             }
             RunEvent::RunFinished(_) => self.clear(),
             RunEvent::TestSlow { .. }
+            | RunEvent::WorkerRetired { .. }
             | RunEvent::ProcessStarted { .. }
             | RunEvent::ProcessExited { .. }
             | RunEvent::OneNamePerProcess { .. }

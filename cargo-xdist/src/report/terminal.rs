@@ -360,6 +360,14 @@ impl RunSubscriber for TerminalReporter<'_> {
                 self.end_live_output(*worker);
                 self.note(&format!("[{}] worker down: {cause}", worker_name(*worker)));
             }
+            RunEvent::WorkerRetired { worker, max } => {
+                let restarts = if *max == 1 { "restart" } else { "restarts" };
+                self.note(&format!(
+                    "not replacing crashed worker {}: its seat used its {max} {restarts} \
+                     (--max-worker-restart)",
+                    worker_name(*worker)
+                ));
+            }
             RunEvent::WorkerStarted { replacing: Some(crashed), .. } => {
                 self.note(&format!("replacing crashed worker {}", worker_name(*crashed)));
             }

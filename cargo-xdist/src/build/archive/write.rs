@@ -171,11 +171,47 @@ pub fn write(
     let mut encoder = zstd::stream::write::Encoder::new(tmp, level).map_err(create)?;
     encoder.include_checksum(true).map_err(create)?;
     let mut writer = EntryWriter {
-        tar: tar::Builder::new(encoder),
+        sink: TarSink(tar::Builder::new(encoder)),
         seen: HashSet::new(),
         stats: ArchiveStats::default(),
         archive: path,
     };
+    add_entries(&mut writer, input, workspace_root)?;
+    let stats = std::mem::take(&mut writer.stats);
+    let encoder = writer.sink.0.into_inner().map_err(create)?;
+    let mut tmp = encoder.finish().map_err(create)?;
+    tmp.flush().map_err(create)?;
+    tmp.persist(path).map_err(|e| create(e.error))?;
+    Ok(stats)
+}
+
+/// Feeds `feed` what [`write`] would put in an archive, without reading a file: each
+/// entry's name, the bytes of those written from memory, and for a file on disk its size,
+/// modification time and inode (cargo writes a new file for every build). The duration
+/// history is left out (only a controller reads it). Equal identities: an archive written
+/// before still holds this build.
+pub fn identity(
+    input: &ArchiveInput<'_>,
+    workspace_root: &Utf8Path,
+    feed: &mut dyn FnMut(&[u8]),
+) -> Result<(), ArchiveError> {
+    let mut writer = EntryWriter {
+        sink: IdentitySink(feed),
+        seen: HashSet::new(),
+        stats: ArchiveStats::default(),
+        archive: Utf8Path::new("(identity)"),
+    };
+    add_entries(&mut writer, input, workspace_root)
+}
+
+/// Every entry of the archive of `input`, in nextest's order.
+fn add_entries<S: Sink>(
+    writer: &mut EntryWriter<'_, S>,
+    input: &ArchiveInput<'_>,
+    workspace_root: &Utf8Path,
+) -> Result<(), ArchiveError> {
+    let archive = writer.archive.to_path_buf();
+    let create = |source: io::Error| ArchiveError::Create { archive: archive.clone(), source };
     let summary = summary(input);
     let json = serde_json::to_string_pretty(&summary).map_err(io::Error::other).map_err(create)?;
     writer.add_bytes(BINARIES_METADATA, json.as_bytes(), 0o664).map_err(create)?;
@@ -198,7 +234,7 @@ pub fn write(
     writer.add_bytes(XDIST_MANIFEST, manifest.as_bytes(), 0o664).map_err(create)?;
     let history = History::path(target_dir);
     if history.is_file() {
-        writer.add_file(&history, "target/xdist/durations.json")?;
+        writer.add_file(&history, HISTORY)?;
     }
     let config = workspace_root.join(".config").join("xdist.toml");
     if config.is_file() {
@@ -212,23 +248,93 @@ pub fn write(
         if let Some(libstd) = libdir.as_deref().and_then(find_libstd) {
             let name = format!("{into}/{}", libstd.file_name().unwrap_or_default());
             writer.add_file(&libstd, &name)?;
-        } else {
-            if libdir.is_some() || into == super::extract::HOST_LIBDIR {
-                eprintln!(
-                    "warning: the standard library's dynamic library was not found; the archive goes without it"
-                );
-            }
+        } else if (libdir.is_some() || into == super::extract::HOST_LIBDIR) && S::WARNS {
+            eprintln!(
+                "warning: the standard library's dynamic library was not found; the archive goes without it"
+            );
         }
         if input.cross_triple.is_none() {
             break;
         }
     }
-    let stats = std::mem::take(&mut writer.stats);
-    let encoder = writer.tar.into_inner().map_err(create)?;
-    let mut tmp = encoder.finish().map_err(create)?;
-    tmp.flush().map_err(create)?;
-    tmp.persist(path).map_err(|e| create(e.error))?;
-    Ok(stats)
+    Ok(())
+}
+
+/// The duration history's name in an archive.
+pub const HISTORY: &str = "target/xdist/durations.json";
+
+/// Where the entries go.
+trait Sink {
+    /// Whether a missing piece is worth a warning (only when writing).
+    const WARNS: bool;
+    /// An entry from memory.
+    fn bytes(&mut self, name: &str, bytes: &[u8], mode: u32) -> io::Result<()>;
+    /// The file at `path` as `name`; returns its size.
+    fn file(&mut self, path: &Utf8Path, name: &str) -> io::Result<u64>;
+}
+
+/// Into a tar stream.
+struct TarSink<W: Write>(tar::Builder<W>);
+
+impl<W: Write> Sink for TarSink<W> {
+    const WARNS: bool = true;
+
+    /// As nextest writes its JSON files.
+    fn bytes(&mut self, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        header.set_mtime(now.as_secs());
+        header.set_entry_type(tar::EntryType::Regular);
+        self.0.append_data(&mut header, name, bytes)
+    }
+
+    /// Symlinks followed, with the file's mode and mtime.
+    fn file(&mut self, path: &Utf8Path, name: &str) -> io::Result<u64> {
+        let size = fs::metadata(path)?.len();
+        let mut file = fs::File::open(path)?;
+        self.0.append_file(name, &mut file)?;
+        Ok(size)
+    }
+}
+
+/// Into a build's identity (see [`identity`]).
+struct IdentitySink<'f>(&'f mut dyn FnMut(&[u8]));
+
+impl IdentitySink<'_> {
+    fn field(&mut self, bytes: &[u8]) {
+        (self.0)(&(bytes.len() as u64).to_le_bytes());
+        (self.0)(bytes);
+    }
+}
+
+impl Sink for IdentitySink<'_> {
+    const WARNS: bool = false;
+
+    fn bytes(&mut self, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
+        self.field(name.as_bytes());
+        self.field(&mode.to_le_bytes());
+        self.field(bytes);
+        Ok(())
+    }
+
+    fn file(&mut self, path: &Utf8Path, name: &str) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        if name == HISTORY {
+            return Ok(0);
+        }
+        let meta = fs::metadata(path)?;
+        self.field(name.as_bytes());
+        self.field(path.as_str().as_bytes());
+        let stamp = [meta.len(), meta.mtime() as u64, meta.mtime_nsec() as u64, meta.ino()];
+        for word in stamp.into_iter().chain([u64::from(meta.mode())]) {
+            self.field(&word.to_le_bytes());
+        }
+        Ok(meta.len())
+    }
 }
 
 /// The first `libstd-*.so` / `libstd-*.dylib` / `std-*.dll` in `libdir`, as nextest picks it.
@@ -248,47 +354,35 @@ fn find_libstd(libdir: &Utf8Path) -> Option<Utf8PathBuf> {
     names.into_iter().next()
 }
 
-struct EntryWriter<'a, W: Write> {
-    tar: tar::Builder<W>,
+struct EntryWriter<'a, S: Sink> {
+    sink: S,
     seen: HashSet<String>,
     stats: ArchiveStats,
     archive: &'a Utf8Path,
 }
 
-impl<W: Write> EntryWriter<'_, W> {
-    /// An entry written from memory, as nextest writes its JSON files.
+impl<S: Sink> EntryWriter<'_, S> {
+    /// An entry written from memory; the first writer of a name wins.
     fn add_bytes(&mut self, name: &str, bytes: &[u8], mode: u32) -> io::Result<()> {
         if !self.seen.insert(name.to_string()) {
             return Ok(());
         }
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(mode);
-        header.set_uid(0);
-        header.set_gid(0);
-        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-        header.set_mtime(now.as_secs());
-        header.set_entry_type(tar::EntryType::Regular);
-        self.tar.append_data(&mut header, name, bytes)?;
+        self.sink.bytes(name, bytes, mode)?;
         self.stats.files += 1;
         self.stats.bytes += bytes.len() as u64;
         Ok(())
     }
 
-    /// A file on disk (symlinks followed), with its mode and mtime, as `name`; the first
-    /// writer of a name wins.
+    /// A file on disk as `name`; the first writer of a name wins.
     fn add_file(&mut self, path: &Utf8Path, name: &str) -> Result<(), ArchiveError> {
         if !self.seen.insert(name.to_string()) {
             return Ok(());
         }
-        let add = |source| ArchiveError::Add {
+        let size = self.sink.file(path, name).map_err(|source| ArchiveError::Add {
             archive: self.archive.to_path_buf(),
             path: path.to_path_buf(),
             source,
-        };
-        let size = fs::metadata(path).map_err(add)?.len();
-        let mut file = fs::File::open(path).map_err(add)?;
-        self.tar.append_file(name, &mut file).map_err(add)?;
+        })?;
         self.stats.files += 1;
         self.stats.bytes += size;
         Ok(())
@@ -314,7 +408,9 @@ impl<W: Write> EntryWriter<'_, W> {
         let entries = match dir.read_dir_utf8() {
             Ok(entries) => entries,
             Err(e) => {
-                eprintln!("warning: {dir} is not archived: {e}");
+                if S::WARNS {
+                    eprintln!("warning: {dir} is not archived: {e}");
+                }
                 return Ok(());
             }
         };

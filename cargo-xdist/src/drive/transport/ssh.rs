@@ -1,5 +1,6 @@
 //! Workers from `--tx` specs: `popen` ones as local processes, `ssh` ones as
-//! `ssh HOST <cache>/cargo-xdist __xdist-worker` on a prepared site (remote/ship.rs), with
+//! `ssh HOST <cache>/w-KEY/cargo-xdist __xdist-worker` (or the `[remote] worker`) on a
+//! prepared site (remote/ship.rs), with
 //! the same frames over ssh's stdio and a setup remapped for that site. Worker `gwN` of the
 //! first round runs spec N; a replacement takes the spec of the worker it replaces, unless
 //! that worker's host is down (ssh itself failed: exit 255, or the site could not be
