@@ -18,6 +18,7 @@ mod robustness;
 mod runner;
 mod scripts;
 mod stress;
+mod success_output;
 mod support;
 mod targets;
 mod terminal;

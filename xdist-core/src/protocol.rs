@@ -137,6 +137,10 @@ pub struct BinarySpec {
     pub unlisted: Vec<String>,
     /// How its tests are run.
     pub harness: Harness,
+    /// Pass libtest's `--show-output`, so that it prints the captured output of passing
+    /// tests after the tests (success output was asked for, and the binary is rustc's
+    /// libtest, not a custom harness).
+    pub show_output: bool,
 }
 
 /// How a test binary's tests are run.

@@ -91,6 +91,12 @@ impl<'a> Batch<'a> {
         if self.no_capture {
             command.arg("--nocapture");
         }
+        // libtest prints passing tests' captured output after all tests: their reports wait
+        // for the end of the process.
+        let show_output = spec.show_output && !self.no_capture;
+        if show_output {
+            command.arg("--show-output");
+        }
         match &self.filters {
             Some(filters) => command.arg("--").args(filters),
             None => command.arg("--exact").arg("--").args(&names),
@@ -125,6 +131,7 @@ impl<'a> Batch<'a> {
             clock: TestClock::new(&indices, self.limits, pid),
             running: None,
             failed: Vec::new(),
+            passed: show_output.then(Vec::new),
         };
         let mut parser = StreamParser::new(&names, keep);
         let mut status: Option<ExitStatus> = None;
@@ -195,6 +202,12 @@ impl<'a> Batch<'a> {
             }
             sink.send(failed(indices[pos], None, duration, output))?;
         }
+        let mut success_output = end.success_output;
+        for (pos, duration, noise) in run.passed.take().unwrap_or_default() {
+            let mut output = success_output.remove(&pos).unwrap_or_default();
+            output.extend(noise);
+            sink.send(report(indices[pos], Outcome::Passed, duration, visible(output)))?;
+        }
 
         let unstarted: Vec<(TestIndex, &'a str)> =
             (0..names.len()).filter(|&p| !end.started[p]).map(|p| self.tests[p]).collect();
@@ -248,6 +261,8 @@ struct BatchRun<'t> {
     running: Option<usize>,
     /// Failed tests wait for their captured output, printed after all tests.
     failed: Vec<(usize, Duration, Vec<u8>)>,
+    /// Under `--show-output`, passing tests wait for theirs too.
+    passed: Option<Vec<(usize, Duration, Vec<u8>)>>,
 }
 
 impl BatchRun<'_> {
@@ -271,12 +286,19 @@ impl BatchRun<'_> {
                         return Ok(());
                     }
                 };
-                let output =
-                    if noise.iter().all(u8::is_ascii_whitespace) { Vec::new() } else { noise };
-                sink.send(report(self.tests[pos], outcome, duration, output))
+                if let (Outcome::Passed, Some(passed)) = (&outcome, self.passed.as_mut()) {
+                    passed.push((pos, duration, noise));
+                    return Ok(());
+                }
+                sink.send(report(self.tests[pos], outcome, duration, visible(noise)))
             }
         }
     }
+}
+
+/// Output that is only whitespace is none.
+fn visible(output: Vec<u8>) -> Vec<u8> {
+    if output.iter().all(u8::is_ascii_whitespace) { Vec::new() } else { output }
 }
 
 fn report(index: TestIndex, outcome: Outcome, duration: Duration, output: Vec<u8>) -> FromWorker {

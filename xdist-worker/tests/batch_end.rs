@@ -58,6 +58,7 @@ fn script(name: &str, body: &str) -> BinarySpec {
         args: Vec::new(),
         unlisted: Vec::new(),
         harness: Harness::Libtest,
+        show_output: false,
     }
 }
 

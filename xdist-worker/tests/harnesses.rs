@@ -43,6 +43,7 @@ fn harness(test: &str) -> BinarySpec {
         args: Vec::new(),
         unlisted: Vec::new(),
         harness: Harness::Libtest,
+        show_output: false,
     }
 }
 
@@ -133,6 +134,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         args: Vec::new(),
         unlisted: Vec::new(),
         harness: Harness::Libtest,
+        show_output: false,
     };
     let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };
     let group = std::sync::atomic::AtomicI32::new(0);

@@ -13,6 +13,7 @@ use xdist_core::events::RunSubscriber;
 use xdist_core::protocol::ToWorker;
 use xdist_core::testlist::TestList;
 
+use crate::cli::display::OutputWhen;
 use crate::cli::{NoTests, RunArgs, RunFormat};
 use crate::collect::collect;
 use crate::collect::shard::Sharding;
@@ -130,6 +131,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let mut junit = settings.junit.as_ref().map(|path| {
         JunitReporter::new(&list, path, DEFAULT_RUN_NAME)
             .with_skipped_before(&collected.full, &collected.ignored)
+            .with_success_output(settings.success_output != OutputWhen::Never)
     });
     let mut github = GithubReporter::wanted().then(|| {
         let out = Box::new(std::io::stdout());

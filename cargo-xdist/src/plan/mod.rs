@@ -15,12 +15,15 @@ pub mod source_files;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use xdist_core::protocol::{Batching, BinarySpec, RunLimits, TestLimits, TestSpec, WorkerSetup};
+use xdist_core::protocol::{
+    Batching, BinarySpec, Harness, RunLimits, TestLimits, TestSpec, WorkerSetup,
+};
 use xdist_core::testlist::{RunIgnored, TestFilter, TestList};
 use xdist_core::{DSession, SessionConfig};
 use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
 
 use crate::cli::FlakyResult;
+use crate::cli::display::OutputWhen;
 use crate::collect::Collected;
 use crate::config::filterset::BinaryFacts;
 use crate::config::groups::Groups;
@@ -118,6 +121,14 @@ pub fn plan(
     let mut setup = worker_setup(&list, include_ignored, limits, batching(mode, max_fail));
     for (binary, unlisted) in setup.binaries.iter_mut().zip(unlisted_names(collected)) {
         binary.unlisted = unlisted;
+    }
+    // Success output of a libtest binary comes from libtest's `--show-output`; a custom
+    // harness may not take it, and its passing tests' output is not captured anyway.
+    if settings.success_output != OutputWhen::Never {
+        for (spec, binary) in setup.binaries.iter_mut().zip(&list.binaries) {
+            spec.show_output = binary.harness == Harness::Libtest
+                && !collected.custom_harnesses.contains(&binary.id);
+        }
     }
     setup.first = u32::try_from(first).unwrap_or(u32::MAX);
     Ok(Plan {
@@ -227,6 +238,7 @@ fn worker_setup(
                 args: b.args.clone(),
                 unlisted: Vec::new(),
                 harness: b.harness,
+                show_output: false,
             })
             .collect(),
         tests: list

@@ -88,6 +88,7 @@ mod tests {
                 args: vec![],
                 unlisted: vec![],
                 harness: Harness::Libtest,
+                show_output: false,
             }],
             tests: vec![],
             include_ignored: false,

@@ -89,6 +89,9 @@ pub struct JunitReporter<'a> {
     elapsed: Option<Duration>,
     /// What writing the file on `RunFinished` gave.
     written: Option<Result<(), JunitError>>,
+    /// Passing tests' output goes in their `system-out` too (success output was asked
+    /// for, as nextest's `store-success-output`).
+    success_output: bool,
 }
 
 impl<'a> JunitReporter<'a> {
@@ -116,7 +119,14 @@ impl<'a> JunitReporter<'a> {
             started: None,
             elapsed: None,
             written: None,
+            success_output: false,
         }
+    }
+
+    /// Stores passing tests' output in their cases when `store` (success output is on).
+    pub fn with_success_output(mut self, store: bool) -> Self {
+        self.success_output = store;
+        self
     }
 
     /// Adds the tests left out before the run (`#[ignore]`d ones, which never reach the
@@ -225,7 +235,7 @@ impl<'a> JunitReporter<'a> {
                 name: test.name.clone(),
                 worker: outcome.last.worker,
                 in_run: true,
-                case: test_case(&outcome.last, &earlier),
+                case: test_case(&outcome.last, &earlier, self.success_output),
             });
         }
         for (binary, name) in &self.skipped_before {
@@ -291,7 +301,7 @@ struct Case {
 
 /// The testcase of a final outcome `last` after the failed attempts `earlier`. The name
 /// is set by the caller.
-fn test_case(last: &TestResult, earlier: &[TestResult]) -> TestCase {
+fn test_case(last: &TestResult, earlier: &[TestResult], success_output: bool) -> TestCase {
     let flaky_fail = last.status == TestStatus::Failed
         && !earlier.is_empty()
         && last.cause.as_deref().is_some_and(|c| c.starts_with("flaky: "));
@@ -341,7 +351,8 @@ fn test_case(last: &TestResult, earlier: &[TestResult]) -> TestCase {
     let mut case = TestCase::new("", status);
     let ran = main.status != TestStatus::NotRun;
     case.set_time(if ran { main.duration } else { Duration::ZERO });
-    if main.is_failure() && !main.output.is_empty() {
+    let passed = main.status == TestStatus::Passed;
+    if (main.is_failure() || passed && success_output) && !main.output.is_empty() {
         case.set_system_out_lossy(&main.output);
     }
     if let Some(worker) = last.worker {

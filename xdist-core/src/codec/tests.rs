@@ -52,6 +52,7 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
                 args: Vec::new(),
                 unlisted: Vec::new(),
                 harness,
+                show_output: harness == Harness::Libtest,
             });
     let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });
     prop_oneof![

@@ -213,6 +213,7 @@ mod tests {
             args: Vec::new(),
             unlisted: Vec::new(),
             harness: Harness::Whole,
+            show_output: false,
         };
         let group = AtomicI32::new(0);
         let batch = Batch {
