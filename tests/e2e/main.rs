@@ -16,6 +16,7 @@ mod reporting;
 mod rerun;
 mod robustness;
 mod runner;
+mod script_reports;
 mod scripts;
 mod stress;
 mod success_output;

@@ -20,6 +20,9 @@ use xdist_core::summary::{TestResult, TestStatus};
 use xdist_core::testlist::{TestList, compare_binary_ids};
 use xdist_core::{WorkerId, worker_name};
 
+use super::junit_scripts;
+use crate::scripts::ScriptRecord;
+
 /// The report's name when none is given (nextest's is `nextest-run`).
 pub const DEFAULT_RUN_NAME: &str = "xdist-run";
 
@@ -92,6 +95,8 @@ pub struct JunitReporter<'a> {
     /// Passing tests' output goes in their `system-out` too (success output was asked
     /// for, as nextest's `store-success-output`).
     success_output: bool,
+    /// The setup and teardown scripts that ran.
+    scripts: Vec<ScriptRecord>,
 }
 
 impl<'a> JunitReporter<'a> {
@@ -120,6 +125,16 @@ impl<'a> JunitReporter<'a> {
             elapsed: None,
             written: None,
             success_output: false,
+            scripts: Vec::new(),
+        }
+    }
+
+    /// Adds the records of scripts that ran (setup before the run, teardown after it).
+    /// The file is written again by [`JunitReporter::finish`] if the run had written it.
+    pub fn add_scripts(&mut self, records: &[ScriptRecord]) {
+        if !records.is_empty() {
+            self.scripts.extend_from_slice(records);
+            self.written = None;
         }
     }
 
@@ -261,6 +276,7 @@ impl<'a> JunitReporter<'a> {
         if let Some(elapsed) = self.elapsed.or_else(|| self.started.map(|s| s.elapsed())) {
             report.set_time(elapsed);
         }
+        report.add_test_suites(junit_scripts::suite("setup", &self.scripts));
         let mut suite: Option<TestSuite> = None;
         let mut names: HashMap<String, u32> = HashMap::new();
         for Case { binary, name, worker, in_run, mut case } in cases {
@@ -285,6 +301,7 @@ impl<'a> JunitReporter<'a> {
             suite.as_mut().expect("a suite").add_test_case(case);
         }
         report.add_test_suites(suite);
+        report.add_test_suites(junit_scripts::suite("teardown", &self.scripts));
         report
     }
 }
