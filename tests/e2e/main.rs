@@ -10,6 +10,7 @@ mod harnesses;
 mod hostile;
 mod libtest_json;
 mod looponfail;
+mod override_groups;
 mod partition;
 mod remote;
 mod reporting;
