@@ -1,7 +1,8 @@
 //! A profile's setup and teardown scripts, run once by the controller: setup before any
 //! worker starts (its `KEY=VALUE` lines in `$XDIST_ENV` are given to every test), teardown
 //! after every worker has finished. Each runs in its own process group, output captured and
-//! shown when it fails; a signal while one runs stops it (docs/setup-teardown.md).
+//! shown when it fails; a signal while one runs stops it (docs/setup-teardown.md). Each
+//! script that ran leaves a [`ScriptRecord`] for the JUnit file and the JSON stream.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -34,6 +35,36 @@ pub struct Scripts {
     root: PathBuf,
     /// What setup exported, also given to teardown.
     exported: Vec<(String, String)>,
+    /// How the scripts that ran so far ended, not yet taken.
+    records: Vec<ScriptRecord>,
+}
+
+/// How one script ran, for the reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptRecord {
+    /// `setup` or `teardown`.
+    pub phase: &'static str,
+    /// Its place in its phase, from 0.
+    pub index: usize,
+    /// Its command line, words joined by spaces.
+    pub command: String,
+    /// How long it ran.
+    pub duration: Duration,
+    /// How it ended.
+    pub result: ScriptResult,
+    /// What it printed, stdout then stderr.
+    pub output: Vec<u8>,
+}
+
+/// How a script ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScriptResult {
+    /// It exited 0 (and what it exported could be read).
+    Passed,
+    /// It failed: why (`exit code 3`, `cannot start it: …`).
+    Failed(String),
+    /// A signal stopped it (its name).
+    Interrupted(String),
 }
 
 /// How one script ended.
@@ -46,7 +77,18 @@ enum ScriptEnd {
 impl Scripts {
     /// The scripts, with relative working directories taken from `root`.
     pub fn new(setup: Vec<Script>, teardown: Vec<Script>, root: &Path) -> Self {
-        Self { setup, teardown, root: root.to_path_buf(), exported: Vec::new() }
+        Self {
+            setup,
+            teardown,
+            root: root.to_path_buf(),
+            exported: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    /// The records of the scripts that ran since the last call, in order.
+    pub fn take_records(&mut self) -> Vec<ScriptRecord> {
+        std::mem::take(&mut self.records)
     }
 
     /// True when there is a teardown to run.
@@ -70,34 +112,43 @@ impl Scripts {
         self.phase("teardown", &scripts).await
     }
 
-    async fn phase(&self, phase: &str, scripts: &[Script]) -> PhaseEnd {
+    async fn phase(&mut self, phase: &'static str, scripts: &[Script]) -> PhaseEnd {
         let mut exported = Vec::new();
-        for script in scripts {
+        for (index, script) in scripts.iter().enumerate() {
             let shown = script.command.join(" ");
+            let mut record = |duration, result, output| {
+                let command = shown.clone();
+                self.records.push(ScriptRecord { phase, index, command, duration, result, output });
+            };
             let env_file = match tempfile::NamedTempFile::new() {
                 Ok(file) => file,
                 Err(e) => {
-                    eprintln!(
-                        "error: {phase} `{shown}`: cannot create the {ENV_FILE_VAR} file: {e}"
-                    );
+                    let why = format!("cannot create the {ENV_FILE_VAR} file: {e}");
+                    eprintln!("error: {phase} `{shown}`: {why}");
+                    record(Duration::ZERO, ScriptResult::Failed(why), Vec::new());
                     return PhaseEnd::Failed;
                 }
             };
             let started = Instant::now();
-            let end = self.run_one(script, env_file.path()).await;
-            let took = secs(started.elapsed());
+            let end = Self::run_one(&self.root, &self.exported, script, env_file.path()).await;
+            let elapsed = started.elapsed();
+            let took = secs(elapsed);
+            let mut record = |result, output| record(elapsed, result, output);
             match end {
-                ScriptEnd::Exited { ok: true, .. } => {
+                ScriptEnd::Exited { ok: true, output, .. } => {
                     let text = std::fs::read_to_string(env_file.path()).unwrap_or_default();
                     match parse_env_file(&text) {
                         Ok(vars) => exported.extend(vars),
                         Err(message) => {
                             eprintln!("xdist: {phase} [{took}] {shown}: FAILED");
                             eprintln!("error: {phase} `{shown}`: {ENV_FILE_VAR}: {message}");
+                            let why = format!("{ENV_FILE_VAR}: {message}");
+                            record(ScriptResult::Failed(why), output);
                             return PhaseEnd::Failed;
                         }
                     }
                     eprintln!("xdist: {phase} [{took}] {shown}: passed");
+                    record(ScriptResult::Passed, output);
                 }
                 ScriptEnd::Exited { ok: false, status, output } => {
                     eprintln!("xdist: {phase} [{took}] {shown}: FAILED ({status})");
@@ -109,15 +160,18 @@ impl Scripts {
                         }
                         eprintln!("---");
                     }
+                    record(ScriptResult::Failed(status), output);
                     return PhaseEnd::Failed;
                 }
                 ScriptEnd::NotStarted(e) => {
                     eprintln!("xdist: {phase} [{took}] {shown}: FAILED");
                     eprintln!("error: {phase} `{shown}`: cannot start it: {e}");
+                    record(ScriptResult::Failed(format!("cannot start it: {e}")), Vec::new());
                     return PhaseEnd::Failed;
                 }
                 ScriptEnd::Interrupted(signal) => {
                     eprintln!("xdist: {phase} [{took}] {shown}: stopped by {signal}");
+                    record(ScriptResult::Interrupted(signal.clone()), Vec::new());
                     return PhaseEnd::Interrupted(signal);
                 }
             }
@@ -125,12 +179,17 @@ impl Scripts {
         PhaseEnd::Passed(exported)
     }
 
-    async fn run_one(&self, script: &Script, env_file: &Path) -> ScriptEnd {
+    async fn run_one(
+        root: &Path,
+        exported: &[(String, String)],
+        script: &Script,
+        env_file: &Path,
+    ) -> ScriptEnd {
         let mut command = tokio::process::Command::new(&script.command[0]);
         command
             .args(&script.command[1..])
-            .current_dir(script.cwd.clone().unwrap_or_else(|| self.root.clone()))
-            .envs(self.exported.iter().map(|(k, v)| (k, v)))
+            .current_dir(script.cwd.clone().unwrap_or_else(|| root.to_path_buf()))
+            .envs(exported.iter().map(|(k, v)| (k, v)))
             .envs(script.env.iter().map(|(k, v)| (k, v)))
             .env(ENV_FILE_VAR, env_file)
             .stdin(Stdio::null())

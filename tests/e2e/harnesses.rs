@@ -148,7 +148,8 @@ fn every_harness_matches_cargo_test_in_every_mode() {
     let runs = modes
         .iter()
         .map(|m| vec!["-n", "2", "--dist", m])
-        .chain([vec!["-n", "1"], vec!["-n", "4"]]);
+        // Success output asks libtest for `--show-output`, never a custom harness.
+        .chain([vec!["-n", "1"], vec!["-n", "4"], vec!["-n", "2", "--success-output", "final"]]);
     for args in runs {
         let out = xdist(HARNESSES, "run").args(&args).output().unwrap();
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

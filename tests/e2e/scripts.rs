@@ -16,12 +16,12 @@ const SCRIPTS: &str = "tests/fixtures/scripts";
 
 /// A temp dir with a user config holding `[profile.st]` with these scripts (TOML), and the
 /// marker files the scripts and tests write.
-struct Setup {
+pub struct Setup {
     dir: tempfile::TempDir,
 }
 
 impl Setup {
-    fn new(scripts: &str) -> Self {
+    pub fn new(scripts: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("xdg/cargo-xdist");
         std::fs::create_dir_all(&config).unwrap();
@@ -30,11 +30,11 @@ impl Setup {
         Self { dir }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn run(&self, args: &[&str]) -> Command {
+    pub fn run(&self, args: &[&str]) -> Command {
         let mut cmd = xdist(SCRIPTS, "run");
         cmd.env("XDG_CONFIG_HOME", self.path("xdg"))
             .env("SLEEP_MARK", self.path("sleeping"))
@@ -43,7 +43,7 @@ impl Setup {
         cmd
     }
 
-    fn output(&self, args: &[&str]) -> Output {
+    pub fn output(&self, args: &[&str]) -> Output {
         self.run(args).output().unwrap()
     }
 }

@@ -161,6 +161,10 @@ pub struct BinarySpec {
     /// It takes one test name per process (a harness such as libtest-mimic, as an earlier
     /// run found): batches of it name one test each from the start.
     pub one_name: bool,
+    /// Pass libtest's `--show-output`, so that it prints the captured output of passing
+    /// tests after the tests (success output was asked for, and the binary is rustc's
+    /// libtest, not a custom harness).
+    pub show_output: bool,
 }
 
 /// How a test binary's tests are run.

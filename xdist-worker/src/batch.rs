@@ -112,6 +112,12 @@ impl<'a> Batch<'a> {
         if self.no_capture {
             command.arg("--nocapture");
         }
+        // libtest prints passing tests' captured output after all tests: their reports wait
+        // for the end of the process.
+        let show_output = spec.show_output && !self.no_capture;
+        if show_output {
+            command.arg("--show-output");
+        }
         match &self.filters {
             Some(filters) => command.arg("--").args(filters),
             None => command.arg("--exact").arg("--").args(&names),
@@ -147,7 +153,9 @@ impl<'a> Batch<'a> {
             running: None,
             failed: Vec::new(),
             started: 0,
-            cut: Cut::new(if self.tests.len() > 1 { self.cut_after } else { None }, pid),
+            // Under `--show-output` a cut would lose the passing tests' output too.
+            cut: Cut::new(self.cut_after.filter(|_| self.tests.len() > 1 && !show_output), pid),
+            passed: show_output.then(Vec::new),
         };
         let mut parser = StreamParser::new(&names, keep);
         let mut status: Option<ExitStatus> = None;
@@ -217,6 +225,12 @@ impl<'a> Batch<'a> {
                 output.extend_from_slice(&stderr);
             }
             sink.send(failed(indices[pos], None, duration, output))?;
+        }
+        let mut success_output = end.success_output;
+        for (pos, duration, noise) in run.passed.take().unwrap_or_default() {
+            let mut output = success_output.remove(&pos).unwrap_or_default();
+            output.extend(noise);
+            sink.send(report(indices[pos], Outcome::Passed, duration, visible(output)))?;
         }
 
         let unstarted: Vec<(TestIndex, &'a str)> =
@@ -288,6 +302,8 @@ struct BatchRun<'t> {
     started: usize,
     /// The cut after a slow test.
     cut: Cut,
+    /// Under `--show-output`, passing tests wait for theirs too.
+    passed: Option<Vec<(usize, Duration, Vec<u8>)>>,
 }
 
 impl BatchRun<'_> {
@@ -323,12 +339,19 @@ impl BatchRun<'_> {
                         return Ok(());
                     }
                 };
-                let output =
-                    if noise.iter().all(u8::is_ascii_whitespace) { Vec::new() } else { noise };
-                sink.send(report(self.tests[pos], outcome, duration, output))
+                if let (Outcome::Passed, Some(passed)) = (&outcome, self.passed.as_mut()) {
+                    passed.push((pos, duration, noise));
+                    return Ok(());
+                }
+                sink.send(report(self.tests[pos], outcome, duration, visible(noise)))
             }
         }
     }
+}
+
+/// Output that is only whitespace is none.
+fn visible(output: Vec<u8>) -> Vec<u8> {
+    if output.iter().all(u8::is_ascii_whitespace) { Vec::new() } else { output }
 }
 
 fn report(index: TestIndex, outcome: Outcome, duration: Duration, output: Vec<u8>) -> FromWorker {

@@ -17,14 +17,20 @@
 //!   agree with every outcome, preceded by a `failures:` list that names exactly the failed
 //!   tests. Then the summary settles the last test. Otherwise the last test that started
 //!   did not finish, whatever its output said ([`StreamEnd::unfinished`]).
+//!
+//! Under `--show-output` libtest's end begins with a `successes:` part holding passing
+//! tests' captured output (`successes.rs`); it is read like the failures' sections, into
+//! [`StreamEnd::success_output`].
 
 mod lines;
+mod successes;
 mod tail;
 
 use std::collections::HashMap;
 
 pub use lines::{Counts, Verdict};
 use lines::{announced_count, find, verdict_of};
+use successes::Names;
 use tail::Tail;
 
 use crate::capture::BoundedOutput;
@@ -99,6 +105,9 @@ pub struct StreamEnd {
     pub unfinished: Option<(usize, Vec<u8>)>,
     /// Captured output of failed tests, by batch position.
     pub failure_output: HashMap<usize, Vec<u8>>,
+    /// Captured output of passing tests that libtest printed (`--show-output`), by batch
+    /// position.
+    pub success_output: HashMap<usize, Vec<u8>>,
     /// The process ran to libtest's normal end (see the module documentation).
     pub completed: bool,
     /// Which batch positions started.
@@ -224,6 +233,12 @@ impl StreamParser {
         }
         end.started = std::mem::take(&mut self.started);
         if let Some((tail, _)) = tail {
+            end.success_output = tail
+                .successes
+                .sections
+                .into_iter()
+                .map(|(pos, out)| (pos, trim_section(out.into_bytes())))
+                .collect();
             end.failure_output = tail
                 .sections
                 .into_iter()
@@ -287,20 +302,24 @@ impl StreamParser {
                 return;
             }
         }
+        let names = Names { positions: &self.positions, rank: &self.rank };
         if let Some((tail, _)) = self.tail.as_mut() {
-            tail.line(bare, &self.positions);
-        } else if bare == b"failures:" || bare.starts_with(b"test result: ") {
+            tail.line(bare, &names);
+        } else if bare == b"successes:"
+            || bare == b"failures:"
+            || bare.starts_with(b"test result: ")
+        {
             // A test that shows no result cannot be followed by libtest's end.
             match self.current.as_ref() {
                 Some(cur) if cur.verdict.is_some() => {
                     let mut tail = Tail::new(self.keep);
-                    tail.line(bare, &self.positions);
+                    tail.line(bare, &names);
                     self.tail = Some((tail, cur.noise.clone()));
                 }
                 Some(_) => {}
                 None => {
                     let mut tail = Tail::new(self.keep);
-                    tail.line(bare, &self.positions);
+                    tail.line(bare, &names);
                     self.tail = Some((tail, BoundedOutput::new(0)));
                 }
             }
@@ -416,5 +435,7 @@ fn trim_section(mut text: Vec<u8>) -> Vec<u8> {
     text
 }
 
+#[cfg(test)]
+mod success_tests;
 #[cfg(test)]
 mod tests;

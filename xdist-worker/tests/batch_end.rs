@@ -59,6 +59,7 @@ fn script(name: &str, body: &str) -> BinarySpec {
         unlisted: Vec::new(),
         harness: Harness::Libtest,
         one_name: false,
+        show_output: false,
     }
 }
 

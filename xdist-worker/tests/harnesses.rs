@@ -44,6 +44,7 @@ fn harness(test: &str) -> BinarySpec {
         unlisted: Vec::new(),
         harness: Harness::Libtest,
         one_name: false,
+        show_output: false,
     }
 }
 
@@ -160,6 +161,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         unlisted: Vec::new(),
         harness: Harness::Libtest,
         one_name: false,
+        show_output: false,
     };
     let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };
     let group = std::sync::atomic::AtomicI32::new(0);

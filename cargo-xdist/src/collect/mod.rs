@@ -8,7 +8,7 @@ pub mod listing_cache;
 pub mod shard;
 pub mod test_env;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::PackageId;
@@ -42,6 +42,8 @@ pub struct Collected {
     pub config_root: Utf8PathBuf,
     /// The local build (not an archive's), for shipping it to ssh workers.
     pub build: Option<cargo_build::BuildOutput>,
+    /// The binary ids of `harness = false` targets (custom harnesses).
+    pub custom_harnesses: HashSet<String>,
     /// An archive's temporary extraction dir, removed when the collection is dropped.
     pub _extracted: Option<tempfile::TempDir>,
 }
@@ -139,6 +141,8 @@ pub fn collect(
             });
         }
     }
+    let custom_harnesses =
+        targets.iter().filter(|t| t.custom_harness).map(|t| t.binary.id.clone()).collect();
     let cache = ListingCache::load(&target_dir);
     let full = listing::list_tests(targets, Some(&cache))?;
     cache.save();
@@ -159,6 +163,7 @@ pub fn collect(
         target_dir,
         config_root,
         build: archive.archive_file.is_none().then_some(build),
+        custom_harnesses,
         _extracted: extracted,
     })
 }

@@ -13,13 +13,14 @@ use xdist_core::events::RunSubscriber;
 use xdist_core::protocol::ToWorker;
 use xdist_core::testlist::TestList;
 
+use crate::cli::display::OutputWhen;
 use crate::cli::{NoTests, RunArgs, RunFormat};
-use crate::collect::collect;
 use crate::collect::shard::Sharding;
+use crate::collect::{Collected, collect};
 use crate::commands::{doctests_wanted, settings_for};
 use crate::config::filterset::Filtersets;
 use crate::config::groups::Groups;
-use crate::config::settings::flag_values;
+use crate::config::settings::{RunSettings, flag_values};
 use crate::drive::drive;
 use crate::drive::transport::Transport;
 use crate::drive::transport::local::LocalTransport;
@@ -38,7 +39,7 @@ use crate::report::progress::ProgressDisplay;
 use crate::report::style::{self, Palette, Progress, TermEnv};
 use crate::report::terminal::{Detail, TerminalReporter};
 use crate::report::timeline::Timeline;
-use crate::scripts::{PhaseEnd, Scripts};
+use crate::scripts::{PhaseEnd, ScriptRecord, Scripts};
 
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
@@ -76,14 +77,22 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let root = collected.workspace_root.clone();
     let mut scripts =
         Scripts::new(resolved.setup.clone(), resolved.teardown.clone(), root.as_ref());
-    match runtime.block_on(scripts.setup()) {
+    let setup_end = runtime.block_on(scripts.setup());
+    let setup_records = scripts.take_records();
+    match setup_end {
         PhaseEnd::Passed(vars) => {
             for binary in &mut collected.full.binaries {
                 binary.env.extend(vars.iter().cloned());
             }
         }
-        PhaseEnd::Failed => return Ok(exit_code::SETUP_FAILED),
-        PhaseEnd::Interrupted(_) => return Ok(exit_code::INTERRUPTED),
+        PhaseEnd::Failed => {
+            report_scripts_alone(&settings, &collected, &setup_records);
+            return Ok(exit_code::SETUP_FAILED);
+        }
+        PhaseEnd::Interrupted(_) => {
+            report_scripts_alone(&settings, &collected, &setup_records);
+            return Ok(exit_code::INTERRUPTED);
+        }
     }
     let fixed = (!specs.is_empty()).then(|| u32::try_from(specs.len()).unwrap_or(u32::MAX));
     let plan = plan::plan(&settings, &filter, &collected, rerun.first, fixed)?;
@@ -128,11 +137,16 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         let skipped = collected.ignored.iter().map(|&i| collected.full.binary_and_name(i));
         let out = std::io::BufWriter::new(std::io::stdout());
         let pretty = settings.message_format == RunFormat::JsonPretty;
-        JsonStream::with_style(&list, skipped.collect(), out, pretty)
+        let mut stream = JsonStream::with_style(&list, skipped.collect(), out, pretty);
+        stream.scripts(&setup_records);
+        stream
     });
     let mut junit = settings.junit.as_ref().map(|path| {
-        JunitReporter::new(&list, path, DEFAULT_RUN_NAME)
+        let mut junit = JunitReporter::new(&list, path, DEFAULT_RUN_NAME)
             .with_skipped_before(&collected.full, &collected.ignored)
+            .with_success_output(settings.success_output != OutputWhen::Never);
+        junit.add_scripts(&setup_records);
+        junit
     });
     let mut github = GithubReporter::wanted().then(|| {
         let out = Box::new(std::io::stdout());
@@ -188,6 +202,13 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         }
         (true, false) => Some(runtime.block_on(scripts.teardown())),
     };
+    let teardown_records = scripts.take_records();
+    if let Some(events) = events.as_mut() {
+        events.scripts(&teardown_records);
+    }
+    if let Some(junit) = junit.as_mut() {
+        junit.add_scripts(&teardown_records);
+    }
     if let Some(recorder) = recorder {
         save_history(recorder.into_history());
     }
@@ -216,6 +237,24 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     } else {
         exit_code::OK
     })
+}
+
+/// A run that ends in its setup still reports the setup scripts: their JSON events on
+/// stdout and a JUnit file holding only them.
+fn report_scripts_alone(settings: &RunSettings, collected: &Collected, records: &[ScriptRecord]) {
+    let list = collected.run_list();
+    if matches!(settings.message_format, RunFormat::Json | RunFormat::JsonPretty) {
+        let out = std::io::BufWriter::new(std::io::stdout());
+        let pretty = settings.message_format == RunFormat::JsonPretty;
+        JsonStream::with_style(&list, Vec::new(), out, pretty).scripts(records);
+    }
+    if let Some(path) = &settings.junit {
+        let mut junit = JunitReporter::new(&list, path, DEFAULT_RUN_NAME);
+        junit.add_scripts(records);
+        if let Err(e) = junit.finish() {
+            eprintln!("warning: {}", error_chain(&e));
+        }
+    }
 }
 
 /// The terminal report and, on a terminal, the live display it writes above. The human

@@ -514,16 +514,10 @@ impl Doc<'_> {
                     }
                 }
             }
-            let Some((filter, span)) = filter else {
+            let Some((filter, _)) = filter else {
                 let message = "an override needs a `filter`".to_string();
                 return Err(self.error(entry.span(), &at, message));
             };
-            if o.filterset.is_some() && o.group.is_some() {
-                let message = "a `group` override takes a substring filter, not a filterset \
-                               (groups go by test id)"
-                    .to_string();
-                return Err(self.error(span, &format!("{at}.filter"), message));
-            }
             o.filter = filter;
             overrides.push(o);
         }

@@ -20,6 +20,7 @@ use crate::cli::rerun::{NoFailures, RerunArgs};
 use crate::cli::{CargoOptions, FilterOptions, FlakyResult, NoTests, RunArgs, RunFormat};
 use crate::config::file::{self, ConfigFile, FileKind, Override, Script};
 use crate::config::filterset::TestQuery;
+use crate::config::groups::GroupPattern;
 use crate::config::keys::{self, KEYS, Value};
 use crate::errors::ConfigError;
 
@@ -446,11 +447,16 @@ impl RunSettings {
     }
 
     /// Group rules from overrides: (group, filter), in order.
-    pub fn override_groups(&self) -> Vec<(String, String)> {
+    pub fn override_groups(&self) -> Vec<(String, GroupPattern)> {
         self.overrides
             .iter()
-            .filter(|o| o.filterset.is_none())
-            .filter_map(|o| o.group.clone().map(|g| (g, o.filter.clone())))
+            .filter_map(|o| {
+                let pattern = match &o.filterset {
+                    Some(set) => GroupPattern::Filterset(set.clone()),
+                    None => GroupPattern::Substring(o.filter.clone()),
+                };
+                o.group.clone().map(|g| (g, pattern))
+            })
             .collect()
     }
 }

@@ -215,7 +215,15 @@ fn overrides_apply_to_the_tests_their_filter_matches_first_match_first() {
     let slow = s.test_override("mycrate slow::big", None);
     assert_eq!(slow.timeout, Some(Duration::from_secs(120)), "default's override");
     assert_eq!(s.test_override("mycrate fast::small", None), Default::default());
-    assert_eq!(s.override_groups(), vec![("serial-db".to_string(), "db::".to_string())]);
+    let groups: Vec<(String, String)> = s
+        .override_groups()
+        .into_iter()
+        .map(|(g, p)| match p {
+            crate::config::groups::GroupPattern::Substring(p) => (g, p),
+            other => panic!("a substring filter, not {other:?}"),
+        })
+        .collect();
+    assert_eq!(groups, vec![("serial-db".to_string(), "db::".to_string())]);
     assert_eq!(s.groups, vec![("database".to_string(), "db::".to_string())]);
 
     let (r, args) = fixture.resolve(&["--profile", "ci", "--retries", "2"]).unwrap();
@@ -400,11 +408,31 @@ fn an_override_filter_may_be_a_filterset() {
         ),
         "{error}"
     );
-    let grouped = Fixture::new(
-        "[[profile.default.overrides]]\nfilter = \"test(db::)\"\ngroup = \"db\"\n",
-        None,
-    );
-    assert!(grouped.error(&[]).contains("a `group` override takes a substring filter"));
+}
+
+#[test]
+fn an_override_with_a_filterset_sets_a_group() {
+    use crate::config::filterset::TestQuery;
+    use crate::config::groups::Groups;
+    let file = "[[profile.default.overrides]]\nfilter = \"test(/^db::/) & kind(lib)\"\n\
+                group = \"db\"\n\n[[profile.default.overrides]]\nfilter = \"cli::\"\n\
+                group = \"cli\"\n";
+    let fx = Fixture::new(file, None);
+    let (r, args) = fx.resolve(&[]).unwrap();
+    let s = r.run_settings(&args);
+    let groups = Groups::new(&[], s.override_groups(), Vec::new()).unwrap();
+    let lib = TestQuery {
+        package: "store",
+        binary_id: "store",
+        binary: "store",
+        kind: "lib",
+        test: "db::put",
+    };
+    assert_eq!(groups.group_of("store db::put", &lib), Some("db"));
+    let itest = TestQuery { kind: "test", binary_id: "store::it", ..lib };
+    assert_eq!(groups.group_of("store::it db::put", &itest), None, "kind(lib)");
+    let cli = TestQuery { test: "cli::works", ..lib };
+    assert_eq!(groups.group_of("store cli::works", &cli), Some("cli"), "a substring still");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use xdist_core::testlist::TestList;
 use xdist_sched::TestMeta;
 
+use crate::config::filterset::BinaryFacts;
 use crate::config::groups::Groups;
 use crate::plan::history::History;
 use crate::plan::source_files::SourceFiles;
@@ -11,6 +12,7 @@ use crate::plan::source_files::SourceFiles;
 /// One [`TestMeta`] per test of `list`, in order.
 pub fn test_metas(list: &TestList, groups: &Groups, history: Option<&History>) -> Vec<TestMeta> {
     let mut sources = SourceFiles::default();
+    let facts: Vec<BinaryFacts> = list.binaries.iter().map(BinaryFacts::of).collect();
     list.tests
         .iter()
         .enumerate()
@@ -21,7 +23,9 @@ pub fn test_metas(list: &TestList, groups: &Groups, history: Option<&History>) -
                 binary_id: binary.id.clone(),
                 name: test.name.clone(),
                 source_file: sources.file_of(&binary.src_path, &test.name),
-                group: groups.group_of(&id).map(String::from),
+                group: groups
+                    .group_of(&id, &facts[test.binary as usize].query(&binary.id, &test.name))
+                    .map(String::from),
                 duration: history.and_then(|h| h.get(&id)),
                 first: false,
             }

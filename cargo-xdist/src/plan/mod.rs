@@ -16,13 +16,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use xdist_core::protocol::{
-    Batching, BinarySpec, LeakPolicy, RunLimits, TestLimits, TestSpec, WorkerSetup,
+    Batching, BinarySpec, Harness, LeakPolicy, RunLimits, TestLimits, TestSpec, WorkerSetup,
 };
 use xdist_core::testlist::{RunIgnored, TestFilter, TestList};
 use xdist_core::{DSession, SessionConfig};
 use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
 
 use crate::cli::FlakyResult;
+use crate::cli::display::OutputWhen;
 use crate::cli::leak::LeakResult;
 use crate::collect::Collected;
 use crate::config::filterset::BinaryFacts;
@@ -131,6 +132,14 @@ pub fn plan(
     for (spec, binary) in setup.binaries.iter_mut().zip(&list.binaries) {
         spec.one_name =
             history.as_ref().is_some_and(|h| h.takes_one_name(&binary.id, &binary.path));
+    }
+    // Success output of a libtest binary comes from libtest's `--show-output`; a custom
+    // harness may not take it, and its passing tests' output is not captured anyway.
+    if settings.success_output != OutputWhen::Never {
+        for (spec, binary) in setup.binaries.iter_mut().zip(&list.binaries) {
+            spec.show_output = binary.harness == Harness::Libtest
+                && !collected.custom_harnesses.contains(&binary.id);
+        }
     }
     setup.first = u32::try_from(first).unwrap_or(u32::MAX);
     Ok(Plan {
@@ -245,6 +254,7 @@ fn worker_setup(
                 unlisted: Vec::new(),
                 harness: b.harness,
                 one_name: false,
+                show_output: false,
             })
             .collect(),
         tests: list

@@ -89,6 +89,7 @@ mod tests {
                 unlisted: vec![],
                 harness: Harness::Libtest,
                 one_name: false,
+                show_output: false,
             }],
             tests: vec![],
             include_ignored: false,

@@ -10,6 +10,8 @@ use xdist_core::summary::{RunSummary, TestResult, TestStatus};
 use xdist_core::testlist::TestList;
 use xdist_core::{TestIndex, WorkerId, worker_name};
 
+use crate::scripts::{ScriptRecord, ScriptResult};
+
 /// The version of the stream's format; it changes only when a field changes meaning or
 /// goes away (new fields and events may appear without it).
 pub const FORMAT_VERSION: u32 = 1;
@@ -18,16 +20,59 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
 enum Line<'a> {
-    RunStarted { tests: usize, skipped: usize, workers: u32, mode: &'a str },
-    WorkerStarted { worker: String, replacing: Option<String> },
-    WorkerReady { worker: String },
-    WorkerExited { worker: String, expected: bool, cause: ExitCause<'a>, message: String },
-    TestStarted { id: String, binary_id: &'a str, name: &'a str, worker: String },
-    TestSlow { id: String, binary_id: &'a str, name: &'a str, worker: String, elapsed: f64 },
+    RunStarted {
+        tests: usize,
+        skipped: usize,
+        workers: u32,
+        mode: &'a str,
+    },
+    WorkerStarted {
+        worker: String,
+        replacing: Option<String>,
+    },
+    WorkerReady {
+        worker: String,
+    },
+    WorkerExited {
+        worker: String,
+        expected: bool,
+        cause: ExitCause<'a>,
+        message: String,
+    },
+    TestStarted {
+        id: String,
+        binary_id: &'a str,
+        name: &'a str,
+        worker: String,
+    },
+    TestSlow {
+        id: String,
+        binary_id: &'a str,
+        name: &'a str,
+        worker: String,
+        elapsed: f64,
+    },
     TestFinished(TestLine<'a>),
     TestRetried(TestLine<'a>),
-    RunCancelled { reason: Reason<'a>, message: String },
+    RunCancelled {
+        reason: Reason<'a>,
+        message: String,
+    },
     RunFinished(Totals),
+    ScriptStarted {
+        phase: &'a str,
+        index: usize,
+        command: &'a str,
+    },
+    ScriptFinished {
+        phase: &'a str,
+        index: usize,
+        command: &'a str,
+        outcome: &'static str,
+        duration: f64,
+        cause: Option<&'a str>,
+        output: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -106,6 +151,30 @@ impl<'a, W: Write> JsonStream<'a, W> {
             .map(|(binary, name)| (format!("{binary} {name}"), binary, name))
             .collect::<Vec<_>>();
         Self { list, out, pretty, skipped_before }
+    }
+
+    /// A `script-started` and a `script-finished` line for each script that ran (setup
+    /// scripts run before the stream's run starts, teardown scripts after it finished).
+    pub fn scripts(&mut self, records: &[ScriptRecord]) {
+        for record in records {
+            let (phase, index, command) = (record.phase, record.index, record.command.as_str());
+            self.emit(Line::ScriptStarted { phase, index, command });
+            let (outcome, cause) = match &record.result {
+                ScriptResult::Passed => ("passed", None),
+                ScriptResult::Failed(why) => ("failed", Some(why.as_str())),
+                ScriptResult::Interrupted(signal) => ("interrupted", Some(signal.as_str())),
+            };
+            self.emit(Line::ScriptFinished {
+                phase,
+                index,
+                command,
+                outcome,
+                duration: record.duration.as_secs_f64(),
+                cause,
+                output: String::from_utf8_lossy(&record.output).into_owned(),
+            });
+        }
+        let _ = self.out.flush();
     }
 
     fn emit(&mut self, line: Line<'_>) {

@@ -20,6 +20,9 @@ use xdist_core::summary::{TestResult, TestStatus};
 use xdist_core::testlist::{TestList, compare_binary_ids};
 use xdist_core::{WorkerId, worker_name};
 
+use super::junit_scripts;
+use crate::scripts::ScriptRecord;
+
 /// The report's name when none is given (nextest's is `nextest-run`).
 pub const DEFAULT_RUN_NAME: &str = "xdist-run";
 
@@ -89,6 +92,11 @@ pub struct JunitReporter<'a> {
     elapsed: Option<Duration>,
     /// What writing the file on `RunFinished` gave.
     written: Option<Result<(), JunitError>>,
+    /// Passing tests' output goes in their `system-out` too (success output was asked
+    /// for, as nextest's `store-success-output`).
+    success_output: bool,
+    /// The setup and teardown scripts that ran.
+    scripts: Vec<ScriptRecord>,
 }
 
 impl<'a> JunitReporter<'a> {
@@ -116,7 +124,24 @@ impl<'a> JunitReporter<'a> {
             started: None,
             elapsed: None,
             written: None,
+            success_output: false,
+            scripts: Vec::new(),
         }
+    }
+
+    /// Adds the records of scripts that ran (setup before the run, teardown after it).
+    /// The file is written again by [`JunitReporter::finish`] if the run had written it.
+    pub fn add_scripts(&mut self, records: &[ScriptRecord]) {
+        if !records.is_empty() {
+            self.scripts.extend_from_slice(records);
+            self.written = None;
+        }
+    }
+
+    /// Stores passing tests' output in their cases when `store` (success output is on).
+    pub fn with_success_output(mut self, store: bool) -> Self {
+        self.success_output = store;
+        self
     }
 
     /// Adds the tests left out before the run (`#[ignore]`d ones, which never reach the
@@ -225,7 +250,7 @@ impl<'a> JunitReporter<'a> {
                 name: test.name.clone(),
                 worker: outcome.last.worker,
                 in_run: true,
-                case: test_case(&outcome.last, &earlier),
+                case: test_case(&outcome.last, &earlier, self.success_output),
             });
         }
         for (binary, name) in &self.skipped_before {
@@ -251,6 +276,7 @@ impl<'a> JunitReporter<'a> {
         if let Some(elapsed) = self.elapsed.or_else(|| self.started.map(|s| s.elapsed())) {
             report.set_time(elapsed);
         }
+        report.add_test_suites(junit_scripts::suite("setup", &self.scripts));
         let mut suite: Option<TestSuite> = None;
         let mut names: HashMap<String, u32> = HashMap::new();
         for Case { binary, name, worker, in_run, mut case } in cases {
@@ -275,6 +301,7 @@ impl<'a> JunitReporter<'a> {
             suite.as_mut().expect("a suite").add_test_case(case);
         }
         report.add_test_suites(suite);
+        report.add_test_suites(junit_scripts::suite("teardown", &self.scripts));
         report
     }
 }
@@ -291,7 +318,7 @@ struct Case {
 
 /// The testcase of a final outcome `last` after the failed attempts `earlier`. The name
 /// is set by the caller.
-fn test_case(last: &TestResult, earlier: &[TestResult]) -> TestCase {
+fn test_case(last: &TestResult, earlier: &[TestResult], success_output: bool) -> TestCase {
     let flaky_fail = last.status == TestStatus::Failed
         && !earlier.is_empty()
         && last.cause.as_deref().is_some_and(|c| c.starts_with("flaky: "));
@@ -341,7 +368,8 @@ fn test_case(last: &TestResult, earlier: &[TestResult]) -> TestCase {
     let mut case = TestCase::new("", status);
     let ran = main.status != TestStatus::NotRun;
     case.set_time(if ran { main.duration } else { Duration::ZERO });
-    if main.is_failure() && !main.output.is_empty() {
+    let passed = main.status == TestStatus::Passed;
+    if (main.is_failure() || passed && success_output) && !main.output.is_empty() {
         case.set_system_out_lossy(&main.output);
     }
     if let Some(worker) = last.worker {

@@ -7,6 +7,7 @@ pub mod durations;
 pub mod github;
 pub mod json;
 pub mod junit;
+mod junit_scripts;
 pub mod libtest_json;
 pub mod outcomes;
 pub mod progress;

@@ -148,8 +148,8 @@ fn scripted_json(list: &TestList, config: SessionConfig, script: Script) -> Vec<
     out.text().lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
 }
 
-#[test]
-fn every_json_line_follows_the_schema_and_every_test_finishes_once() {
+/// The stream's schema, compiled.
+fn event_schema() -> (boon::Schemas, boon::SchemaIndex) {
     let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/json-events.schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
@@ -157,6 +157,49 @@ fn every_json_line_follows_the_schema_and_every_test_finishes_once() {
     let mut compiler = boon::Compiler::new();
     compiler.add_resource("file:///json-events.schema.json", schema).unwrap();
     let id = compiler.compile("file:///json-events.schema.json", &mut schemas).unwrap();
+    (schemas, id)
+}
+
+#[test]
+fn script_events_follow_the_schema() {
+    use crate::scripts::{ScriptRecord, ScriptResult};
+    let (schemas, id) = event_schema();
+    let record = |phase, index, result| ScriptRecord {
+        phase,
+        index,
+        command: "sh -c true".into(),
+        duration: Duration::from_millis(12),
+        result,
+        output: b"said \xff something\n".to_vec(),
+    };
+    let records = [
+        record("setup", 0, ScriptResult::Passed),
+        record("setup", 1, ScriptResult::Failed("exit code 3".into())),
+        record("teardown", 0, ScriptResult::Interrupted("SIGINT".into())),
+    ];
+    let out = Buffer::default();
+    let list = list(&NAMES);
+    super::json::JsonStream::with_style(&list, Vec::new(), out.clone(), false).scripts(&records);
+    let lines: Vec<serde_json::Value> =
+        out.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 6);
+    for line in &lines {
+        if let Err(e) = schemas.validate(line, id) {
+            panic!("{line} does not follow the schema: {e}");
+        }
+    }
+    let outcomes: Vec<&str> = lines.iter().filter_map(|l| l["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["passed", "failed", "interrupted"]);
+    assert_eq!(lines[3]["cause"], "exit code 3");
+    assert_eq!(lines[5]["phase"], "teardown");
+    let mut wrong = lines[1].clone();
+    wrong["phase"] = "midway".into();
+    assert!(schemas.validate(&wrong, id).is_err(), "the schema checks the phase");
+}
+
+#[test]
+fn every_json_line_follows_the_schema_and_every_test_finishes_once() {
+    let (schemas, id) = event_schema();
 
     let list = list(&NAMES);
     let config = SessionConfig { retries: 1, max_fail: None, ..config(2) };

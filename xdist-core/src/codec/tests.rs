@@ -59,6 +59,7 @@ fn to_worker() -> impl Strategy<Value = ToWorker> {
             unlisted: Vec::new(),
             harness,
             one_name,
+            show_output: harness == Harness::Libtest,
         });
     let test = (any::<u32>(), ".{0,40}").prop_map(|(binary, name)| TestSpec { binary, name });
     prop_oneof![

@@ -214,6 +214,7 @@ mod tests {
             unlisted: Vec::new(),
             harness: Harness::Whole,
             one_name: false,
+            show_output: false,
         };
         let group = AtomicI32::new(0);
         let batch = Batch {

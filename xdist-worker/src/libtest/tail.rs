@@ -1,11 +1,12 @@
-//! What libtest prints after its last test: the `failures:` sections with each failed test's
-//! captured output, the list of the failed tests' names and the `test result:` summary.
+//! What libtest prints after its last test: under `--show-output` the `successes:` part
+//! (`successes.rs`), the `failures:` sections with each failed test's captured output, the list of the failed tests' names and the `test result:` summary.
 //! Until the process has exited this is only a candidate, since a test's own output can
 //! imitate any of it; [`Tail`] reads it and keeps what the end of the stream needs.
 
 use std::collections::{HashMap, HashSet};
 
 use super::lines::{Counts, summary_counts};
+use super::successes::{Names, Successes};
 use crate::capture::BoundedOutput;
 
 /// A candidate end of the tests.
@@ -21,6 +22,12 @@ pub struct Tail {
     pub listed: HashSet<usize>,
     /// The counts of the last well-formed summary line.
     pub summary: Option<Counts>,
+    /// The `successes:` part, when the tail began with it.
+    pub successes: Successes,
+    /// Lines go to `successes` (the tail began with `successes:` and it has not ended).
+    in_successes: bool,
+    /// No line read yet.
+    fresh: bool,
 }
 
 impl Tail {
@@ -33,11 +40,41 @@ impl Tail {
             list: None,
             listed: HashSet::new(),
             summary: None,
+            successes: Successes::new(keep),
+            in_successes: false,
+            fresh: true,
         }
     }
 
-    /// Reads one line; `positions` maps the batch's names to their positions.
-    pub fn line(&mut self, line: &[u8], positions: &HashMap<Vec<u8>, usize>) {
+    /// Reads one line of the batch whose names are `names`.
+    pub fn line(&mut self, line: &[u8], names: &Names<'_>) {
+        let fresh = std::mem::replace(&mut self.fresh, false);
+        if fresh && line == b"successes:" {
+            self.in_successes = true;
+            return;
+        }
+        if self.in_successes {
+            if self.successes.line(line, names) {
+                return;
+            }
+            self.in_successes = false;
+        } else {
+            match self.successes.after_end(line, names) {
+                Some(true) if line.is_empty() => return,
+                Some(false) => {
+                    // What seemed the rest of libtest's end was a passing test's text.
+                    *self = Self {
+                        successes: std::mem::replace(&mut self.successes, Successes::new(0)),
+                        in_successes: true,
+                        fresh: false,
+                        ..Self::new(self.keep)
+                    };
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let positions = names.positions;
         if line.starts_with(b"test result: ") {
             // The last well-formed one counts; a process still running after a fake, or
             // one whose counts disagree, is caught when the stream ends.
@@ -77,6 +114,10 @@ impl Tail {
 
     /// Bytes of a line too long to hold, for the section being read.
     pub fn overflow(&mut self, bytes: &[u8]) {
+        if self.in_successes {
+            self.successes.overflow(bytes);
+            return;
+        }
         if let Some(out) = self.section.and_then(|pos| self.sections.get_mut(&pos)) {
             out.push(bytes);
         }
