@@ -207,6 +207,30 @@ impl DSession {
         actions
     }
 
+    /// Whether another worker would find work: tests wait unsent and the run goes on.
+    pub fn wants_more_workers(&self) -> bool {
+        self.stop_reason.is_none() && self.sched.has_unsent()
+    }
+
+    /// How many workers are running now.
+    pub fn live_workers(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Adds a worker (a new seat) while the run goes (`-n auto` following the work), and
+    /// sends it its first tests; nothing when no test waits unsent.
+    pub fn add_worker(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !self.wants_more_workers() {
+            return actions;
+        }
+        self.seats.push(Seat::default());
+        let seat = self.seats.len() - 1;
+        self.spawn(None, seat, &mut actions);
+        self.dispatch(&mut actions);
+        actions
+    }
+
     /// Feeds one event in and returns what to do about it.
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
         let mut actions = Vec::new();

@@ -169,7 +169,8 @@ impl LoadScheduler {
         let mut plan: BTreeMap<WorkerId, Vec<TestIndex>> = BTreeMap::new();
         let coarse = self.is_coarse();
         if let Some(estimates) = &self.estimates {
-            let take = if self.total < 2 * count || coarse {
+            // One worker has nothing to balance: holding work back would only cost processes.
+            let take = if self.total < 2 * count || coarse || count == 1 {
                 self.queue.len()
             } else {
                 // All but the last part of the estimated work, which tops workers up at the

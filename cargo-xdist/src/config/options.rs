@@ -56,7 +56,7 @@ impl FilterOptions {
 }
 
 /// CPUs this process may use (affinity and cgroup quota respected).
-fn available_cpus() -> u32 {
+pub fn available_cpus() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 

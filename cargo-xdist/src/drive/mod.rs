@@ -6,6 +6,7 @@
 //! crashed, and a second signal kills what is left and has the session report the rest as
 //! not run. One `select!` on a current-thread tokio runtime; the links' tasks do the I/O.
 
+pub mod growth;
 mod signals;
 pub mod transport;
 
@@ -21,6 +22,7 @@ use xdist_core::events::{CancelReason, RunEvent, RunSubscriber, WorkerExit};
 use xdist_core::protocol::{FromWorker, ToWorker};
 use xdist_core::{Action, DSession, Event, WorkerId};
 
+use growth::{CpuTimes, FIRST_LOOK, Growth, LOOK_EVERY};
 use signals::Interrupts;
 use transport::{LinkEvent, Transport, WorkerLink};
 
@@ -33,6 +35,8 @@ pub struct RunShape {
     pub mode: String,
     /// A worker that sends nothing (not even a heartbeat) for this long is killed.
     pub silence_timeout: Duration,
+    /// `-n auto`: add workers while CPUs stay idle, up to this rule's limit (`growth.rs`).
+    pub growth: Option<Growth>,
 }
 
 /// How a driven run ended.
@@ -83,6 +87,8 @@ pub async fn drive(
     if interrupts.is_some() {
         actions.extend(session.start());
     }
+    let mut cpu = shape.growth.and_then(|_| CpuTimes::read());
+    let mut next_look = Instant::now() + FIRST_LOOK;
     loop {
         while let Some(action) = actions.pop_front() {
             match action {
@@ -171,6 +177,27 @@ pub async fn drive(
                 }
             }
             () = tokio::time::sleep_until(next_silence) => {}
+            () = tokio::time::sleep_until(next_look), if cpu.is_some() => {}
+        }
+        if let (Some(growth), Some(before)) = (shape.growth, cpu) {
+            if Instant::now() >= next_look {
+                next_look = Instant::now() + LOOK_EVERY;
+                cpu = CpuTimes::read();
+                if let Some(now) = cpu.filter(|_| session.wants_more_workers()) {
+                    let current = u32::try_from(session.live_workers()).unwrap_or(u32::MAX);
+                    let add = growth.workers_to_add(
+                        now.busy_since(&before),
+                        growth::memory_ok(),
+                        current,
+                    );
+                    for _ in 0..add {
+                        actions.extend(session.add_worker());
+                    }
+                } else {
+                    // Nothing waits unsent: no more looks.
+                    cpu = cpu.filter(|_| session.wants_more_workers());
+                }
+            }
         }
         // Each worker on its own deadline, whatever woke the loop.
         let now = Instant::now();

@@ -53,7 +53,8 @@ pub(crate) async fn run_fake(
         _ => make_scheduler(mode, tests, SchedConfig { max_sched_chunk: None }),
     };
     let mut session = DSession::new(tests, sched, config);
-    let shape = RunShape { skipped: 0, mode: mode.name().into(), silence_timeout: silence };
+    let shape =
+        RunShape { skipped: 0, mode: mode.name().into(), silence_timeout: silence, growth: None };
     let mut recorder = Recorder::default();
     drive(&mut session, transport, &shape, &mut [&mut recorder]).await;
     assert!(session.is_done());

@@ -20,7 +20,7 @@ use xdist_core::protocol::{
 };
 use xdist_core::testlist::{RunIgnored, TestFilter, TestList};
 use xdist_core::{DSession, SessionConfig};
-use xdist_sched::{DistMode, SchedOptions, build_scheduler, useful_workers};
+use xdist_sched::{DistMode, SchedOptions, TestMeta, build_scheduler, useful_workers};
 
 use crate::cli::FlakyResult;
 use crate::cli::display::OutputWhen;
@@ -31,6 +31,7 @@ use crate::config::groups::Groups;
 use crate::config::options::worker_count;
 use crate::config::settings::RunSettings;
 use crate::drive::RunShape;
+use crate::drive::growth::{GROW_FACTOR, Growth};
 use crate::errors::XdistError;
 use crate::report::terminal::Detail;
 use history::History;
@@ -150,6 +151,7 @@ pub fn plan(
             skipped: skipped.len(),
             mode: mode.name().to_string(),
             silence_timeout: settings.worker_silence_timeout,
+            growth: growth(settings, mode, specs, workers, &metas),
         },
         detail: Detail {
             verbose: settings.verbose,
@@ -216,6 +218,30 @@ fn batching(mode: DistMode, max_fail: Option<u32>, history_known: bool) -> Batch
     } else {
         Batching::Whole
     }
+}
+
+/// `-n auto` (the default) on this machine alone may add workers while CPUs stay idle
+/// (`drive/growth.rs`); a fixed `-n`, `--tx`, `no` and `each` keep their count.
+fn growth(
+    settings: &RunSettings,
+    mode: DistMode,
+    specs: Option<u32>,
+    workers: u32,
+    metas: &[TestMeta],
+) -> Option<Growth> {
+    let auto = matches!(settings.numprocesses.as_deref(), None | Some("auto"));
+    if !auto || specs.is_some() || matches!(mode, DistMode::No | DistMode::Each) {
+        return None;
+    }
+    if std::env::var_os("XDIST_AUTO_NUM_WORKERS").is_some() {
+        return None;
+    }
+    let cpus = crate::config::options::available_cpus();
+    let useful = u32::try_from(useful_workers(mode, metas)).unwrap_or(u32::MAX);
+    let max = (cpus.saturating_mul(GROW_FACTOR))
+        .min(useful)
+        .min(settings.maxprocesses.unwrap_or(u32::MAX));
+    (max > workers).then_some(Growth { max })
 }
 
 fn millis(d: Duration) -> u64 {

@@ -34,6 +34,7 @@ fn scripted(
         skipped: skipped.1.len(),
         mode: mode.name().into(),
         silence_timeout: Duration::from_secs(60),
+        growth: None,
     };
     run_scripted(list.tests.len(), mode, config, script, &shape, &mut [&mut junit]);
     junit.finish().expect("the report is written");

@@ -32,8 +32,12 @@ fn scripted(
         Box::new(out.clone()),
         Box::new(err.clone()),
     );
-    let shape =
-        RunShape { skipped: 1, mode: mode.name().into(), silence_timeout: Duration::from_secs(60) };
+    let shape = RunShape {
+        skipped: 1,
+        mode: mode.name().into(),
+        silence_timeout: Duration::from_secs(60),
+        growth: None,
+    };
     run_scripted(list.tests.len(), mode, config, script, &shape, &mut [&mut reporter]);
     format!("--- stdout\n{}--- stderr\n{}", out.text(), err.text())
 }
@@ -142,8 +146,12 @@ fn scripted_json(list: &TestList, config: SessionConfig, script: Script) -> Vec<
     let out = Buffer::default();
     let skipped = vec![("demo".to_string(), "tests::skipped_before".to_string())];
     let mut stream = super::json::JsonStream::with_style(list, skipped, out.clone(), false);
-    let shape =
-        RunShape { skipped: 1, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let shape = RunShape {
+        skipped: 1,
+        mode: "load".into(),
+        silence_timeout: Duration::from_secs(60),
+        growth: None,
+    };
     run_scripted(list.tests.len(), DistMode::Load, config, script, &shape, &mut [&mut stream]);
     out.text().lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
 }
@@ -256,8 +264,12 @@ fn github_annotations_point_at_the_panic_and_the_job_summary_counts() {
         Box::new(out.clone()),
         Some(Box::new(summary.clone())),
     );
-    let shape =
-        RunShape { skipped: 0, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let shape = RunShape {
+        skipped: 0,
+        mode: "load".into(),
+        silence_timeout: Duration::from_secs(60),
+        growth: None,
+    };
     let config = SessionConfig { retries: 1, ..config(1) };
     run_scripted(list.tests.len(), DistMode::Load, config, script(), &shape, &mut [&mut github]);
     let annotations = out.text();
@@ -364,8 +376,12 @@ fn libtest_json_of_a_scripted_run() {
     let out = Buffer::default();
     let skipped = vec![("demo".to_string(), "tests::skipped_before".to_string())];
     let mut lines = LibtestJson::new(&list, skipped, out.clone());
-    let shape =
-        RunShape { skipped: 1, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let shape = RunShape {
+        skipped: 1,
+        mode: "load".into(),
+        silence_timeout: Duration::from_secs(60),
+        growth: None,
+    };
     let config = SessionConfig { retries: 1, ..config(1) };
     run_scripted(list.tests.len(), DistMode::Load, config, script(), &shape, &mut [&mut lines]);
     let lines: Vec<serde_json::Value> =
@@ -411,8 +427,12 @@ fn the_timeline_marks_crashes_and_retries() {
     use super::timeline::Timeline;
     let list = list(&NAMES);
     let mut timeline = Timeline::new(&list, std::path::Path::new("unused.json"));
-    let shape =
-        RunShape { skipped: 0, mode: "load".into(), silence_timeout: Duration::from_secs(60) };
+    let shape = RunShape {
+        skipped: 0,
+        mode: "load".into(),
+        silence_timeout: Duration::from_secs(60),
+        growth: None,
+    };
     let config = SessionConfig { retries: 1, ..config(1) };
     run_scripted(list.tests.len(), DistMode::Load, config, script(), &shape, &mut [&mut timeline]);
     let events = timeline.events();
