@@ -233,6 +233,9 @@ pub enum FromWorker {
     },
     /// The answer to a [`ToWorker::Steal`]: the tests given up (all asked for, or none).
     Released(Vec<TestIndex>),
+    /// A paced batch was cut after a slow test and its rest is back in the worker's queue,
+    /// where a steal can now take it (a steal that came back empty may be asked again).
+    Requeued,
     /// The worker is alive (sent periodically, even while a test runs).
     Heartbeat,
     /// The worker read its setup and is ready for tests (its first frame).

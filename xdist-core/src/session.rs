@@ -69,6 +69,11 @@ pub enum Event {
         /// The tests it gave up.
         tests: Vec<TestIndex>,
     },
+    /// The worker put tests of a cut batch back in its queue: a steal may now succeed.
+    Requeued {
+        /// The worker.
+        worker: WorkerId,
+    },
     /// The worker read its setup and is ready for tests.
     Ready {
         /// The worker.
@@ -253,6 +258,7 @@ impl DSession {
                     self.finished(worker, report, &mut actions);
                 }
             }
+            Event::Requeued { .. } => self.steal_backoff = false,
             Event::Released { worker, tests } => {
                 self.steal_backoff = tests.is_empty();
                 let tests: Vec<TestIndex> =

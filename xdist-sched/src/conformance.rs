@@ -269,7 +269,8 @@ proptest! {
         // `each` runs one copy of the list per worker.
         let copies = if mode == DistMode::Each { workers as usize } else { 1 };
         let tests: Vec<TestMeta> = (0..copies).flat_map(|_| tests.iter().cloned()).collect();
-        let options = SchedOptions { max_sched_chunk, loadscope_reorder, use_history, copies };
+        let options =
+            SchedOptions { max_sched_chunk, loadscope_reorder, use_history, copies, may_grow_to: None };
         let (ended, _) = simulate(mode, &tests, workers, &options, shutdown_idle, &steps);
         prop_assert!(ended.iter().all(|&n| n == 1), "ended counts: {ended:?}");
     }

@@ -159,11 +159,20 @@ pub struct SchedOptions {
     pub use_history: bool,
     /// `each`: how many copies of the tests the list holds (one per worker).
     pub copies: usize,
+    /// The most workers the run may grow to (`-n auto` following the work), when it may:
+    /// `load` then keeps the share of the later workers queued for them.
+    pub may_grow_to: Option<usize>,
 }
 
 impl Default for SchedOptions {
     fn default() -> Self {
-        Self { max_sched_chunk: None, loadscope_reorder: true, use_history: true, copies: 1 }
+        Self {
+            max_sched_chunk: None,
+            loadscope_reorder: true,
+            use_history: true,
+            copies: 1,
+            may_grow_to: None,
+        }
     }
 }
 
@@ -181,7 +190,8 @@ pub fn build_scheduler(
             Box::new(EachScheduler::new(copies, tests.len() / copies))
         }
         DistMode::Load => {
-            let sched = LoadScheduler::new(order(), options.max_sched_chunk);
+            let sched = LoadScheduler::new(order(), options.max_sched_chunk)
+                .growing_to(options.may_grow_to);
             match history::estimates(tests, options) {
                 Some(estimates) => {
                     Box::new(sched.with_estimates(estimates).with_binaries(binaries(tests)))

@@ -37,6 +37,10 @@ const COARSE_BELOW: Duration = Duration::from_millis(250);
 /// at the end; the rest is dealt at once, a process per binary and worker.
 const KEEP_BACK: f64 = 0.2;
 
+/// With history, a run that may grow (`-n auto`) shares its queue with the workers to come
+/// only when it holds at least this much work per worker: shorter runs end before they grow.
+const GROWTH_WORTH: Duration = Duration::from_secs(1);
+
 /// The longest queue whose estimates are summed to tell whether it is little work.
 const LITTLE_WORK_SCAN: usize = 256;
 
@@ -62,6 +66,8 @@ pub struct LoadScheduler {
     mean_estimate: Option<Duration>,
     /// Each test's binary, numbered, so the deal counts a process start per binary.
     binaries: Option<Vec<u32>>,
+    /// The most workers the run may grow to.
+    grow_to: Option<usize>,
     /// The worker asked to give up tests, until it answers.
     stealing_from: Option<WorkerId>,
     /// Moving average (in seconds) and count of the durations reported so far.
@@ -88,6 +94,7 @@ impl LoadScheduler {
             estimates: None,
             mean_estimate: None,
             binaries: None,
+            grow_to: None,
             stealing_from: None,
             observed: (0.0, 0),
         }
@@ -134,6 +141,16 @@ impl LoadScheduler {
         estimated < STEAL_WORTH
     }
 
+    /// How many workers the queue is shared by: the live ones, or the most the run may grow
+    /// to when history says the work is long enough for it to grow ([`GROWTH_WORTH`] per
+    /// worker), so that the workers to come find work queued.
+    fn sharers(&self) -> usize {
+        let live = self.workers.len().max(1);
+        let (Some(most), Some(mean)) = (self.grow_to, self.mean_estimate) else { return live };
+        let per_worker = mean.saturating_mul(u32::try_from(self.total / live).unwrap_or(u32::MAX));
+        if most > live && per_worker >= GROWTH_WORTH { most } else { live }
+    }
+
     /// How many tests make [`BATCH_TARGET`] worth of work (0 while that is unknown).
     fn tests_per_batch_target(&self) -> usize {
         match self.typical_duration() {
@@ -156,6 +173,13 @@ impl LoadScheduler {
         self
     }
 
+    /// The run may grow to `workers` (`-n auto`): with history, the start keeps the later
+    /// workers' share queued (a worker holding its whole share would leave them nothing).
+    pub fn growing_to(mut self, workers: Option<usize>) -> Self {
+        self.grow_to = workers;
+        self
+    }
+
     /// Names each test's binary (`binaries[index]`), so the deal keeps a binary on as few
     /// workers as its work allows (see `deal.rs`).
     pub fn with_binaries(mut self, binaries: Vec<u32>) -> Self {
@@ -170,13 +194,15 @@ impl LoadScheduler {
         let coarse = self.is_coarse();
         if let Some(estimates) = &self.estimates {
             // One worker has nothing to balance: holding work back would only cost processes.
-            let take = if self.total < 2 * count || coarse || count == 1 {
+            let alone = count == 1 && self.grow_to.is_none_or(|most| most <= 1);
+            let take = if self.total < 2 * count || coarse || alone {
                 self.queue.len()
             } else {
                 // All but the last part of the estimated work, which tops workers up at the
                 // end (the queue is longest first, so what is kept back is short).
                 let total: Duration = self.queue.iter().map(|&i| estimate_of(estimates, i)).sum();
-                let target = total.mul_f64(1.0 - KEEP_BACK);
+                let later = 1.0 - count as f64 / self.sharers() as f64;
+                let target = total.mul_f64(1.0 - KEEP_BACK.max(later));
                 let mut dealt = Duration::ZERO;
                 let by_work = self
                     .queue
@@ -227,7 +253,8 @@ impl LoadScheduler {
         if self.queue.is_empty() {
             return 0;
         }
-        let per_worker = self.queue.len() / self.workers.len();
+        let sharers = self.sharers();
+        let per_worker = self.queue.len() / sharers;
         let low = (per_worker / 4).max(2);
         let high = (per_worker / 2).max(2);
         let held = state.pending.len();
@@ -243,7 +270,7 @@ impl LoadScheduler {
         }
         let pytest = (high - held).min((2usize.saturating_sub(held)).max(self.max_chunk));
         // Batching: at least a process worth of work, at most a fair share of the queue.
-        let fair_share = self.queue.len().div_ceil(self.workers.len());
+        let fair_share = self.queue.len().div_ceil(sharers);
         let by_time = self.tests_per_batch_target().min(fair_share).min(self.max_chunk);
         pytest.max(by_time)
     }

@@ -12,6 +12,8 @@ mod cut;
 mod doctest;
 mod leak;
 mod output;
+#[cfg(test)]
+mod test_frames;
 mod whole;
 
 use std::io;

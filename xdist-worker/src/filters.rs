@@ -29,6 +29,8 @@ pub struct Compact<'a> {
 #[derive(Debug, Default)]
 pub struct Universe<'s> {
     names: Vec<&'s str>,
+    /// The same names, sorted, to count those under a prefix.
+    sorted: Vec<&'s str>,
     totals: HashMap<&'s str, usize>,
     /// How many names contain a word, for the doctest words asked so far (a worker asks
     /// about the same file names and items batch after batch).
@@ -44,7 +46,9 @@ impl<'s> Universe<'s> {
                 *totals.entry(prefix).or_default() += 1;
             }
         }
-        Self { names, totals, containing: Default::default() }
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        Self { names, sorted, totals, containing: Default::default() }
     }
 
     /// How many of the binary's test names contain `word`.
@@ -58,8 +62,9 @@ impl<'s> Universe<'s> {
     }
 
     /// How many of the binary's tests libtest selects with these substring filters.
-    fn selected_by(&self, filters: &[&str]) -> usize {
-        if filters.len() <= 16 {
+    fn selected_by<S: AsRef<str>>(&self, filters: &[S]) -> usize {
+        let filters: Vec<&str> = filters.iter().map(AsRef::as_ref).collect();
+        if filters.len() <= 16 || filters.iter().any(|f| !f.ends_with("::")) {
             return self.names.iter().filter(|u| filters.iter().any(|f| u.contains(f))).count();
         }
         // Every filter ends in `::`: look up each substring of a name that ends there.
@@ -109,12 +114,73 @@ pub fn compact<'a>(batch: &[&'a str], universe: &Universe<'_>) -> Option<Compact
     if covered.len() < WORTH_IT {
         return None;
     }
+    let mut sorted_batch = batch.to_vec();
+    sorted_batch.sort_unstable();
+    let filters = merge_siblings(filters, &sorted_batch, &universe.sorted);
     // As libtest will select: any test of the binary whose name contains a filter.
-    (universe.selected_by(&filters) == covered.len()).then(|| Compact {
-        filters: filters.into_iter().map(String::from).collect(),
-        covered,
-        rest,
-    })
+    (universe.selected_by(&filters) == covered.len()).then_some(Compact { filters, covered, rest })
+}
+
+/// Sibling module filters (`t::m000::` … `t::m099::`) as the shortest common prefixes that
+/// the batch holds whole (`t::m0`): libtest compares every test with every filter, so a
+/// batch of a binary with hundreds of modules would otherwise cost tests × modules again.
+/// A prefix is used only when every test of the binary under it is in the batch; the caller
+/// still checks that the filters select exactly the batch's covered tests.
+fn merge_siblings(filters: Vec<&str>, batch: &[&str], universe: &[&str]) -> Vec<String> {
+    let mut filters = filters;
+    filters.sort_unstable();
+    let split = |f: &str| -> (usize, usize) {
+        // The parent's end (after its `::`) and the filter's last component's end.
+        let body = &f[..f.len() - 2];
+        (body.rfind("::").map_or(0, |i| i + 2), body.len())
+    };
+    let whole = |prefix: &str| under(universe, prefix) == under(batch, prefix);
+    let mut merged = Vec::new();
+    let mut i = 0;
+    while i < filters.len() {
+        let (parent, end) = split(filters[i]);
+        let mut best: Option<(usize, &str)> = None;
+        for (j, other) in filters.iter().enumerate().skip(i + 1) {
+            let (other_parent, _) = split(other);
+            if other_parent != parent || other[..parent] != filters[i][..parent] {
+                break;
+            }
+            let common = common_prefix(&filters[i][parent..end], &other[parent..]);
+            if common == 0 {
+                break;
+            }
+            let prefix = &filters[i][..parent + common];
+            if !whole(prefix) {
+                break;
+            }
+            best = Some((j, prefix));
+        }
+        match best {
+            Some((last, prefix)) => {
+                merged.push(prefix.to_string());
+                i = last + 1;
+            }
+            None => {
+                merged.push(filters[i].to_string());
+                i += 1;
+            }
+        }
+    }
+    merged
+}
+
+/// How many of `sorted` names start with `prefix`.
+fn under(sorted: &[&str], prefix: &str) -> usize {
+    let start = sorted.partition_point(|n| *n < prefix);
+    sorted[start..].partition_point(|n| n.starts_with(prefix))
+}
+
+/// The length of the longest common prefix of `a` and `b`, on a char boundary.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, ca), cb)| ca != cb)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i)
 }
 
 /// Substring filters for doctests, whose names (`src/lib.rs - add (line 5)`) hold spaces
@@ -231,13 +297,26 @@ mod tests {
     }
 
     #[test]
+    fn sibling_modules_held_whole_merge_into_their_common_prefixes() {
+        let modules: Vec<String> = (0..200).map(|m| format!("t::m{m:03}::")).collect();
+        let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
+        let all = names(&modules, 5);
+        let universe: Vec<&str> = all.iter().map(String::as_str).collect();
+        // m000..m149 whole: m0 (m000..m099), then m10..m14; m15.. are not in the batch.
+        let got = compact(&universe[..750], &Universe::new(universe.clone())).unwrap();
+        assert_eq!(got.filters, ["t::m0", "t::m10", "t::m11", "t::m12", "t::m13", "t::m14"]);
+        assert_eq!(got.covered.len(), 750);
+        assert!(got.rest.is_empty());
+    }
+
+    #[test]
     fn many_modules_are_checked_as_well() {
         let modules: Vec<String> = (0..40).map(|m| format!("m{m:02}::")).collect();
         let modules: Vec<&str> = modules.iter().map(String::as_str).collect();
         let mut all = names(&modules, 5);
         let universe: Vec<&str> = all.iter().map(String::as_str).collect();
         let got = compact(&universe, &Universe::new(universe.clone())).unwrap();
-        assert_eq!(got.filters.len(), 40);
+        assert_eq!(got.filters, ["m"], "every module whole: one common prefix");
         all.push("zz::m03::t1".into());
         let universe: Vec<&str> = all.iter().map(String::as_str).collect();
         assert_eq!(compact(&universe[..200], &Universe::new(universe.clone())), None);

@@ -113,6 +113,8 @@ pub fn serve(
             for index in back.into_iter().rev() {
                 inbox.queue.push_front(index);
             }
+            drop(inbox);
+            send(&output, &FromWorker::Requeued)?;
         }
     }
 }

@@ -277,11 +277,12 @@ fn a_test_that_ignores_sigterm_is_killed_after_the_grace_period() {
 
 #[test]
 fn a_slow_test_cuts_its_process_at_the_next_start_and_the_rest_goes_back() {
-    // `a` takes 300 ms; `b` would take 5 s. Cut after 250 ms: `b` is killed at its start
-    // line, and `b` and `c` have no outcome: they go back to the queue, `b` not even started.
+    // `a` takes 600 ms; `b` would take 5 s. Cut after 250 ms (and two left, which at 600 ms
+    // each would be more than a second): `b` is killed at its start line, and `b` and `c`
+    // have no outcome: they go back to the queue, `b` not even started.
     let summary = SUMMARY_1.replace("1 passed", "3 passed");
     let body = format!(
-        "printf '\\nrunning 3 tests\\ntest a ... '\nsleep 0.3\nprintf 'ok\\ntest b ... '\nsleep 5\nprintf 'ok\\ntest c ... ok\\n\\n{summary}\\n\\n'"
+        "printf '\\nrunning 3 tests\\ntest a ... '\nsleep 0.6\nprintf 'ok\\ntest b ... '\nsleep 5\nprintf 'ok\\ntest c ... ok\\n\\n{summary}\\n\\n'"
     );
     let binary = script("slow-then-cut", &body);
     let limits = RunLimits::default();

@@ -2,19 +2,21 @@
 //!
 //! Suites that sleep or wait on I/O (timers, servers, subprocesses) leave CPUs idle at one
 //! worker per CPU. With `-n auto` (and no `--tx`), the drive loop looks at the machine's CPU
-//! use [`FIRST_LOOK`] after the start and then every [`LOOK_EVERY`] while tests wait unsent: below [`GROW_BELOW`] busy it adds
-//! workers (doubling while below [`DOUBLE_BELOW`], else one), up to [`Growth::max`]
-//! (`GROW_FACTOR` × CPUs, `--maxprocesses`, and never more than the mode can keep busy),
-//! and never while available memory is under [`MIN_FREE_MEMORY`] or a tenth of the total.
+//! use [`FIRST_LOOK`] after the start and then every [`LOOK_EVERY`] while tests wait
+//! unsent: below [`GROW_BELOW`] busy it adds workers (fourfold below [`QUADRUPLE_BELOW`],
+//! doubling below [`DOUBLE_BELOW`], else one), up to [`Growth::max`] ([`GROW_FACTOR`] ×
+//! CPUs, `--maxprocesses`, and never more than the mode can keep busy), and never while
+//! available memory is under [`MIN_FREE_MEMORY`] or a tenth of the total. Under history,
+//! `load` keeps the later workers' share queued for them (`SchedOptions::may_grow_to`).
 //! A fixed `-n` stays fixed. CPU use is the whole machine's (`/proc/stat`), so other work on
 //! the machine counts as busy too; where `/proc` is missing nothing grows.
 
 use std::time::Duration;
 
 /// The first look, after the run's start: a run shorter than this never grows.
-pub const FIRST_LOOK: Duration = Duration::from_secs(1);
+pub const FIRST_LOOK: Duration = Duration::from_millis(100);
 /// How often CPU use is looked at after that.
-pub const LOOK_EVERY: Duration = Duration::from_millis(300);
+pub const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 /// The environment variable that stands in for the measured CPU share (0.0 to 1.0), so that
 /// tests of the growth itself do not depend on how busy the machine is.
@@ -23,8 +25,10 @@ pub const BUSY_OVERRIDE: &str = "XDIST_TEST_CPU_BUSY";
 pub const GROW_BELOW: f64 = 0.6;
 /// Below this, the worker count doubles.
 pub const DOUBLE_BELOW: f64 = 0.3;
+/// Below this, it grows fourfold.
+pub const QUADRUPLE_BELOW: f64 = 0.15;
 /// At most this many workers per CPU.
-pub const GROW_FACTOR: u32 = 4;
+pub const GROW_FACTOR: u32 = 8;
 /// No worker is added while less memory than this is available.
 pub const MIN_FREE_MEMORY: u64 = 1 << 30;
 
@@ -42,7 +46,13 @@ impl Growth {
         if !memory_ok || busy >= GROW_BELOW || current >= self.max {
             return 0;
         }
-        let wanted = if busy < DOUBLE_BELOW { current.max(1) } else { 1 };
+        let wanted = if busy < QUADRUPLE_BELOW {
+            current.max(1) * 3
+        } else if busy < DOUBLE_BELOW {
+            current.max(1)
+        } else {
+            1
+        };
         wanted.min(self.max - current)
     }
 }
@@ -116,7 +126,8 @@ mod tests {
     #[test]
     fn idle_cpus_double_the_workers_up_to_the_cap() {
         let growth = Growth { max: 8 };
-        assert_eq!(growth.workers_to_add(0.05, true, 2), 2);
+        assert_eq!(growth.workers_to_add(0.05, true, 2), 6, "idle: fourfold");
+        assert_eq!(growth.workers_to_add(0.2, true, 2), 2, "mostly idle: doubled");
         assert_eq!(growth.workers_to_add(0.05, true, 6), 2, "capped");
         assert_eq!(growth.workers_to_add(0.45, true, 4), 1, "half busy: one more");
         assert_eq!(growth.workers_to_add(0.8, true, 4), 0, "busy: none");

@@ -262,6 +262,7 @@ fn session_event(worker: WorkerId, frame: FromWorker) -> Option<Event> {
             Some(Event::Slow { worker, index, elapsed: Duration::from_millis(elapsed_ms) })
         }
         FromWorker::Released(tests) => Some(Event::Released { worker, tests }),
+        FromWorker::Requeued => Some(Event::Requeued { worker }),
         FromWorker::Ready => Some(Event::Ready { worker }),
         FromWorker::ProcessStarted { .. }
         | FromWorker::ProcessExited { .. }

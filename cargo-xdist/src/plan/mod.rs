@@ -94,6 +94,7 @@ pub fn plan(
         loadscope_reorder: settings.loadscope_reorder,
         use_history: history.is_some(),
         copies,
+        may_grow_to: growth(settings, mode, specs, workers, &metas).map(|g| g.max as usize),
     };
     let sched = build_scheduler(mode, &metas, &options);
     let config = SessionConfig {

@@ -27,6 +27,7 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
         any::<bool>().prop_map(|leaked| FromWorker::ProcessExited { leaked }),
         any::<u32>().prop_map(|binary| FromWorker::OneNamePerProcess { binary }),
         Just(FromWorker::Ready),
+        Just(FromWorker::Requeued),
         prop::collection::vec(any::<u32>(), 0..20).prop_map(FromWorker::Released),
         (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(index, outcome, duration_nanos, output)| {

@@ -173,18 +173,7 @@ mod tests {
 
     use super::*;
 
-    #[derive(Default)]
-    struct Frames(Vec<FromWorker>);
-
-    impl Sink for Frames {
-        fn send(&mut self, message: FromWorker) -> io::Result<()> {
-            self.0.push(message);
-            Ok(())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::batch::test_frames::Frames;
 
     /// A process in a group of its own for the clocks to signal, ignoring SIGTERM (as do
     /// the children it runs) once it has said so.

@@ -7,7 +7,8 @@
 //! tests). Under adaptive batching the batch therefore stops itself once one of its tests
 //! turns out slow: at the next test's start line the process group is killed, that test and
 //! the ones after it go back to the front of the worker's queue, to be batched again by the
-//! durations now known (smaller batches, which a steal can take).
+//! durations now known (smaller batches, which a steal can take). A batch whose rest, each
+//! test as slow as that one, is no more than a second of work runs on.
 //!
 //! The test killed at its start line had just begun: it runs again from the start in the
 //! next process, as the rest of a batch does after a crash. No cut is made once a test of
@@ -19,12 +20,17 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+/// A cut is made only when the tests left, each as slow as the one that armed it, would
+/// take longer than this (adaptive batching's work per process).
+const STILL_WORTH: Duration = Duration::from_secs(1);
+
 /// A cut of one process: armed by a slow test, made at the next start line.
 #[derive(Debug)]
 pub struct Cut {
     /// A test at least this long arms the cut (`None`: never cut).
     after: Option<Duration>,
-    armed: bool,
+    /// The slow test that armed the cut took this long.
+    armed: Option<Duration>,
     /// The process group was killed.
     pub made: bool,
     /// Positions whose start line came at or after the cut: not reported as started.
@@ -36,13 +42,13 @@ impl Cut {
     /// A cut of the process whose group is `group`, armed by tests of `after` or longer.
     pub fn new(after: Option<Duration>, group: u32) -> Self {
         let group = Pid::from_raw(i32::try_from(group).unwrap_or(i32::MAX));
-        Self { after, armed: false, made: false, held: Vec::new(), group }
+        Self { after, armed: None, made: false, held: Vec::new(), group }
     }
 
     /// A test ended (passed or ignored) after `took`.
     pub fn ended(&mut self, took: Duration) {
         if self.after.is_some_and(|after| took >= after) {
-            self.armed = true;
+            self.armed = Some(took);
         }
     }
 
@@ -50,7 +56,12 @@ impl Cut {
     /// `failed` telling whether one of the process failed. Returns true when the start is
     /// held: the cut is made now (or was before).
     pub fn starting(&mut self, pos: usize, left: usize, failed: bool) -> bool {
-        if !self.made && self.armed && !failed && left >= 2 {
+        // Worth a new process only when what is left, were it as slow, is more than a
+        // process's worth of work: a batch already sized by the slow tests runs on.
+        let much_left = self.armed.is_some_and(|took| {
+            took.saturating_mul(u32::try_from(left).unwrap_or(u32::MAX)) > STILL_WORTH
+        });
+        if !self.made && much_left && !failed && left >= 2 {
             let _ = killpg(self.group, Signal::SIGKILL);
             self.made = true;
         }
@@ -85,7 +96,8 @@ mod tests {
         cut.ended(Duration::from_millis(300));
         assert!(!cut.starting(2, 4, true), "not after a failure");
         assert!(!cut.starting(3, 1, false), "not for the last test");
-        assert!(cut.starting(3, 2, false));
+        assert!(!cut.starting(3, 3, false), "3 × 300 ms left: the batch is small enough");
+        assert!(cut.starting(3, 4, false));
         assert!(cut.made);
         assert!(cut.starting(4, 1, false), "later starts are held too");
         assert!(cut.release(4));

@@ -71,18 +71,7 @@ impl Sink for LeakCharge<'_> {
 mod tests {
     use super::*;
 
-    #[derive(Default)]
-    struct Frames(Vec<FromWorker>);
-
-    impl Sink for Frames {
-        fn send(&mut self, message: FromWorker) -> io::Result<()> {
-            self.0.push(message);
-            Ok(())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::batch::test_frames::Frames;
 
     fn finished(index: u32, outcome: Outcome) -> FromWorker {
         FromWorker::Finished(TestReport { index, outcome, duration_nanos: 0, output: Vec::new() })

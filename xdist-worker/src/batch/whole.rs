@@ -173,19 +173,7 @@ mod tests {
     /// forks cannot be started (ETXTBSY).
     static SCRIPTS: Mutex<()> = Mutex::new(());
 
-    #[derive(Default)]
-    struct Frames(Vec<FromWorker>);
-
-    impl Sink for Frames {
-        fn send(&mut self, message: FromWorker) -> io::Result<()> {
-            self.0.push(message);
-            Ok(())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::batch::test_frames::Frames;
 
     /// Runs `body` (sh) as a whole binary, as test 7; returns its frames and its report.
     fn run_script(name: &str, body: &str, limits: &RunLimits) -> (Vec<FromWorker>, TestReport) {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Speed against `cargo test` and `cargo nextest run` on generated suites (bench/speed.py):
+# many small binaries, big binaries, a first run with clustered slow tests, -n auto on
+# sleeping tests; written into the speed section of docs/benchmarks.md.
+#
+#   bash bench/speed.sh                          # RUNS=5, HUGE=10000,50000
+#   HUGE=10000,50000,100000 bash bench/speed.sh  # also a binary of 100,000 tests
+#   REAL=/src/tokio:/src/clap bash bench/speed.sh  # also these checkouts
+#   XDIST_BIN=path bash bench/speed.sh           # time this cargo-xdist, do not build
+#
+# Builds cargo-xdist (release; honours CARGO_TARGET_DIR) unless XDIST_BIN is
+# given, copies it to bench/work/bin/ (so a concurrent rebuild cannot swap it
+# mid-measurement) and runs bench/speed.py with it. Needs hyperfine and
+# cargo-nextest. Run it on a quiet machine: the tiny suites measure CPU.
+set -euo pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH/.." && pwd)"
+WORK="$BENCH/work"
+
+die() { printf 'bench/speed.sh: error: %s\n' "$*" >&2; exit 1; }
+command -v python3 >/dev/null 2>&1 || die "python3 is required"
+command -v hyperfine >/dev/null 2>&1 || die "hyperfine is required (apt-get install hyperfine)"
+cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is required"
+[[ "${RUNS:-5}" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '${RUNS}'"
+
+mkdir -p "$WORK/bin"
+if [[ -n "${XDIST_BIN:-}" ]]; then
+    [[ -x "$XDIST_BIN" ]] || die "XDIST_BIN=$XDIST_BIN is not an executable file"
+    origin="given as XDIST_BIN (built $(date -u -r "$XDIST_BIN" '+%Y-%m-%d %H:%M UTC'))"
+    src="$XDIST_BIN"
+else
+    (cd "$ROOT" && cargo build --release -p cargo-xdist) || die "cargo build --release failed"
+    src="${CARGO_TARGET_DIR:-$ROOT/target}/release/cargo-xdist"
+    origin="release build of commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+fi
+[[ "$src" -ef "$WORK/bin/cargo-xdist" ]] || cp -p "$src" "$WORK/bin/cargo-xdist"
+"$WORK/bin/cargo-xdist" xdist --version >&2
+
+XDIST="$WORK/bin/cargo-xdist" XDIST_ORIGIN="$origin" python3 "$BENCH/speed.py"
