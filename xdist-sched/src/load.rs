@@ -76,8 +76,63 @@ pub struct LoadScheduler {
 
 #[derive(Debug, Default)]
 struct WorkerState {
-    pending: Vec<TestIndex>,
+    pending: Holding,
     last_duration: Duration,
+}
+
+/// A worker's uncompleted tests in the order sent. Tests mostly complete in that order, so
+/// the front is dropped by moving an offset (a `Vec::remove(0)` per completion would cost
+/// the whole holding each time).
+#[derive(Debug, Default)]
+struct Holding {
+    tests: Vec<TestIndex>,
+    start: usize,
+}
+
+impl Holding {
+    fn as_slice(&self) -> &[TestIndex] {
+        &self.tests[self.start..]
+    }
+
+    fn len(&self) -> usize {
+        self.tests.len() - self.start
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn extend(&mut self, tests: &[TestIndex]) {
+        self.tests.extend_from_slice(tests);
+    }
+
+    fn remove(&mut self, index: TestIndex) {
+        if self.as_slice().first() == Some(&index) {
+            self.start += 1;
+            if self.start >= 1024 && self.start * 2 >= self.tests.len() {
+                self.tests.drain(..self.start);
+                self.start = 0;
+            }
+        } else if let Some(pos) = self.as_slice().iter().position(|&i| i == index) {
+            self.tests.remove(self.start + pos);
+        }
+    }
+
+    /// Drops `released`; says whether any was held.
+    fn release(&mut self, released: &[TestIndex]) -> bool {
+        let released: std::collections::HashSet<TestIndex> = released.iter().copied().collect();
+        let before = self.len();
+        let kept: Vec<TestIndex> =
+            self.as_slice().iter().copied().filter(|i| !released.contains(i)).collect();
+        self.tests = kept;
+        self.start = 0;
+        self.len() != before
+    }
+
+    fn into_vec(mut self) -> Vec<TestIndex> {
+        self.tests.drain(..self.start);
+        self.tests
+    }
 }
 
 impl LoadScheduler {
@@ -141,9 +196,10 @@ impl LoadScheduler {
         estimated < STEAL_WORTH
     }
 
-    /// How many workers the queue is shared by: the live ones, or the most the run may grow
-    /// to when history says the work is long enough for it to grow ([`GROWTH_WORTH`] per
-    /// worker), so that the workers to come find work queued.
+    /// How many workers the start's deal is shared by: the live ones, or the most the run
+    /// may grow to when history says the work is long enough for it to grow
+    /// ([`GROWTH_WORTH`] per worker), so that the workers to come find work queued. Top-ups
+    /// go by the live workers: a run that does not grow tops up as one that may not.
     fn sharers(&self) -> usize {
         let live = self.workers.len().max(1);
         let (Some(most), Some(mean)) = (self.grow_to, self.mean_estimate) else { return live };
@@ -253,7 +309,7 @@ impl LoadScheduler {
         if self.queue.is_empty() {
             return 0;
         }
-        let sharers = self.sharers();
+        let sharers = self.workers.len().max(1);
         let per_worker = self.queue.len() / sharers;
         let low = (per_worker / 4).max(2);
         let high = (per_worker / 2).max(2);
@@ -284,9 +340,7 @@ impl Scheduler for LoadScheduler {
 
     fn mark_complete(&mut self, worker: WorkerId, index: TestIndex, duration: Duration) {
         if let Some(state) = self.workers.get_mut(&worker) {
-            if let Some(pos) = state.pending.iter().position(|&i| i == index) {
-                state.pending.remove(pos);
-            }
+            state.pending.remove(index);
             state.last_duration = duration;
             self.to_check.insert(worker);
             // A short memory, so a switch to slower tests shows within a few completions.
@@ -304,10 +358,11 @@ impl Scheduler for LoadScheduler {
             self.stealing_from = None;
         }
         let Some(state) = self.workers.remove(&worker) else { return Vec::new() };
-        self.queue.extend(&state.pending);
+        let pending = state.pending.into_vec();
+        self.queue.extend(&pending);
         // Everyone else may now take the requeued work.
         self.to_check.extend(self.workers.keys().copied());
-        state.pending
+        pending
     }
 
     fn schedule(&mut self) -> Vec<Assignment> {
@@ -371,12 +426,13 @@ impl Scheduler for LoadScheduler {
         if count == 0 {
             return Vec::new();
         }
-        let tests = state.pending[len - count..].to_vec();
+        let tail = &state.pending.as_slice()[len - count..];
         // The victim's last test says more of its tail than the run's average does.
         let typical = self.typical_duration().map(|typical| typical.max(state.last_duration));
-        if !worth_stealing(&tests, self.estimates.as_deref(), typical) {
+        if !worth_stealing(tail, self.estimates.as_deref(), typical) {
             return Vec::new();
         }
+        let tests = tail.to_vec();
         self.stealing_from = Some(victim);
         vec![StealRequest { victim, tests }]
     }
@@ -386,9 +442,7 @@ impl Scheduler for LoadScheduler {
             self.stealing_from = None;
         }
         let Some(state) = self.workers.get_mut(&victim) else { return };
-        let before = state.pending.len();
-        state.pending.retain(|index| !released.contains(index));
-        if state.pending.len() == before {
+        if !state.pending.release(released) {
             return;
         }
         // What was freed runs next, on whoever needs work.

@@ -177,7 +177,9 @@ impl<'a> Batch<'a> {
                     // The user's copy; the outcomes come from the parser alone.
                     forward(OutputStream::Stdout, &bytes, sink)?;
                     unflushed |= self.no_capture;
-                    for event in parser.feed(&bytes) {
+                    let events = parser.feed(&bytes);
+                    run.cut.blocked = status.is_some() || parser.has_unsettled();
+                    for event in events {
                         run.on_event(event, sink)?;
                         unflushed = true;
                     }
@@ -187,6 +189,8 @@ impl<'a> Batch<'a> {
                 }
                 Arrival::Exited(result) => {
                     status = Some(result?);
+                    // Its group is gone (its id may be reused): no cut from now on.
+                    run.cut.blocked = true;
                     // Leftovers of the test (children in its group) go with it.
                     leaked = command::stop_leftovers(pid, &self.limits.leak);
                 }
@@ -215,6 +219,7 @@ impl<'a> Batch<'a> {
         let (stderr, unforwarded) = output.stderr_and_unforwarded();
         forward(OutputStream::Stderr, &unforwarded, sink)?;
         let (events, end) = parser.finish(status.code());
+        run.cut.blocked = true;
         for event in events {
             run.on_event(event, sink)?;
         }

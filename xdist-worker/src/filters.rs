@@ -64,18 +64,24 @@ impl<'s> Universe<'s> {
     /// How many of the binary's tests libtest selects with these substring filters.
     fn selected_by<S: AsRef<str>>(&self, filters: &[S]) -> usize {
         let filters: Vec<&str> = filters.iter().map(AsRef::as_ref).collect();
-        if filters.len() <= 16 || filters.iter().any(|f| !f.ends_with("::")) {
+        if filters.len() <= 16 {
             return self.names.iter().filter(|u| filters.iter().any(|f| u.contains(f))).count();
         }
-        // Every filter ends in `::`: look up each substring of a name that ends there.
-        let set: HashSet<&str> = filters.iter().copied().collect();
+        // Filters that end in `::` (modules): look up each substring of a name that ends
+        // there; the others (merged prefixes, few) one by one.
+        let (modules, others): (Vec<&str>, Vec<&str>) =
+            filters.iter().partition(|f| f.ends_with("::"));
+        let set: HashSet<&str> = modules.into_iter().collect();
         self.names
             .iter()
             .filter(|u| {
-                u.match_indices("::").any(|(i, _)| {
-                    let end = i + 2;
-                    (0..end).filter(|&s| u.is_char_boundary(s)).any(|s| set.contains(&u[s..end]))
-                })
+                others.iter().any(|f| u.contains(f))
+                    || u.match_indices("::").any(|(i, _)| {
+                        let end = i + 2;
+                        (0..end)
+                            .filter(|&s| u.is_char_boundary(s))
+                            .any(|s| set.contains(&u[s..end]))
+                    })
             })
             .count()
     }
@@ -116,9 +122,20 @@ pub fn compact<'a>(batch: &[&'a str], universe: &Universe<'_>) -> Option<Compact
     }
     let mut sorted_batch = batch.to_vec();
     sorted_batch.sort_unstable();
-    let filters = merge_siblings(filters, &sorted_batch, &universe.sorted);
-    // As libtest will select: any test of the binary whose name contains a filter.
-    (universe.selected_by(&filters) == covered.len()).then_some(Compact { filters, covered, rest })
+    let merged = merge_siblings(&filters, &sorted_batch, &universe.sorted);
+    // As libtest will select: any test of the binary whose name contains a filter. A merged
+    // prefix that also occurs inside other names falls back to the modules' own filters.
+    let exact = |filters: &[String]| universe.selected_by(filters) == covered.len();
+    let filters = if exact(&merged) {
+        merged
+    } else {
+        let unmerged: Vec<String> = filters.into_iter().map(String::from).collect();
+        if !exact(&unmerged) {
+            return None;
+        }
+        unmerged
+    };
+    Some(Compact { filters, covered, rest })
 }
 
 /// Sibling module filters (`t::m000::` … `t::m099::`) as the shortest common prefixes that
@@ -126,8 +143,8 @@ pub fn compact<'a>(batch: &[&'a str], universe: &Universe<'_>) -> Option<Compact
 /// batch of a binary with hundreds of modules would otherwise cost tests × modules again.
 /// A prefix is used only when every test of the binary under it is in the batch; the caller
 /// still checks that the filters select exactly the batch's covered tests.
-fn merge_siblings(filters: Vec<&str>, batch: &[&str], universe: &[&str]) -> Vec<String> {
-    let mut filters = filters;
+fn merge_siblings(filters: &[&str], batch: &[&str], universe: &[&str]) -> Vec<String> {
+    let mut filters = filters.to_vec();
     filters.sort_unstable();
     let split = |f: &str| -> (usize, usize) {
         // The parent's end (after its `::`) and the filter's last component's end.
@@ -140,7 +157,10 @@ fn merge_siblings(filters: Vec<&str>, batch: &[&str], universe: &[&str]) -> Vec<
     while i < filters.len() {
         let (parent, end) = split(filters[i]);
         let mut best: Option<(usize, &str)> = None;
-        for (j, other) in filters.iter().enumerate().skip(i + 1) {
+        // Top-level modules stay apart: a prefix such as `p` of `parser::` and `printer::`
+        // would occur inside nearly every name.
+        let siblings = if parent == 0 { &[][..] } else { &filters[i + 1..] };
+        for (j, other) in siblings.iter().enumerate().map(|(k, o)| (i + 1 + k, o)) {
             let (other_parent, _) = split(other);
             if other_parent != parent || other[..parent] != filters[i][..parent] {
                 break;
@@ -316,7 +336,7 @@ mod tests {
         let mut all = names(&modules, 5);
         let universe: Vec<&str> = all.iter().map(String::as_str).collect();
         let got = compact(&universe, &Universe::new(universe.clone())).unwrap();
-        assert_eq!(got.filters, ["m"], "every module whole: one common prefix");
+        assert_eq!(got.filters.len(), 40, "top-level modules are not merged");
         all.push("zz::m03::t1".into());
         let universe: Vec<&str> = all.iter().map(String::as_str).collect();
         assert_eq!(compact(&universe[..200], &Universe::new(universe.clone())), None);

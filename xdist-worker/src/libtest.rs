@@ -175,6 +175,12 @@ impl StreamParser {
         events
     }
 
+    /// Whether some test's verdict waits for the end of the process (its result line was
+    /// hidden in its own output): killing the process now would lose it.
+    pub fn has_unsettled(&self) -> bool {
+        !self.unsettled.is_empty()
+    }
+
     /// The test whose outcome is not final yet, if any: the clocks run for it.
     pub fn running(&self) -> Option<usize> {
         self.current.as_ref().map(|c| c.pos)

@@ -35,6 +35,8 @@ pub struct Cut {
     pub made: bool,
     /// Positions whose start line came at or after the cut: not reported as started.
     pub held: Vec<usize>,
+    /// No cut now: a verdict waits for the process's end, or the process already exited.
+    pub blocked: bool,
     group: Pid,
 }
 
@@ -42,7 +44,7 @@ impl Cut {
     /// A cut of the process whose group is `group`, armed by tests of `after` or longer.
     pub fn new(after: Option<Duration>, group: u32) -> Self {
         let group = Pid::from_raw(i32::try_from(group).unwrap_or(i32::MAX));
-        Self { after, armed: None, made: false, held: Vec::new(), group }
+        Self { after, armed: None, made: false, held: Vec::new(), blocked: false, group }
     }
 
     /// A test ended (passed or ignored) after `took`.
@@ -61,7 +63,7 @@ impl Cut {
         let much_left = self.armed.is_some_and(|took| {
             took.saturating_mul(u32::try_from(left).unwrap_or(u32::MAX)) > STILL_WORTH
         });
-        if !self.made && much_left && !failed && left >= 2 {
+        if !self.made && much_left && !failed && !self.blocked && left >= 2 {
             let _ = killpg(self.group, Signal::SIGKILL);
             self.made = true;
         }
@@ -97,6 +99,9 @@ mod tests {
         assert!(!cut.starting(2, 4, true), "not after a failure");
         assert!(!cut.starting(3, 1, false), "not for the last test");
         assert!(!cut.starting(3, 3, false), "3 × 300 ms left: the batch is small enough");
+        cut.blocked = true;
+        assert!(!cut.starting(3, 4, false), "not while blocked");
+        cut.blocked = false;
         assert!(cut.starting(3, 4, false));
         assert!(cut.made);
         assert!(cut.starting(4, 1, false), "later starts are held too");
