@@ -199,7 +199,9 @@ impl LoadScheduler {
     /// How many workers the start's deal is shared by: the live ones, or the most the run
     /// may grow to when history says the work is long enough for it to grow
     /// ([`GROWTH_WORTH`] per worker), so that the workers to come find work queued. Top-ups
-    /// go by the live workers: a run that does not grow tops up as one that may not.
+    /// are sized the same way (a big top-up locks its tests into one process before the
+    /// workers to come are there); each still carries [`BATCH_TARGET`] of work or more, so
+    /// a run that never grows pays a process start per 100 ms of work at most.
     fn sharers(&self) -> usize {
         let live = self.workers.len().max(1);
         let (Some(most), Some(mean)) = (self.grow_to, self.mean_estimate) else { return live };
@@ -309,7 +311,7 @@ impl LoadScheduler {
         if self.queue.is_empty() {
             return 0;
         }
-        let sharers = self.workers.len().max(1);
+        let sharers = self.sharers();
         let per_worker = self.queue.len() / sharers;
         let low = (per_worker / 4).max(2);
         let high = (per_worker / 2).max(2);
