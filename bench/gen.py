@@ -24,6 +24,8 @@ import json
 import os
 import sys
 
+from common import write
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = os.path.join(HERE, "work")
 
@@ -39,18 +41,6 @@ SLEEPY_PERMUTE = 13       # coprime with 35: fixed shuffle of durations over nam
 FIXTURE_TESTS = 20        # shared::t00 .. shared::t19
 FIXTURE_INIT_MS = 300     # the OnceLock initialiser sleeps this long, once per process
 
-
-def write(path, text):
-    """Write `text` to `path` unless it already holds exactly that."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        with open(path, encoding="utf-8") as f:
-            if f.read() == text:
-                return
-    except FileNotFoundError:
-        pass
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def manifest(name):

@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from common import write
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, "work")
@@ -52,17 +54,6 @@ def sleeps():
         tests[f"zz_long_{i}"] = 2000
     return tests
 
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        with open(path, encoding="utf-8") as f:
-            if f.read() == text:
-                return
-    except FileNotFoundError:
-        pass
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def generate(tests):

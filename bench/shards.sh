@@ -22,17 +22,8 @@ command -v python3 >/dev/null 2>&1 || die "python3 is required"
 [[ "${SHARDS:-4}" =~ ^[1-9][0-9]*$ ]] || die "SHARDS must be a positive integer, got '${SHARDS}'"
 [[ "${REPEAT:-1}" =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer, got '${REPEAT}'"
 
-mkdir -p "$WORK/bin"
-if [[ -n "${XDIST_BIN:-}" ]]; then
-    [[ -x "$XDIST_BIN" ]] || die "XDIST_BIN=$XDIST_BIN is not an executable file"
-    origin="given as XDIST_BIN (built $(date -u -r "$XDIST_BIN" '+%Y-%m-%d %H:%M UTC'))"
-    src="$XDIST_BIN"
-else
-    (cd "$ROOT" && cargo build --release -p cargo-xdist) || die "cargo build --release failed"
-    src="${CARGO_TARGET_DIR:-$ROOT/target}/release/cargo-xdist"
-    origin="release build of commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-fi
-[[ "$src" -ef "$WORK/bin/cargo-xdist" ]] || cp -p "$src" "$WORK/bin/cargo-xdist"
-"$WORK/bin/cargo-xdist" xdist --version >&2
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+bench_xdist bench/shards.sh
 
-XDIST="$WORK/bin/cargo-xdist" XDIST_ORIGIN="$origin" python3 "$BENCH/shards.py"
+python3 "$BENCH/shards.py"

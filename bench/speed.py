@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from common import write
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, "work", "speed")
@@ -40,17 +42,6 @@ BEGIN = "<!-- speed:begin (bench/speed.py writes this section) -->"
 END = "<!-- speed:end -->"
 RUNS = int(os.environ.get("RUNS", "5"))
 
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    try:
-        with open(path, encoding="utf-8") as f:
-            if f.read() == text:
-                return
-    except FileNotFoundError:
-        pass
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def manifest(name):
@@ -212,7 +203,7 @@ def main():
     doc.append(f"Lower bound max(longest, total / 2) = max({longest:.1f}, {total:.1f} / 2) = {bound:.2f} s; "
                f"`{xc}` = {ratio:.2f}x of it (process starts and cargo's no-op build included).")
     doc.append("")
-    targets.append(("`clustered` first run within 1.1x of the bound (+ process starts)", f"{ratio:.2f}x", ratio <= 1.1))
+    targets.append(("`clustered` first run within 1.1x of the bound (+ process starts)", f"{ratio:.3f}x", ratio <= 1.1))
 
     fixed = [f"cargo xdist run -n {n}" for n in (2, 4, 8, 16)]
     rows = suite("sleepheavy", "120 tests that sleep 100 ms (12 s in all)", 120, gen_sleepheavy,
@@ -220,7 +211,7 @@ def main():
     best = min(fixed, key=lambda c: rows[c]["median"])
     ratio = rows["cargo xdist run"]["median"] / rows[best]["median"]
     targets.append((f"`sleepheavy`: `cargo xdist run` (-n auto) within 1.1x of the best fixed -n (`{best}`)",
-                    f"{ratio:.2f}x", ratio <= 1.1))
+                    f"{ratio:.3f}x", ratio <= 1.1))
 
     for path in [p for p in os.environ.get("REAL", "").split(os.pathsep) if p]:
         name = os.path.basename(os.path.normpath(path))
