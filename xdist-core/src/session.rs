@@ -147,8 +147,11 @@ pub struct DSession {
     stop_reason: Option<CancelReason>,
     /// The outcomes reported so far.
     summary: RunSummary,
-    /// A steal came back empty: ask again only after some test finished.
-    steal_backoff: bool,
+    /// A steal came back empty from this victim while it held this many tests: ask no more
+    /// until it holds half as many, or a worker put tests back in its queue (`Requeued`).
+    /// Under whole batching the victim's tests sit in its running process, so asking again
+    /// at each completion would only be refused again.
+    steal_refused: Option<(WorkerId, usize)>,
     /// Each test's retries, where they differ by test (per-test overrides).
     test_retries: Option<Vec<u32>>,
 }
@@ -173,7 +176,7 @@ impl DSession {
             failed: 0,
             stop_reason: None,
             summary: RunSummary::default(),
-            steal_backoff: false,
+            steal_refused: None,
             test_retries: None,
         }
     }
@@ -252,15 +255,15 @@ impl DSession {
                 }
             }
             Event::Finished { worker, mut report } => {
-                self.steal_backoff = false;
                 if let Some(slot) = self.slot_of(worker, report.index) {
                     report.index = slot;
                     self.finished(worker, report, &mut actions);
                 }
             }
-            Event::Requeued { .. } => self.steal_backoff = false,
+            Event::Requeued { .. } => self.steal_refused = None,
             Event::Released { worker, tests } => {
-                self.steal_backoff = tests.is_empty();
+                self.steal_refused =
+                    tests.is_empty().then(|| (worker, self.sched.pending(worker).len()));
                 let tests: Vec<TestIndex> =
                     tests.into_iter().filter_map(|i| self.slot_of(worker, i)).collect();
                 self.sched.steal_answered(worker, &tests);
@@ -538,7 +541,11 @@ impl DSession {
                 let tests = assignment.tests.iter().map(|&slot| self.test_of(slot)).collect();
                 actions.push(Action::Send(assignment.worker, tests));
             }
-            if !self.steal_backoff {
+            let backed_off = self.steal_refused.is_some_and(|(victim, held)| {
+                self.live.contains_key(&victim) && self.sched.pending(victim).len() > held / 2
+            });
+            if !backed_off {
+                self.steal_refused = None;
                 for steal in self.sched.steal_requests() {
                     let tests = steal.tests.iter().map(|&slot| self.test_of(slot)).collect();
                     actions.push(Action::Steal(steal.victim, tests));
