@@ -33,31 +33,49 @@ pub(crate) const STEAL_WORTH: Duration = Duration::from_millis(20);
 /// The most tests [`worth_stealing`] looks at.
 const STEAL_SCAN: usize = 4096;
 
-/// Whether stealing `tests` is worth its process starts: judged by their estimates, else by
-/// `typical` per test; with neither known, it is.
+/// Whether stealing `tests` is worth its process starts: judged by their estimates (the
+/// first [`STEAL_SCAN`] of them), else by `typical` per test; with neither known, it is.
 pub(crate) fn worth_stealing(
     tests: &[TestIndex],
     estimates: Option<&[Duration]>,
     typical: Option<Duration>,
 ) -> bool {
-    let work: Duration = match (estimates, typical) {
+    let scanned = &tests[..tests.len().min(STEAL_SCAN)];
+    let counted = if estimates.is_some() { scanned } else { tests };
+    work_up_to_steal_worth(counted.iter().copied(), counted.len(), estimates, typical)
+        .is_none_or(|work| work >= STEAL_WORTH)
+}
+
+/// The estimated work of `tests` (`count` of them), summed only until it reaches
+/// [`STEAL_WORTH`]: by their estimates, else `typical` each; `None` when neither is known.
+pub(crate) fn work_up_to_steal_worth(
+    tests: impl IntoIterator<Item = TestIndex>,
+    count: usize,
+    estimates: Option<&[Duration]>,
+    typical: Option<Duration>,
+) -> Option<Duration> {
+    match (estimates, typical) {
         (Some(estimates), _) => {
-            // Summed until it is enough (a long tail of tiny tests would cost a scan per event).
+            // Summed until it is enough (a long run of tiny tests would cost a scan per event).
             let mut work = Duration::ZERO;
-            for &index in tests.iter().take(STEAL_SCAN) {
-                work += estimates.get(index as usize).copied().unwrap_or_default();
+            for index in tests {
+                work += estimate_of(estimates, index);
                 if work >= STEAL_WORTH {
-                    return true;
+                    break;
                 }
             }
-            work
+            Some(work)
         }
         (None, Some(typical)) => {
-            typical.saturating_mul(u32::try_from(tests.len()).unwrap_or(u32::MAX))
+            Some(typical.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)))
         }
-        (None, None) => return true,
-    };
-    work >= STEAL_WORTH
+        (None, None) => None,
+    }
+}
+
+/// Test `index`'s estimate (nothing for an index past the estimates).
+pub(crate) fn estimate_of(estimates: &[Duration], index: TestIndex) -> Duration {
+    estimates.get(index as usize).copied().unwrap_or_default()
 }
 
 /// Per-test estimates and binaries, indexed by [`TestIndex`].
@@ -70,7 +88,7 @@ pub(crate) struct Costs<'a> {
 
 impl Costs<'_> {
     fn estimate(&self, index: TestIndex) -> Duration {
-        self.estimates.get(index as usize).copied().unwrap_or_default()
+        estimate_of(self.estimates, index)
     }
 }
 

@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use crate::deal::{Costs, STEAL_WORTH, deal, worth_stealing};
+use crate::deal::{Costs, STEAL_WORTH, deal, estimate_of, work_up_to_steal_worth, worth_stealing};
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
@@ -175,25 +175,18 @@ impl LoadScheduler {
     /// Whether what is queued is estimated (by history, else by the average so far) at less
     /// than [`STEAL_WORTH`]: not worth splitting over workers.
     fn queue_is_little_work(&self) -> bool {
-        let estimated = match (&self.estimates, self.typical_duration()) {
-            // Summed only over a short queue, so a top-up stays cheap on huge suites.
-            (Some(_), _) if self.queue.len() > LITTLE_WORK_SCAN => return false,
-            (Some(estimates), _) => {
-                let mut work = Duration::ZERO;
-                for &index in &self.queue {
-                    work += estimate_of(estimates, index);
-                    if work >= STEAL_WORTH {
-                        return false;
-                    }
-                }
-                work
-            }
-            (None, Some(typical)) => {
-                typical.saturating_mul(u32::try_from(self.queue.len()).unwrap_or(u32::MAX))
-            }
-            (None, None) => return false,
-        };
-        estimated < STEAL_WORTH
+        // Summed only over a short queue, so a top-up stays cheap on huge suites.
+        if self.estimates.is_some() && self.queue.len() > LITTLE_WORK_SCAN {
+            return false;
+        }
+        let queued = self.queue.iter().copied();
+        work_up_to_steal_worth(
+            queued,
+            self.queue.len(),
+            self.estimates.as_deref(),
+            self.typical_duration(),
+        )
+        .is_some_and(|work| work < STEAL_WORTH)
     }
 
     /// How many workers the start's deal is shared by: the live ones, or the most the run
@@ -462,10 +455,6 @@ impl Scheduler for LoadScheduler {
         self.queue.is_empty()
             && self.workers.values().any(|s| crate::steal_count(s.pending.len()) > 0)
     }
-}
-
-fn estimate_of(estimates: &[Duration], index: TestIndex) -> Duration {
-    estimates.get(index as usize).copied().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
-use crate::deal::{Costs, deal, worth_stealing};
+use crate::deal::{Costs, deal, estimate_of, worth_stealing};
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A worker holding fewer tests than this may receive more (pytest-xdist's "two pending"
@@ -92,8 +92,7 @@ impl WorkStealScheduler {
             }
             return slices;
         };
-        let estimate =
-            |index: &TestIndex| estimates.get(*index as usize).copied().unwrap_or_default();
+        let estimate = |index: &TestIndex| estimate_of(estimates, *index);
         let loads: Vec<(Duration, usize)> = idle
             .iter()
             .map(|worker| {
