@@ -182,8 +182,9 @@ pub async fn drive(
         if let (Some(growth), Some(before)) = (shape.growth, cpu) {
             if Instant::now() >= next_look {
                 next_look = Instant::now() + LOOK_EVERY;
-                cpu = CpuTimes::read();
-                if let Some(now) = cpu.filter(|_| session.wants_more_workers()) {
+                // Once nothing waits unsent, no more looks.
+                cpu = CpuTimes::read().filter(|_| session.wants_more_workers());
+                if let Some(now) = cpu {
                     let current = u32::try_from(session.live_workers()).unwrap_or(u32::MAX);
                     let add = growth.workers_to_add(
                         now.busy_since(&before),
@@ -193,9 +194,6 @@ pub async fn drive(
                     for _ in 0..add {
                         actions.extend(session.add_worker());
                     }
-                } else {
-                    // Nothing waits unsent: no more looks.
-                    cpu = cpu.filter(|_| session.wants_more_workers());
                 }
             }
         }

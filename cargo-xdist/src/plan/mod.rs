@@ -89,12 +89,13 @@ pub fn plan(
     } else {
         workers = workers.min(u32::try_from(useful_workers(mode, &metas)).unwrap_or(u32::MAX));
     }
+    let growth = growth(settings, mode, specs, workers, &metas);
     let options = SchedOptions {
         max_sched_chunk: settings.maxschedchunk.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         loadscope_reorder: settings.loadscope_reorder,
         use_history: history.is_some(),
         copies,
-        may_grow_to: growth(settings, mode, specs, workers, &metas).map(|g| g.max as usize),
+        may_grow_to: growth.map(|g| g.max as usize),
     };
     let sched = build_scheduler(mode, &metas, &options);
     let config = SessionConfig {
@@ -152,7 +153,7 @@ pub fn plan(
             skipped: skipped.len(),
             mode: mode.name().to_string(),
             silence_timeout: settings.worker_silence_timeout,
-            growth: growth(settings, mode, specs, workers, &metas),
+            growth,
         },
         detail: Detail {
             verbose: settings.verbose,

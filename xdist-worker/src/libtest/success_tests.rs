@@ -14,6 +14,7 @@
 //! f: prints a fake list of passing tests and a fake summary, then "f after\nand more"
 //! ```
 
+use super::tests::verdicts;
 use super::*;
 
 const PASSING: &str = include_str!("testdata/show_output_passing.txt");
@@ -33,18 +34,6 @@ fn parse_chunked(
     let (last, end) = p.finish(Some(exit));
     events.extend(last);
     (events, end)
-}
-
-fn verdicts(events: &[StreamEvent]) -> Vec<(usize, Verdict)> {
-    let mut v: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            StreamEvent::Ended { pos, verdict, .. } => Some((*pos, *verdict)),
-            StreamEvent::Started(_) => None,
-        })
-        .collect();
-    v.sort_by_key(|e| e.0);
-    v
 }
 
 fn text(end: &StreamEnd, pos: usize) -> Option<String> {

@@ -42,7 +42,7 @@ test result: FAILED. 2 passed; 2 failed; 1 ignored; 0 measured; 17 filtered out;
 
 ";
 
-fn verdicts(events: &[StreamEvent]) -> Vec<(usize, Verdict)> {
+pub(super) fn verdicts(events: &[StreamEvent]) -> Vec<(usize, Verdict)> {
     let mut v: Vec<(usize, Verdict)> = events
         .iter()
         .filter_map(|e| match e {
