@@ -91,6 +91,12 @@ pub enum RunEvent {
         worker: WorkerId,
         /// Processes it started outlived it (and were killed).
         leaked: bool,
+        /// The binary it ran (an index into the list's binaries).
+        binary: u32,
+        /// Its CPU time, user and system.
+        cpu: Duration,
+        /// Its time from start to exit.
+        wall: Duration,
     },
     /// A worker found that binary `binary` (an index into the list's binaries) takes one
     /// test name per process.

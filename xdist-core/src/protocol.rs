@@ -223,6 +223,14 @@ pub enum FromWorker {
     ProcessExited {
         /// Something it started outlived it.
         leaked: bool,
+        /// The binary it ran (an index into `WorkerSetup::binaries`).
+        binary: u32,
+        /// Its CPU time (user and system, with the children it waited for), in
+        /// milliseconds, and its time from start to exit: how much of a CPU its tests use
+        /// while they run, for `-n auto` (`cargo-xdist/src/drive/growth.rs`).
+        cpu_ms: u64,
+        /// Its time from start to exit, in milliseconds.
+        wall_ms: u64,
     },
     /// The worker found that binary `binary` (an index into `WorkerSetup::binaries`) takes
     /// one test name per process (a process of several names ran none of them), so that

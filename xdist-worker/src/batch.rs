@@ -64,6 +64,8 @@ pub enum Rest<'a> {
 pub struct Batch<'a> {
     /// The binary.
     pub binary: &'a BinarySpec,
+    /// Its index in `WorkerSetup::binaries`.
+    pub binary_index: u32,
     /// The tests, as (index in the run, libtest name).
     pub tests: Vec<(TestIndex, &'a str)>,
     /// Pass `--include-ignored`.
@@ -94,6 +96,17 @@ impl<'a> Batch<'a> {
         let rest = self.run_process(&mut charge)?;
         charge.release()?;
         Ok(rest)
+    }
+
+    /// The frame that says the batch's process ended, with what it used.
+    pub(crate) fn exited(&self, leaked: bool, usage: output::ProcessUsage) -> FromWorker {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        FromWorker::ProcessExited {
+            leaked,
+            binary: self.binary_index,
+            cpu_ms: millis(usage.cpu),
+            wall_ms: millis(usage.wall),
+        }
     }
 
     fn run_process(&self, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
@@ -214,7 +227,7 @@ impl<'a> Batch<'a> {
             }
         }
         self.current_group.store(0, Ordering::SeqCst);
-        sink.send(FromWorker::ProcessExited { leaked })?;
+        sink.send(self.exited(leaked, output.usage()))?;
         let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
         let (stderr, unforwarded) = output.stderr_and_unforwarded();
         forward(OutputStream::Stderr, &unforwarded, sink)?;

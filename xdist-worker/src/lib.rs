@@ -282,6 +282,7 @@ fn run_queue(
         while let Some((tests, filters)) = batches.pop_front() {
             let batch = Batch {
                 binary,
+                binary_index,
                 tests,
                 filters,
                 include_ignored: setup.include_ignored,

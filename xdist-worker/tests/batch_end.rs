@@ -111,6 +111,7 @@ fn run_frames_cut(
     let group = AtomicI32::new(0);
     let batch = Batch {
         binary,
+        binary_index: 0,
         tests: names.iter().enumerate().map(|(i, n)| (i as u32, *n)).collect(),
         include_ignored: false,
         filters: None,

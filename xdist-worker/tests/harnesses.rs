@@ -167,6 +167,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
     let group = std::sync::atomic::AtomicI32::new(0);
     let batch = xdist_worker::batch::Batch {
         binary: &binary,
+        binary_index: 0,
         tests: vec![(0, "a"), (1, "b")],
         include_ignored: false,
         filters: None,

@@ -10,8 +10,18 @@
 //! `load` keeps the later workers' share queued for them (`SchedOptions::may_grow_to`).
 //! A fixed `-n` stays fixed. CPU use is the whole machine's (`/proc/stat`), so other work on
 //! the machine counts as busy too; where `/proc` is missing nothing grows.
+//!
+//! A run with history need not wait for the looks: the history holds how much of a CPU
+//! each binary's test processes used last time ([`suite_cpu_share`], weighted by the
+//! selected tests' recorded durations), and the run starts with CPUs ÷ that share workers
+//! ([`Growth::starting_workers`], within the same limits; [`CPU_BOUND`] and over: one per
+//! CPU, as without history), so a suite whose tests sleep starts
+//! wide at once. The looks go on from there.
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use xdist_sched::TestMeta;
 
 /// The first look, after the run's start: a run shorter than this never grows.
 pub const FIRST_LOOK: Duration = Duration::from_millis(100);
@@ -29,6 +39,9 @@ pub const DOUBLE_BELOW: f64 = 0.3;
 pub const QUADRUPLE_BELOW: f64 = 0.15;
 /// At most this many workers per CPU.
 pub const GROW_FACTOR: u32 = 8;
+/// Tests whose processes used this much of a CPU or more are CPU-bound: one worker per CPU
+/// (what is left is process starts and the pipes, which more workers would not fill).
+pub const CPU_BOUND: f64 = 0.75;
 /// No worker is added while less memory than this is available.
 pub const MIN_FREE_MEMORY: u64 = 1 << 30;
 
@@ -54,6 +67,42 @@ impl Growth {
             1
         };
         wanted.min(self.max - current)
+    }
+}
+
+/// The share of a CPU that the selected tests' processes used last time: each binary's
+/// share (`share_of`, from the history) weighted by the recorded durations of its selected
+/// tests. `None` when binaries with a known share hold less than half the recorded time.
+pub fn suite_cpu_share(metas: &[TestMeta], share_of: impl Fn(&str) -> Option<f64>) -> Option<f64> {
+    let mut time_by_binary: HashMap<&str, f64> = HashMap::new();
+    for meta in metas {
+        if let Some(took) = meta.duration {
+            *time_by_binary.entry(&meta.binary_id).or_default() += took.as_secs_f64();
+        }
+    }
+    let total: f64 = time_by_binary.values().sum();
+    let (mut known, mut weighted) = (0.0, 0.0);
+    for (binary, time) in time_by_binary {
+        if let Some(share) = share_of(binary) {
+            known += time;
+            weighted += time * share;
+        }
+    }
+    (total > 0.0 && known * 2.0 >= total).then(|| weighted / known)
+}
+
+impl Growth {
+    /// How many workers a run starts with when its tests used `share` of a CPU each last
+    /// time: enough to keep `cpus` CPUs busy, never fewer than `current` nor more than the
+    /// rule allows.
+    pub fn starting_workers(&self, cpus: u32, share: f64, current: u32) -> u32 {
+        if share >= CPU_BOUND {
+            return current;
+        }
+        let share = share.max(1.0 / f64::from(GROW_FACTOR));
+        let wanted = (f64::from(cpus) / share).ceil();
+        let wanted = if wanted >= f64::from(u32::MAX) { u32::MAX } else { wanted as u32 };
+        wanted.min(self.max).max(current)
     }
 }
 
@@ -133,6 +182,41 @@ mod tests {
         assert_eq!(growth.workers_to_add(0.8, true, 4), 0, "busy: none");
         assert_eq!(growth.workers_to_add(0.05, false, 4), 0, "memory short: none");
         assert_eq!(growth.workers_to_add(0.05, true, 8), 0);
+    }
+
+    #[test]
+    fn a_run_starts_with_as_many_workers_as_its_tests_keep_cpus_busy() {
+        let growth = Growth { max: 16 };
+        assert_eq!(growth.starting_workers(2, 1.0, 2), 2, "CPU-bound: one per CPU");
+        assert_eq!(growth.starting_workers(2, 0.8, 2), 2, "mostly CPU-bound: the same");
+        assert_eq!(growth.starting_workers(2, 0.7, 2), 3);
+        assert_eq!(growth.starting_workers(2, 0.25, 2), 8);
+        assert_eq!(growth.starting_workers(2, 0.01, 2), 16, "sleeping: the cap");
+        assert_eq!(growth.starting_workers(2, 0.0, 2), 16);
+        assert_eq!(Growth { max: 5 }.starting_workers(2, 0.01, 2), 5, "the rule's limit");
+        assert_eq!(growth.starting_workers(2, 1.0, 3), 3, "never fewer");
+    }
+
+    #[test]
+    fn the_suite_share_weights_binaries_by_recorded_time() {
+        let meta = |binary: &str, ms: Option<u64>| TestMeta {
+            duration: ms.map(Duration::from_millis),
+            ..TestMeta::new(binary, "t")
+        };
+        let shares = |b: &str| match b {
+            "sleepy" => Some(0.1),
+            "busy" => Some(1.0),
+            _ => None,
+        };
+        let metas = [meta("sleepy", Some(300)), meta("sleepy", Some(600)), meta("busy", Some(100))];
+        let share = suite_cpu_share(&metas, shares).unwrap();
+        assert!((share - (0.9 * 0.1 + 0.1 * 1.0)).abs() < 1e-9, "{share}");
+        let mostly_unknown = [meta("new", Some(900)), meta("busy", Some(100))];
+        assert_eq!(suite_cpu_share(&mostly_unknown, shares), None);
+        let half = [meta("new", Some(100)), meta("sleepy", Some(100))];
+        let share = suite_cpu_share(&half, shares).unwrap();
+        assert!((share - 0.1).abs() < 1e-9, "half known: the known half's share, {share}");
+        assert_eq!(suite_cpu_share(&[meta("sleepy", None)], shares), None, "no durations");
     }
 
     #[test]

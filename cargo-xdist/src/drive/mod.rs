@@ -240,7 +240,15 @@ async fn next_signal(interrupts: &mut Option<Interrupts>) -> String {
 fn told_event(worker: WorkerId, frame: FromWorker) -> Result<RunEvent, FromWorker> {
     match frame {
         FromWorker::ProcessStarted { pid } => Ok(RunEvent::ProcessStarted { worker, pid }),
-        FromWorker::ProcessExited { leaked } => Ok(RunEvent::ProcessExited { worker, leaked }),
+        FromWorker::ProcessExited { leaked, binary, cpu_ms, wall_ms } => {
+            Ok(RunEvent::ProcessExited {
+                worker,
+                leaked,
+                binary,
+                cpu: Duration::from_millis(cpu_ms),
+                wall: Duration::from_millis(wall_ms),
+            })
+        }
         FromWorker::OneNamePerProcess { binary } => {
             Ok(RunEvent::OneNamePerProcess { worker, binary })
         }

@@ -15,6 +15,10 @@
 //! with the identity of the build that showed it (as the listing cache identifies a
 //! build), so that the next run sends them one name per process from the start. A rebuilt
 //! binary is tried with several names again. Files without the field read as none.
+//!
+//! And how much of a CPU each binary's test processes used while they ran (CPU time over
+//! time from start to exit, averaged like durations), so that `-n auto` can start as many
+//! workers as the suite keeps busy (`drive/growth.rs`). Files without it read as unknown.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -40,6 +44,10 @@ struct HistoryFile {
     /// showed it (absent in older files: none).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     one_name: BTreeMap<String, Identity>,
+    /// CPU time per second of run time of each binary's processes, by binary id (absent in
+    /// older files: unknown).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    cpu_share: BTreeMap<String, f64>,
 }
 
 /// The recorded durations of a workspace's tests.
@@ -147,11 +155,28 @@ impl History {
         }
     }
 
+    /// The CPU share recorded for binary `id` (CPU time over run time of its processes).
+    pub fn cpu_share(&self, id: &str) -> Option<f64> {
+        self.file.cpu_share.get(id).copied().filter(|s| s.is_finite() && *s >= 0.0)
+    }
+
+    /// Records binary `id`'s processes of this run: `cpu` of CPU time in `wall` of run time
+    /// (averaged with the recorded share, as durations are).
+    pub fn record_cpu_share(&mut self, id: &str, cpu: Duration, wall: Duration) {
+        if wall.is_zero() {
+            return;
+        }
+        let new = cpu.as_secs_f64() / wall.as_secs_f64();
+        let value = self.cpu_share(id).map_or(new, |old| (old + new) / 2.0);
+        self.file.cpu_share.insert(id.to_string(), value);
+    }
+
     /// Adds `other`'s entries: per test, the value recorded by more runs wins (a shard that
     /// ran the test counted it up from the file every shard started from); on equal counts
     /// (both copied from that file, or both from older files without counts) the longer.
     pub fn merge(&mut self, other: History) {
         self.file.one_name.extend(other.file.one_name);
+        self.file.cpu_share.extend(other.file.cpu_share);
         for (id, secs) in other.file.durations {
             let runs = other.file.runs.get(&id).copied().unwrap_or(0);
             let our_runs = self.file.runs.get(&id).copied().unwrap_or(0);
@@ -270,6 +295,27 @@ mod tests {
         std::fs::remove_file(&binary).unwrap();
         std::fs::write(&binary, "build 2, longer").unwrap();
         assert!(!again.takes_one_name("pkg::mimic", binary.as_str()), "a rebuild is tried again");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cpu_shares_average_per_binary_and_old_files_have_none() {
+        let dir = temp_dir("cpu-share");
+        std::fs::create_dir_all(dir.join("xdist")).unwrap();
+        std::fs::write(History::path(&dir), "{\"version\":1,\"durations\":{}}").unwrap();
+        let mut history = History::open(&History::path(&dir)).unwrap();
+        assert_eq!(history.cpu_share("pkg"), None);
+        let ms = Duration::from_millis;
+        history.record_cpu_share("pkg", ms(100), ms(1000));
+        history.record_cpu_share("pkg::it", ms(900), ms(1000));
+        history.record_cpu_share("pkg::none", ms(5), Duration::ZERO);
+        history.save().unwrap();
+        let mut again = History::load(&dir);
+        assert_eq!(again.cpu_share("pkg"), Some(0.1));
+        assert_eq!(again.cpu_share("pkg::none"), None, "no run time: nothing learnt");
+        again.record_cpu_share("pkg", ms(300), ms(1000));
+        assert!((again.cpu_share("pkg").unwrap() - 0.2).abs() < 1e-9, "averaged");
+        assert_eq!(again.cpu_share("pkg::it"), Some(0.9));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

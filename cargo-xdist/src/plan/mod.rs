@@ -31,7 +31,7 @@ use crate::config::groups::Groups;
 use crate::config::options::worker_count;
 use crate::config::settings::RunSettings;
 use crate::drive::RunShape;
-use crate::drive::growth::{GROW_FACTOR, Growth};
+use crate::drive::growth::{GROW_FACTOR, Growth, suite_cpu_share};
 use crate::errors::XdistError;
 use crate::report::terminal::Detail;
 use history::History;
@@ -90,6 +90,13 @@ pub fn plan(
         workers = workers.min(u32::try_from(useful_workers(mode, &metas)).unwrap_or(u32::MAX));
     }
     let growth = growth(settings, mode, specs, workers, &metas);
+    // Tests that used little CPU last time start as wide as they can keep the CPUs busy.
+    if let (Some(growth), Some(history)) = (growth, &history) {
+        if let Some(share) = suite_cpu_share(&metas, |id| history.cpu_share(id)) {
+            let cpus = crate::config::options::available_cpus();
+            workers = growth.starting_workers(cpus, share, workers);
+        }
+    }
     let options = SchedOptions {
         max_sched_chunk: settings.maxschedchunk.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         loadscope_reorder: settings.loadscope_reorder,

@@ -1,5 +1,9 @@
 //! The duration history as a subscriber: how long each test that ran to a verdict took,
-//! recorded for the next run's order, and which binaries take one test name per process.
+//! recorded for the next run's order, which binaries take one test name per process, and
+//! how much of a CPU each binary's processes used (for `-n auto`'s start).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use xdist_core::events::{RunEvent, RunSubscriber};
 use xdist_core::summary::TestStatus;
@@ -11,16 +15,23 @@ use crate::plan::history::History;
 pub struct DurationRecorder<'a> {
     list: &'a TestList,
     history: History,
+    /// CPU time and run time of each binary's processes so far, by binary index.
+    usage: BTreeMap<u32, (Duration, Duration)>,
 }
 
 impl<'a> DurationRecorder<'a> {
     /// Records the tests of `list` into `history`.
     pub fn new(list: &'a TestList, history: History) -> Self {
-        Self { list, history }
+        Self { list, history, usage: BTreeMap::new() }
     }
 
-    /// The history with this run's durations.
-    pub fn into_history(self) -> History {
+    /// The history with this run's durations and CPU shares.
+    pub fn into_history(mut self) -> History {
+        for (binary, (cpu, wall)) in std::mem::take(&mut self.usage) {
+            if let Some(binary) = self.list.binaries.get(binary as usize) {
+                self.history.record_cpu_share(&binary.id, cpu, wall);
+            }
+        }
         self.history
     }
 }
@@ -34,6 +45,11 @@ impl RunSubscriber for DurationRecorder<'_> {
                     let id = self.list.test_id(result.index as usize);
                     self.history.record(id, result.duration);
                 }
+            }
+            RunEvent::ProcessExited { binary, cpu, wall, .. } => {
+                let used = self.usage.entry(*binary).or_default();
+                used.0 += *cpu;
+                used.1 += *wall;
             }
             RunEvent::OneNamePerProcess { binary, .. } => {
                 if let Some(binary) = self.list.binaries.get(*binary as usize) {

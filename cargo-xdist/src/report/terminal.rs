@@ -379,7 +379,7 @@ impl RunSubscriber for TerminalReporter<'_> {
             RunEvent::TestOutput { worker, stream, bytes, .. } => {
                 self.live_output(*worker, *stream, bytes);
             }
-            RunEvent::ProcessExited { worker, leaked } => {
+            RunEvent::ProcessExited { worker, leaked, .. } => {
                 self.end_live_output(*worker);
                 if *leaked {
                     let test = self

@@ -354,7 +354,13 @@ fn live_output_is_prefixed_line_by_line() {
         output(1, Stdout, b"other\n"),
         output(0, Stdout, b"lo\nok\n\ntest res"),
         output(0, Stderr, b"warn\n"),
-        RunEvent::ProcessExited { worker: 0, leaked: false },
+        RunEvent::ProcessExited {
+            worker: 0,
+            leaked: false,
+            binary: 0,
+            cpu: Duration::ZERO,
+            wall: Duration::ZERO,
+        },
     ] {
         reporter.on_event(&event);
     }

@@ -24,7 +24,14 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
             .prop_map(|(index, elapsed_ms)| FromWorker::Slow { index, elapsed_ms }),
         any::<u32>().prop_map(|pid| FromWorker::ProcessStarted { pid }),
         Just(FromWorker::Heartbeat),
-        any::<bool>().prop_map(|leaked| FromWorker::ProcessExited { leaked }),
+        (any::<bool>(), any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
+            |(leaked, binary, cpu_ms, wall_ms)| FromWorker::ProcessExited {
+                leaked,
+                binary,
+                cpu_ms,
+                wall_ms
+            }
+        ),
         any::<u32>().prop_map(|binary| FromWorker::OneNamePerProcess { binary }),
         Just(FromWorker::Ready),
         Just(FromWorker::Requeued),

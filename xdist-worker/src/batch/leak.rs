@@ -51,12 +51,12 @@ impl Sink for LeakCharge<'_> {
             (FromWorker::Finished(report), Some(leaked)) => {
                 self.sink.send(FromWorker::Finished(charge(report, leaked)))
             }
-            (FromWorker::ProcessExited { leaked }, _) => {
+            (exited @ FromWorker::ProcessExited { leaked, .. }, _) => {
                 self.exited = Some(leaked);
                 for report in std::mem::take(&mut self.held) {
                     self.sink.send(FromWorker::Finished(charge(report, leaked)))?;
                 }
-                self.sink.send(FromWorker::ProcessExited { leaked })
+                self.sink.send(exited)
             }
             (other, _) => self.sink.send(other),
         }
@@ -77,6 +77,10 @@ mod tests {
         FromWorker::Finished(TestReport { index, outcome, duration_nanos: 0, output: Vec::new() })
     }
 
+    fn exited(leaked: bool) -> FromWorker {
+        FromWorker::ProcessExited { leaked, binary: 0, cpu_ms: 1, wall_ms: 2 }
+    }
+
     fn run(leaked: bool) -> Vec<FromWorker> {
         let mut frames = Frames::default();
         let mut charge = LeakCharge::new(&mut frames);
@@ -84,7 +88,7 @@ mod tests {
         charge.send(finished(0, Outcome::Passed)).unwrap();
         charge.send(FromWorker::Started { index: 1 }).unwrap();
         charge.send(finished(1, Outcome::Ignored)).unwrap();
-        charge.send(FromWorker::ProcessExited { leaked }).unwrap();
+        charge.send(exited(leaked)).unwrap();
         charge.send(finished(2, Outcome::Passed)).unwrap();
         charge.send(finished(3, Outcome::Failed { cause: None })).unwrap();
         charge.release().unwrap();
@@ -99,7 +103,7 @@ mod tests {
             FromWorker::Started { index: 1 },
             finished(0, leak.clone()),
             finished(1, Outcome::Ignored),
-            FromWorker::ProcessExited { leaked: true },
+            exited(true),
             finished(2, leak),
             finished(3, Outcome::Failed { cause: None }),
         ];

@@ -2,7 +2,8 @@
 //! arrives, stderr kept bounded, and the exit status. Says when the stream is whole: at the
 //! end of stdout, or, once the process has exited, when nothing more has arrived for a while
 //! and nothing is left unread in the pipe (a grandchild that left the process group may hold
-//! the pipe open for ever). Which timer woke the caller never decides it.
+//! the pipe open for ever). Which timer woke the caller never decides it. Also measures
+//! the process's CPU time and its time from start to exit ([`ProcessUsage`]).
 
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
@@ -41,10 +42,38 @@ pub enum Arrival {
     Nothing,
 }
 
+/// What a test process used: its CPU time (user and system, with the children it waited
+/// for) and its time from start to exit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessUsage {
+    /// CPU time.
+    pub cpu: Duration,
+    /// Start to exit.
+    pub wall: Duration,
+}
+
+/// The CPU time of this process's waited-for children so far (zero where it cannot be
+/// read). A worker runs one test process at a time, so the growth across one wait is that
+/// process's.
+fn children_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_CHILDREN)
+        .map(|u| {
+            let (user, system) = (u.user_time(), u.system_time());
+            let micros = |t: nix::sys::time::TimeVal| {
+                Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+                    + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+            };
+            micros(user) + micros(system)
+        })
+        .unwrap_or_default()
+}
+
 /// The streams of a running test process.
 pub struct ProcessOutput {
     stdout: Receiver<Vec<u8>>,
-    exit: Receiver<io::Result<ExitStatus>>,
+    exit: Receiver<(io::Result<ExitStatus>, ProcessUsage)>,
+    usage: ProcessUsage,
     /// What stderr brought so far, and a channel that disconnects at its end.
     stderr: Arc<Mutex<BoundedOutput>>,
     stderr_end: Receiver<()>,
@@ -99,12 +128,19 @@ impl ProcessOutput {
             }
         });
         let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
+        let (started, cpu_before) = (Instant::now(), children_cpu());
         thread::spawn(move || {
-            let _ = exit_tx.send(child.wait());
+            let status = child.wait();
+            let usage = ProcessUsage {
+                cpu: children_cpu().saturating_sub(cpu_before),
+                wall: started.elapsed(),
+            };
+            let _ = exit_tx.send((status, usage));
         });
         Ok(Self {
             stdout: stdout_rx,
             exit: exit_rx,
+            usage: ProcessUsage::default(),
             stderr: kept,
             stderr_end,
             stderr_live,
@@ -137,10 +173,16 @@ impl ProcessOutput {
                     Arrival::Nothing
                 }
             },
-            recv(self.exit) -> status => {
+            recv(self.exit) -> exit => {
                 self.exit = never();
                 self.exited_at = Some(Instant::now());
-                Arrival::Exited(status.unwrap_or_else(|_| Err(io::Error::other("wait thread lost"))))
+                match exit {
+                    Ok((status, usage)) => {
+                        self.usage = usage;
+                        Arrival::Exited(status)
+                    }
+                    Err(_) => Arrival::Exited(Err(io::Error::other("wait thread lost"))),
+                }
             },
             default(timeout) => Arrival::Nothing,
         }
@@ -163,6 +205,11 @@ impl ProcessOutput {
         self.stdout_ended
             || now >= exited_at + DRAIN_AT_MOST
             || (now >= deadline && self.stdout.is_empty() && !self.unread_in_pipe())
+    }
+
+    /// What the process used (zero until it exited).
+    pub fn usage(&self) -> ProcessUsage {
+        self.usage
     }
 
     /// Whether the pipe holds bytes the reader has not taken yet.
@@ -203,6 +250,7 @@ mod tests {
         let output = ProcessOutput {
             stdout,
             exit: never(),
+            usage: ProcessUsage::default(),
             stderr: Arc::new(Mutex::new(BoundedOutput::new(16))),
             stderr_end,
             stderr_live: never(),

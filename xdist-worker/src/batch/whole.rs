@@ -145,7 +145,7 @@ pub(super) fn run_process(
         }
     }
     batch.current_group.store(0, Ordering::SeqCst);
-    sink.send(FromWorker::ProcessExited { leaked })?;
+    sink.send(batch.exited(leaked, output.usage()))?;
     let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
     let (stderr, unforwarded) = output.stderr_and_unforwarded();
     forward(OutputStream::Stderr, &unforwarded, sink)?;
@@ -207,6 +207,7 @@ mod tests {
         let group = AtomicI32::new(0);
         let batch = Batch {
             binary: &spec,
+            binary_index: 0,
             tests: vec![(7, "pkg::main")],
             include_ignored: true,
             filters: None,
