@@ -14,8 +14,11 @@ Each workspace is prebuilt for every tool, checked with one untimed `cargo xdist
 (which also records the duration history the timed runs use, except `--no-history`), then
 timed by one hyperfine invocation with all its commands side by side. Wall times are
 hyperfine's medians; CPU is hyperfine's mean user + system time of the command and its
-children. REAL=/path/a:/path/b also times `cargo test`, `cargo nextest run` and `cargo xdist
-run` in existing checkouts (tokio, clap, ripgrep, time), after building their tests once.
+children. REAL=/path/a:/path/b also times `cargo test --tests` (doctests left out, as
+cargo xdist and nextest leave them out by default), `cargo nextest run` and `cargo xdist run
+-n 2` in existing checkouts (tokio, clap, ripgrep, time), after building their tests once;
+an entry `/path=ARGS` passes ARGS (e.g. `-p time --all-features`) to all three. A checkout's
+failing tests do not stop the timing.
 
 Writes the section between the `speed` markers of docs/benchmarks.md.
 
@@ -108,19 +111,22 @@ def run(cmd, cwd, env, check=True):
     return out
 
 
-def prepare(root, expected, xdist_args, env):
+def prepare(root, expected, xdist_args, env, extra=()):
     """Builds for every tool; one untimed xdist run checks the count and records history."""
-    run(["cargo", "test", "--no-run", "-q"], root, env)
-    run(["cargo", "nextest", "run", "--no-run"], root, env)
-    last = run(["cargo", "xdist", "run", *xdist_args], root, env).stdout.strip().splitlines()[-1]
+    run(["cargo", "test", "--no-run", "-q", *extra], root, env)
+    run(["cargo", "nextest", "run", "--no-run", *extra], root, env)
+    check = expected is not None
+    last = run(["cargo", "xdist", "run", *xdist_args, *extra], root, env, check=check)
+    last = (last.stdout.strip().splitlines() or [""])[-1]
     want = f"xdist: {expected} passed, 0 failed, 0 skipped"
     if expected is not None and last != want:
         sys.exit(f"bench/speed.py: {root}: got '{last}', want '{want}'")
 
 
-def hyperfine(name, root, env, commands, runs=RUNS):
+def hyperfine(name, root, env, commands, runs=RUNS, failures_ok=False):
     out = os.path.join(WORK, f"results-{name}.json")
-    run(["hyperfine", "-N", "--style", "basic", "--warmup", "1", "--runs", str(runs),
+    ignore = ["--ignore-failure"] if failures_ok else []
+    run(["hyperfine", "-N", "--style", "basic", "--warmup", "1", "--runs", str(runs), *ignore,
          "--export-json", out, *commands], root, env)
     with open(out, encoding="utf-8") as f:
         results = json.load(f)["results"]
@@ -213,16 +219,23 @@ def main():
     targets.append((f"`sleepheavy`: `cargo xdist run` (-n auto) within 1.1x of the best fixed -n (`{best}`)",
                     f"{ratio:.3f}x", ratio <= 1.1))
 
-    for path in [p for p in os.environ.get("REAL", "").split(os.pathsep) if p]:
+    for entry in [p for p in os.environ.get("REAL", "").split(os.pathsep) if p]:
+        path, _, args = entry.partition("=")
+        extra = args.split()
         name = os.path.basename(os.path.normpath(path))
-        prepare(path, None, ["-n", "2"], env)
-        rows = hyperfine(f"real-{name}", path, env, ["cargo test -q --no-fail-fast", "cargo nextest run --no-fail-fast", x + " --no-fail-fast"], runs=3)
-        doc.extend([f"### checkout `{name}` ({path})", "", *table(rows, "cargo test -q --no-fail-fast"), ""])
+        prepare(path, None, ["-n", "2"], env, extra)
+        tail = " ".join(["--no-fail-fast", *extra])
+        base = f"cargo test -q --tests {tail}"
+        commands = [base, f"cargo nextest run {tail}", f"{x} {tail}"]
+        rows = hyperfine(f"real-{name}", path, env, commands, runs=3, failures_ok=True)
+        commit = run(["git", "log", "-1", "--format=%h %cs"], path, env, check=False).stdout.strip()
+        doc.extend([f"### checkout `{name}` (commit {commit or 'unknown'})", "", *table(rows, base), ""])
 
     doc[6:6] = ["| Target | Measured | Met? |", "|---|---:|:---:|",
                 *[f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in targets], ""]
     doc.extend(["```sh", "bash bench/speed.sh                      # RUNS=5, HUGE=10000,50000",
-                "HUGE=10000,50000,100000 bash bench/speed.sh", "REAL=$HOME/src/tokio:$HOME/src/clap bash bench/speed.sh",
+                "HUGE=10000,50000,100000 bash bench/speed.sh",
+                "REAL='$HOME/src/clap:$HOME/src/time=-p time --all-features' bash bench/speed.sh",
                 "```", "", END])
     text = "\n".join(doc) + "\n"
     with open(DOC, encoding="utf-8") as f:

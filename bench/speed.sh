@@ -6,6 +6,7 @@
 #   bash bench/speed.sh                          # RUNS=5, HUGE=10000,50000
 #   HUGE=10000,50000,100000 bash bench/speed.sh  # also a binary of 100,000 tests
 #   REAL=/src/tokio:/src/clap bash bench/speed.sh  # also these checkouts
+#   REAL="/src/time=-p time --all-features" ...    # with cargo args for all three
 #   XDIST_BIN=path bash bench/speed.sh           # time this cargo-xdist, do not build
 #
 # Builds cargo-xdist (release; honours CARGO_TARGET_DIR) unless XDIST_BIN is

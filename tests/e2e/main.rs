@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod durations;
 mod filterset;
+mod first_run;
 mod growth;
 mod harnesses;
 mod hostile;

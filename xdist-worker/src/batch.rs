@@ -18,6 +18,7 @@ mod whole;
 
 use std::io;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ use xdist_core::protocol::{
 };
 
 use crate::command::{self, describe};
+use crate::in_flight::InFlight;
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
 use clock::TestClock;
 use cut::Cut;
@@ -55,8 +57,8 @@ pub enum Rest<'a> {
     /// that takes one name per process rejected the command line): none has an outcome;
     /// run them one per process.
     OnePerProcess(Vec<(TestIndex, &'a str)>),
-    /// The process was cut short after a slow test (`cut.rs`): these have no outcome; put
-    /// them back in front of the worker's queue, to be batched again.
+    /// The process was cut short at a test given up to a steal (`cut.rs`): these have no
+    /// outcome; put them back in front of the worker's queue, to be batched again.
     Requeue(Vec<(TestIndex, &'a str)>),
 }
 
@@ -81,8 +83,9 @@ pub struct Batch<'a> {
     /// Where the running process group is published, so that it can be killed if the
     /// controller goes away (0 when none runs).
     pub current_group: &'a AtomicI32,
-    /// Cut the process at the next start line once a test took this long (`cut.rs`).
-    pub cut_after: Option<Duration>,
+    /// What a steal took from the worker's batch in flight (adaptive batching): the
+    /// process is cut at the first such test's start (`cut.rs`). `None`: nothing is taken.
+    pub in_flight: Option<&'a Mutex<InFlight>>,
 }
 
 impl<'a> Batch<'a> {
@@ -139,6 +142,11 @@ impl<'a> Batch<'a> {
         };
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         command::isolate(&mut command);
+        // Under `--show-output` a cut would lose the passing tests' output too.
+        let cuttable = !show_output;
+        if let Some(in_flight) = self.in_flight.and_then(|m| m.lock().ok()).as_mut() {
+            in_flight.spawning(indices.iter().copied(), cuttable);
+        }
         let child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -167,9 +175,7 @@ impl<'a> Batch<'a> {
             clock: TestClock::new(&indices, self.limits, pid),
             running: None,
             failed: Vec::new(),
-            started: 0,
-            // Under `--show-output` a cut would lose the passing tests' output too.
-            cut: Cut::new(self.cut_after.filter(|_| self.tests.len() > 1 && !show_output), pid),
+            cut: Cut::new(self.in_flight.filter(|_| cuttable), pid),
             passed: show_output.then(Vec::new),
         };
         let mut parser = StreamParser::new(&names, keep);
@@ -191,7 +197,9 @@ impl<'a> Batch<'a> {
                     forward(OutputStream::Stdout, &bytes, sink)?;
                     unflushed |= self.no_capture;
                     let events = parser.feed(&bytes);
-                    run.cut.blocked = status.is_some() || parser.has_unsettled();
+                    if parser.has_unsettled() {
+                        run.cut.lock();
+                    }
                     for event in events {
                         run.on_event(event, sink)?;
                         unflushed = true;
@@ -202,8 +210,9 @@ impl<'a> Batch<'a> {
                 }
                 Arrival::Exited(result) => {
                     status = Some(result?);
-                    // Its group is gone (its id may be reused): no cut from now on.
-                    run.cut.blocked = true;
+                    // Its group is gone (its id may be reused): no kill from now on.
+                    run.cut.exited = true;
+                    run.cut.lock();
                     // Leftovers of the test (children in its group) go with it.
                     leaked = command::stop_leftovers(pid, &self.limits.leak);
                 }
@@ -232,13 +241,15 @@ impl<'a> Batch<'a> {
         let (stderr, unforwarded) = output.stderr_and_unforwarded();
         forward(OutputStream::Stderr, &unforwarded, sink)?;
         let (events, end) = parser.finish(status.code());
-        run.cut.blocked = true;
         for event in events {
             run.on_event(event, sink)?;
         }
         let mut failure_output = end.failure_output;
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
             let mut output = failure_output.remove(&pos).unwrap_or_default();
+            if output.is_empty() && run.cut.made && !self.no_capture {
+                output.extend_from_slice(cut::OUTPUT_LOST.as_bytes());
+            }
             output.extend(noise);
             if self.no_capture {
                 // Not captured by libtest: the panic message is on stderr.
@@ -253,22 +264,34 @@ impl<'a> Batch<'a> {
             sink.send(report(indices[pos], Outcome::Passed, duration, visible(output)))?;
         }
 
-        let unstarted: Vec<(TestIndex, &'a str)> =
-            (0..names.len()).filter(|&p| !end.started[p]).map(|p| self.tests[p]).collect();
+        // A test given up to a steal has no outcome here, and is not run again here.
+        let kept = |p: &usize| !run.cut.given_up(indices[*p]);
+        let none_ran = !end.started.iter().take(names.len()).any(|&s| s);
+        let unstarted: Vec<(TestIndex, &'a str)> = (0..names.len())
+            .filter(|&p| !end.started[p])
+            .filter(kept)
+            .map(|p| self.tests[p])
+            .collect();
+        let end_unfinished = end.unfinished.filter(|(p, _)| kept(p));
         if run.cut.made {
-            // The test cut at its start, and those after it, have no outcome: they go back.
-            let mut back: Vec<usize> =
-                (0..names.len()).filter(|&p| !end.started[p]).chain(run.cut.held.clone()).collect();
+            // The tests cut at their start, and those after them, have no outcome: those
+            // not given up go back.
+            let mut back: Vec<usize> = (0..names.len())
+                .filter(|&p| !end.started[p])
+                .chain(run.cut.held.clone())
+                .filter(kept)
+                .collect();
             back.sort_unstable();
             back.dedup();
-            if let Some((pos, mut output)) = end.unfinished.filter(|(p, _)| !back.contains(p)) {
+            let held = |p: &usize| back.contains(p) || run.cut.held.contains(p);
+            if let Some((pos, mut output)) = end_unfinished.filter(|(p, _)| !held(p)) {
                 output.extend_from_slice(&stderr);
                 let cause = format!("test process {} before the test finished", describe(status));
                 sink.send(failed(indices[pos], Some(cause), run.clock.duration(pos), output))?;
             }
             return Ok(Rest::Requeue(back.into_iter().map(|p| self.tests[p]).collect()));
         }
-        if let Some((pos, mut output)) = end.unfinished {
+        if let Some((pos, mut output)) = end_unfinished {
             output.extend_from_slice(&stderr);
             let outcome = match run.clock.timed_out {
                 Some(timed_out) if timed_out == pos => {
@@ -287,7 +310,6 @@ impl<'a> Batch<'a> {
         if unstarted.is_empty() {
             return Ok(Rest::Done);
         }
-        let none_ran = unstarted.len() == names.len();
         let hung_starting = run.clock.timed_out_starting;
         if !end.completed && none_ran && names.len() > 1 && !hung_starting {
             return Ok(Rest::OnePerProcess(unstarted));
@@ -318,10 +340,8 @@ struct BatchRun<'t> {
     running: Option<usize>,
     /// Failed tests wait for their captured output, printed after all tests.
     failed: Vec<(usize, Duration, Vec<u8>)>,
-    /// How many tests started.
-    started: usize,
-    /// The cut after a slow test.
-    cut: Cut,
+    /// The cut at a test given up to a steal.
+    cut: Cut<'t>,
     /// Under `--show-output`, passing tests wait for theirs too.
     passed: Option<Vec<(usize, Duration, Vec<u8>)>>,
 }
@@ -335,26 +355,28 @@ impl BatchRun<'_> {
                     self.clock.showing(before, true);
                 }
                 self.clock.started(pos);
-                let left = self.tests.len().saturating_sub(self.started);
-                self.started += 1;
-                if self.cut.starting(pos, left, !self.failed.is_empty()) {
+                if self.cut.starting(pos, self.tests[pos]) {
                     return Ok(());
                 }
                 sink.send(FromWorker::Started { index: self.tests[pos] })
             }
             StreamEvent::Ended { pos, verdict, noise } => {
-                if self.cut.release(pos) {
+                let held = self.cut.release(pos);
+                if self.cut.given_up(self.tests[pos]) {
+                    // Another worker runs it: whatever this process said of it is dropped.
+                    return Ok(());
+                }
+                if held {
                     // It ended before the cut reached it: it counts, start and all.
                     sink.send(FromWorker::Started { index: self.tests[pos] })?;
                 }
                 let duration = self.clock.duration(pos);
-                if verdict != Verdict::Failed {
-                    self.cut.ended(duration);
-                }
                 let outcome = match verdict {
                     Verdict::Ok => Outcome::Passed,
                     Verdict::Ignored => Outcome::Ignored,
                     Verdict::Failed => {
+                        // Its captured output comes at the end: no more steals from here.
+                        self.cut.lock();
                         self.failed.push((pos, duration, noise));
                         return Ok(());
                     }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod capture;
 pub mod command;
 pub mod filters;
+pub mod in_flight;
 pub mod libtest;
 pub mod pace;
 
@@ -22,6 +23,7 @@ use xdist_core::codec::{self, FrameError};
 use xdist_core::protocol::{Batching, FromWorker, Harness, ToWorker, WorkerSetup};
 
 use crate::batch::{Batch, Rest};
+use crate::in_flight::InFlight;
 
 /// The worker's exit code for a protocol or pipe error (documented in docs/exit-codes.md).
 pub const EXIT_PROTOCOL: u8 = 3;
@@ -69,11 +71,15 @@ pub fn serve(
     send(&output, &FromWorker::Ready)?;
     let current_group = Arc::new(AtomicI32::new(0));
     let inbox: Shared<Inbox> = Arc::default();
+    let in_flight: Arc<Mutex<InFlight>> = Arc::default();
     {
         let (inbox, group, output) =
             (Arc::clone(&inbox), Arc::clone(&current_group), Arc::clone(&output));
-        thread::spawn(move || read_commands(&mut input, &inbox, &group, &output));
+        let in_flight = Arc::clone(&in_flight);
+        thread::spawn(move || read_commands(&mut input, &inbox, &in_flight, &group, &output));
     }
+    // Under adaptive batching a steal may take tests of the batch in flight.
+    let stealable = (setup.batching == Batching::Adaptive).then_some(&*in_flight);
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
     // Those an earlier run found, and those this worker finds.
     let mut one_name_binaries: HashSet<u32> =
@@ -103,17 +109,28 @@ pub fn serve(
             if inbox.queue.front().is_some_and(first) {
                 take = take.min(inbox.queue.iter().take_while(|i| first(i)).count());
             }
-            inbox.queue.drain(..take).collect::<Vec<_>>()
+            let batch = inbox.queue.drain(..take).collect::<Vec<_>>();
+            if let Some(in_flight) = stealable {
+                lock_in_flight(in_flight)?.begin(&batch);
+            }
+            batch
         };
         let binaries = Binaries { universes: &universes, one_name: &mut one_name_binaries };
-        let back = run_queue(&setup, batch, &current_group, binaries, &mut sink)?;
-        if !back.is_empty() {
-            let (lock, _) = &*inbox;
-            let mut inbox = lock.lock().map_err(|_| io::Error::other("inbox lock poisoned"))?;
-            for index in back.into_iter().rev() {
-                inbox.queue.push_front(index);
-            }
-            drop(inbox);
+        let run = BatchPlace { current_group: &current_group, in_flight: stealable };
+        let back = run_queue(&setup, batch, run, binaries, &mut sink)?;
+        // What the batch put back goes into the inbox as the batch leaves the flight, so a
+        // steal finds each test in one of the two.
+        let (lock, _) = &*inbox;
+        let mut inbox = lock.lock().map_err(|_| io::Error::other("inbox lock poisoned"))?;
+        let requeued = !back.is_empty();
+        for index in back.into_iter().rev() {
+            inbox.queue.push_front(index);
+        }
+        if let Some(in_flight) = stealable {
+            lock_in_flight(in_flight)?.end();
+        }
+        drop(inbox);
+        if requeued {
             send(&output, &FromWorker::Requeued)?;
         }
     }
@@ -124,6 +141,7 @@ pub fn serve(
 fn read_commands<W: Write>(
     input: &mut impl Read,
     inbox: &Shared<Inbox>,
+    in_flight: &Mutex<InFlight>,
     group: &AtomicI32,
     output: &Mutex<W>,
 ) {
@@ -139,9 +157,19 @@ fn read_commands<W: Write>(
                 return;
             }
             Ok(Some(ToWorker::Steal(tests))) => {
-                let all_queued = tests.iter().all(|t| queued.queue.contains(t));
-                let released = if all_queued { tests } else { Vec::new() };
-                queued.queue.retain(|t| !released.contains(t));
+                // All or nothing: each from the inbox, or from the batch in flight where it
+                // can still be given up (`in_flight.rs`).
+                let Ok(mut flying) = in_flight.lock() else { return };
+                let all = tests.iter().all(|t| queued.queue.contains(t) || flying.can_release(*t));
+                let released = if all { tests } else { Vec::new() };
+                let taken: HashSet<TestIndex> = released.iter().copied().collect();
+                queued.queue.retain(|t| !taken.contains(t));
+                for &test in &released {
+                    if flying.can_release(test) {
+                        flying.release(test);
+                    }
+                }
+                drop(flying);
                 drop(queued);
                 if send(output, &FromWorker::Released(released)).is_err() {
                     return;
@@ -238,15 +266,19 @@ fn into_io(e: FrameError) -> io::Error {
 /// names ran none of them (a harness that takes one name) gets one name per process, for
 /// the rest of the run (`one_name_binaries`, which starts with the binaries the setup
 /// marks `one_name`), and the controller is told ([`FromWorker::OneNamePerProcess`]).
-/// Returns the tests to put back in front of the worker's queue: all that did not run once
-/// a process was cut after a slow test (adaptive batching only; see `batch/cut.rs`).
+/// Tests a steal took from the batch in flight are left out of the processes not started
+/// yet. Returns the tests to put back in front of the worker's queue: all that did not run
+/// once a process was cut at a test a steal took (adaptive batching only; `batch/cut.rs`).
 fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
-    current_group: &AtomicI32,
+    place: BatchPlace<'_>,
     binaries: Binaries<'_, '_>,
     sink: &mut dyn batch::Sink,
 ) -> Result<Vec<TestIndex>, WorkerError> {
+    let given_up = |index: TestIndex| {
+        place.in_flight.and_then(|m| m.lock().ok()).is_some_and(|f| f.is_released(index))
+    };
     let one_name_binaries = binaries.one_name;
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
     for index in queue {
@@ -256,7 +288,6 @@ fn run_queue(
             None => by_binary.push((test.binary, vec![(index, &test.name)])),
         }
     }
-    let cut_after = (setup.batching == Batching::Adaptive).then_some(CUT_AFTER);
     let mut by_binary = by_binary.into_iter();
     while let Some((binary_index, tests)) = by_binary.next() {
         let binary =
@@ -279,7 +310,24 @@ fn run_queue(
                 }
                 batches.into()
             };
-        while let Some((tests, filters)) = batches.pop_front() {
+        while let Some((mut tests, mut filters)) = batches.pop_front() {
+            let before = tests.len();
+            tests.retain(|t| !given_up(t.0));
+            if tests.is_empty() {
+                continue;
+            }
+            if tests.len() < before && filters.take().is_some() {
+                // The filters would select the tests given up too: names it is.
+                for piece in split_for_command_line(tests).into_iter().rev() {
+                    batches.push_front((piece, None));
+                }
+                continue;
+            }
+            let indices: Vec<TestIndex> = tests.iter().map(|t| t.0).collect();
+            if let Some(mut in_flight) = place.in_flight.and_then(|m| m.lock().ok()) {
+                // Not cuttable unless the libtest batch says so when it starts its process.
+                in_flight.spawning(indices.iter().copied(), false);
+            }
             let batch = Batch {
                 binary,
                 binary_index,
@@ -288,16 +336,28 @@ fn run_queue(
                 include_ignored: setup.include_ignored,
                 no_capture: setup.no_capture,
                 limits: &setup.limits,
-                current_group,
-                cut_after,
+                current_group: place.current_group,
+                in_flight: place.in_flight,
             };
-            match batch.run(sink)? {
+            let rest = batch.run(sink)?;
+            if let Some(mut in_flight) = place.in_flight.and_then(|m| m.lock().ok()) {
+                // What ran is settled; what is left (to run again) can still be given up.
+                let left: HashSet<TestIndex> = match &rest {
+                    Rest::Done => HashSet::new(),
+                    Rest::Rerun(r) | Rest::OnePerProcess(r) | Rest::Requeue(r) => {
+                        r.iter().map(|t| t.0).collect()
+                    }
+                };
+                in_flight.settle(indices.iter().copied().filter(|t| !left.contains(t)));
+            }
+            match rest {
                 Rest::Done => {}
                 Rest::Requeue(rest) => {
                     sink.flush()?;
                     let mut back: Vec<TestIndex> = rest.into_iter().map(|t| t.0).collect();
                     back.extend(batches.into_iter().flat_map(|(tests, _)| tests).map(|t| t.0));
                     back.extend(by_binary.flat_map(|(_, tests)| tests).map(|t| t.0));
+                    back.retain(|&t| !given_up(t));
                     return Ok(back);
                 }
                 Rest::Rerun(rest) => batches.push_front((rest, None)),
@@ -316,6 +376,19 @@ fn run_queue(
         }
     }
     Ok(Vec::new())
+}
+
+/// Where a worker's batches run: the process group it publishes, and what a steal took
+/// from its batch in flight (adaptive batching only).
+#[derive(Clone, Copy)]
+struct BatchPlace<'a> {
+    current_group: &'a AtomicI32,
+    in_flight: Option<&'a Mutex<InFlight>>,
+}
+
+/// The batch in flight, locked.
+fn lock_in_flight(in_flight: &Mutex<InFlight>) -> io::Result<std::sync::MutexGuard<'_, InFlight>> {
+    in_flight.lock().map_err(|_| io::Error::other("in-flight lock poisoned"))
 }
 
 /// A batch's tests, and the module filters that name them (else they go by exact name).
@@ -382,9 +455,6 @@ fn with_filters<'a>(
 /// every name given, and the kernel limits the size of a command line.
 const MAX_BATCH_TESTS: usize = 4096;
 
-/// Under adaptive batching, a test this slow cuts its process short at the next test's
-/// start, so that what follows it can be batched again, and stolen (`batch/cut.rs`).
-const CUT_AFTER: Duration = Duration::from_millis(250);
 /// Most bytes of test names on one command line.
 const MAX_BATCH_NAME_BYTES: usize = 256 * 1024;
 

@@ -6,11 +6,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
 use xdist_core::protocol::{BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport};
 use xdist_worker::batch::{Batch, Rest, Sink};
+use xdist_worker::in_flight::InFlight;
 
 const SUMMARY_1: &str =
     "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.30s";
@@ -98,16 +100,21 @@ enum Left {
 
 /// Runs `names` of `binary` in one batch; returns what it sent and what is left of it.
 fn run_frames(binary: &BinarySpec, names: &[&str], limits: &RunLimits) -> (Frames, Left) {
-    run_frames_cut(binary, names, limits, None)
+    run_frames_in_flight(binary, names, limits, None)
 }
 
-/// [`run_frames`], the process cut once a test took `cut_after`.
-fn run_frames_cut(
+/// [`run_frames`], with the batch's tests in flight in `in_flight` (so that a steal may
+/// take them while it runs).
+fn run_frames_in_flight(
     binary: &BinarySpec,
     names: &[&str],
     limits: &RunLimits,
-    cut_after: Option<Duration>,
+    in_flight: Option<&Mutex<InFlight>>,
 ) -> (Frames, Left) {
+    if let Some(in_flight) = in_flight {
+        let all: Vec<u32> = (0..names.len() as u32).collect();
+        in_flight.lock().unwrap().begin(&all);
+    }
     let group = AtomicI32::new(0);
     let batch = Batch {
         binary,
@@ -118,7 +125,7 @@ fn run_frames_cut(
         no_capture: false,
         limits,
         current_group: &group,
-        cut_after,
+        in_flight,
     };
     let mut frames = Frames::default();
     let indices = |tests: Vec<(u32, &str)>| tests.into_iter().map(|t| t.0).collect();
@@ -276,35 +283,80 @@ fn a_test_that_ignores_sigterm_is_killed_after_the_grace_period() {
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
 
-#[test]
-fn a_slow_test_cuts_its_process_at_the_next_start_and_the_rest_goes_back() {
-    // `a` takes 600 ms; `b` would take 5 s. Cut after 250 ms (and two left, which at 600 ms
-    // each would be more than a second): `b` is killed at its start line, and `b` and `c`
-    // have no outcome: they go back to the queue, `b` not even started.
-    let summary = SUMMARY_1.replace("1 passed", "3 passed");
-    let body = format!(
-        "printf '\\nrunning 3 tests\\ntest a ... '\nsleep 0.6\nprintf 'ok\\ntest b ... '\nsleep 5\nprintf 'ok\\ntest c ... ok\\n\\n{summary}\\n\\n'"
-    );
-    let binary = script("slow-then-cut", &body);
-    let limits = RunLimits::default();
+/// Runs `body` as a batch of `a`, `b`, `c`, `d` in flight, while another thread, 200 ms
+/// in, asks to take `c` (index 2) as a steal would. Returns the frames, what is left, how
+/// long it took, and whether `c` could be taken.
+fn steal_c_while_running(name: &str, body: &str) -> (Frames, Left, Duration, bool) {
+    let binary = script(name, body);
+    let in_flight = Mutex::new(InFlight::default());
     let started = Instant::now();
-    let (frames, rest) =
-        run_frames_cut(&binary, &["a", "b", "c"], &limits, Some(Duration::from_millis(250)));
-    assert_eq!(rest, Left::Requeue(vec![1, 2]));
-    assert!(started.elapsed() < Duration::from_secs(4), "the process was not cut");
-    let starts: Vec<u32> = frames
+    let (frames, rest, taken) = std::thread::scope(|scope| {
+        let thief = scope.spawn(|| {
+            std::thread::sleep(Duration::from_millis(200));
+            let mut in_flight = in_flight.lock().unwrap();
+            let can = in_flight.can_release(2);
+            if can {
+                in_flight.release(2);
+            }
+            can
+        });
+        let limits = RunLimits::default();
+        let (frames, rest) =
+            run_frames_in_flight(&binary, &["a", "b", "c", "d"], &limits, Some(&in_flight));
+        (frames, rest, thief.join().unwrap())
+    });
+    (frames, rest, started.elapsed(), taken)
+}
+
+fn started_indices(frames: &Frames) -> Vec<u32> {
+    frames
         .sent
         .iter()
         .filter_map(|f| match f {
             FromWorker::Started { index } => Some(*index),
             _ => None,
         })
-        .collect();
-    assert_eq!(starts, vec![0], "the cut test's start is not reported");
+        .collect()
+}
+
+#[test]
+fn a_test_a_steal_took_from_the_running_process_cuts_it_at_its_start() {
+    // `a` takes 600 ms, `b` 300 ms, `c` would take 5 s. `c` is taken while `a` runs: the
+    // process is killed at `c`'s start line, `c` gets nothing from here (not even after its
+    // start line, not even its "ok"), and `d`, not taken, goes back to the queue.
+    let summary = SUMMARY_1.replace("1 passed", "4 passed");
+    let body = format!(
+        "printf '\\nrunning 4 tests\\ntest a ... '\nsleep 0.6\nprintf 'ok\\ntest b ... '\nsleep 0.3\nprintf 'ok\\ntest c ... '\nsleep 5\nprintf 'ok\\ntest d ... ok\\n\\n{summary}\\n\\n'"
+    );
+    let (frames, rest, took, taken) = steal_c_while_running("steal-in-process", &body);
+    assert!(taken, "c was not started: it can be taken");
+    assert_eq!(rest, Left::Requeue(vec![3]));
+    assert!(took < Duration::from_secs(4), "the process was not cut: {took:?}");
+    assert_eq!(started_indices(&frames), vec![0, 1], "c's start is not reported");
     let reports = finished(frames.sent);
-    assert_eq!(reports.len(), 1);
-    assert_eq!(reports[0].outcome, Outcome::Passed);
-    // Without a cut, the same process runs to its end.
-    let (reports, _) = run_batch(&binary, &["a", "b", "c"], &limits);
-    assert!(reports.iter().all(|r| r.outcome == Outcome::Passed));
+    let outcomes: Vec<(u32, Outcome)> = reports.into_iter().map(|r| (r.index, r.outcome)).collect();
+    assert_eq!(outcomes, vec![(0, Outcome::Passed), (1, Outcome::Passed)]);
+    // Without a steal, the same process runs to its end.
+    let binary = script("steal-in-process", &body);
+    let (reports, _) = run_batch(&binary, &["a", "b", "c", "d"], &RunLimits::default());
+    assert_eq!(reports.len(), 4);
+}
+
+#[test]
+fn after_a_failure_nothing_is_taken_from_the_process() {
+    // `a` fails at once: its captured output comes only at the end of the process, so the
+    // steal 200 ms in is refused and the process runs to its end.
+    let failures = "failures:\\n\\n---- a stdout ----\\nboom\\n\\nfailures:\\n    a\\n";
+    let summary = "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.30s";
+    let body = format!(
+        "printf '\\nrunning 4 tests\\ntest a ... FAILED\\ntest b ... '\nsleep 0.6\nprintf 'ok\\ntest c ... ok\\ntest d ... ok\\n\\n{failures}\\n{summary}\\n\\n'\nexit 101"
+    );
+    let (frames, rest, _, taken) = steal_c_while_running("steal-after-failure", &body);
+    assert!(!taken, "a test of the process failed: nothing is taken");
+    assert_eq!(rest, Left::Done);
+    let reports = finished(frames.sent);
+    assert_eq!(reports.len(), 4);
+    let a = reports.iter().find(|r| r.index == 0).unwrap();
+    assert!(matches!(a.outcome, Outcome::Failed { .. }), "{a:?}");
+    assert!(String::from_utf8_lossy(&a.output).contains("boom"), "{a:?}");
 }

@@ -174,7 +174,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         no_capture: false,
         limits: &limits,
         current_group: &group,
-        cut_after: None,
+        in_flight: None,
     };
     let mut frames = Frames::default();
     let started = std::time::Instant::now();

@@ -269,15 +269,12 @@ impl LiveWorker {
     }
 }
 
-#[test]
-fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
-    let dir = std::env::temp_dir().join(format!("xdist-worker-steal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+/// The setup of four tests of [`fake_holding_binary`] in `dir` (`held` first), batched so.
+fn holding_setup(dir: &std::path::Path, batching: Batching) -> ToWorker {
     let go = dir.join("go");
-    let path = fake_holding_binary(&dir);
+    let path = fake_holding_binary(dir);
     let names = ["held", "queued_1", "queued_2", "queued_3"];
-    let setup = ToWorker::Setup(WorkerSetup {
+    ToWorker::Setup(WorkerSetup {
         binaries: vec![BinarySpec {
             path,
             cwd: "/".into(),
@@ -292,10 +289,19 @@ fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
         tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
         include_ignored: false,
         limits: RunLimits::default(),
-        batching: Batching::Whole,
+        batching,
         first: 0,
         no_capture: false,
-    });
+    })
+}
+
+#[test]
+fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
+    let dir = std::env::temp_dir().join(format!("xdist-worker-steal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let go = dir.join("go");
+    let setup = holding_setup(&dir, Batching::Whole);
     let mut worker = LiveWorker::start(&setup);
     worker.send(&ToWorker::Run(vec![0]));
     // `held` is in a test process now, which does not end until `go` exists.
@@ -318,5 +324,36 @@ fn a_steal_releases_queued_tests_and_never_one_handed_to_a_process() {
     assert_eq!(outcomes, [(0, Outcome::Passed), (1, Outcome::Passed)], "{seen:?}");
     let started_released = seen.iter().any(|f| matches!(f, FromWorker::Started { index: 2 | 3 }));
     assert!(!started_released, "released tests never start here: {seen:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn under_adaptive_batching_a_steal_takes_what_the_running_process_has_not_started() {
+    let dir = std::env::temp_dir().join(format!("xdist-worker-steal-in-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let go = dir.join("go");
+    let mut worker = LiveWorker::start(&holding_setup(&dir, Batching::Adaptive));
+    // All four in one process (a binary not seen yet is probed with 8): `held` runs first.
+    worker.send(&ToWorker::Run(vec![0, 1, 2, 3]));
+    worker.wait_for("the start of `held`", |f| matches!(f, FromWorker::Started { index: 0 }));
+    let held_released = worker.steal(vec![0]);
+    let tail_released = worker.steal(vec![2, 3]);
+    std::fs::write(&go, b"").unwrap();
+    assert_eq!(held_released, Vec::<u32>::new(), "a started test stays");
+    assert_eq!(tail_released, vec![2, 3], "tests the process has not reached are given up");
+    worker.wait_for("the result of queued_1", |f| {
+        matches!(f, FromWorker::Finished(TestReport { index: 1, .. }))
+    });
+    worker.wait_for("the end of the process", |f| matches!(f, FromWorker::ProcessExited { .. }));
+    let seen = worker.shut_down();
+    let mut results = finished(&seen);
+    results.sort_by_key(|r| r.0);
+    let outcomes: Vec<(u32, Outcome)> = results.into_iter().map(|(i, o, _)| (i, o)).collect();
+    assert_eq!(outcomes, [(0, Outcome::Passed), (1, Outcome::Passed)], "{seen:?}");
+    let given_up = seen.iter().any(|f| matches!(f, FromWorker::Started { index: 2 | 3 }));
+    assert!(!given_up, "given-up tests never start here: {seen:?}");
+    let processes = seen.iter().filter(|f| matches!(f, FromWorker::ProcessStarted { .. })).count();
+    assert_eq!(processes, 1, "nothing was left to run again: {seen:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,70 +1,58 @@
-//! Cutting a process short at a test boundary, so that the tests it has not started can move
-//! to an idle worker.
+//! Cutting a process short at the start of a test given up to a steal, so that an idle
+//! worker can run the tests a running process has not reached yet.
 //!
-//! A worker runs what a process holds in order, and nothing of a running process can be
-//! stolen. Before history knows which tests are slow, a run of slow tests that sort together
-//! may all land in one process (their neighbours were fast, so the batch was sized for fast
-//! tests). Under adaptive batching the batch therefore stops itself once one of its tests
-//! turns out slow: at the next test's start line the process group is killed, that test and
-//! the ones after it go back to the front of the worker's queue, to be batched again by the
-//! durations now known (smaller batches, which a steal can take). A batch whose rest, each
-//! test as slow as that one, is no more than a second of work runs on.
+//! A worker runs what a process holds in order. Before history knows which tests are slow,
+//! a run of slow tests that sort together may all land in one process (their neighbours
+//! were fast, so the batch was sized for fast tests). Under adaptive batching a steal may
+//! therefore take tests the running process has not started (`in_flight.rs`): when libtest
+//! reaches the first of them, its start line kills the process group. Those given up get no
+//! outcome here; the others it had not reached go back to the front of the worker's queue.
 //!
-//! The test killed at its start line had just begun: it runs again from the start in the
-//! next process, as the rest of a batch does after a crash. No cut is made once a test of
-//! the process has failed, since libtest prints a failure's captured output only when the
-//! process ends.
+//! The test killed at its start line had just begun: it runs from the start on the worker
+//! that took it. No steal takes from a process once a test of it failed, since libtest
+//! prints a failure's captured output only when the process ends; a failure after a steal
+//! took its tests keeps its verdict, with a note that its output was lost.
 
-use std::time::Duration;
+use std::sync::Mutex;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use xdist_core::TestIndex;
 
-/// A cut is made only when the tests left, each as slow as the one that armed it, would
-/// take longer than this (adaptive batching's work per process).
-const STILL_WORTH: Duration = Duration::from_secs(1);
+use crate::in_flight::InFlight;
 
-/// A cut of one process: armed by a slow test, made at the next start line.
+/// Said in a failed test's output when the process was cut before libtest printed it.
+pub const OUTPUT_LOST: &str = "cargo-xdist: the test process was stopped at a later test \
+given to another worker, before libtest printed this test's captured output\n";
+
+/// A cut of one process, made at the start line of the first test given up to a steal.
 #[derive(Debug)]
-pub struct Cut {
-    /// A test at least this long arms the cut (`None`: never cut).
-    after: Option<Duration>,
-    /// The slow test that armed the cut took this long.
-    armed: Option<Duration>,
-    /// The process group was killed.
+pub struct Cut<'a> {
+    /// What a steal took (`None`: nothing is ever taken from this process).
+    in_flight: Option<&'a Mutex<InFlight>>,
+    /// The process group was killed (or had exited when the cut came).
     pub made: bool,
     /// Positions whose start line came at or after the cut: not reported as started.
     pub held: Vec<usize>,
-    /// No cut now: a verdict waits for the process's end, or the process already exited.
-    pub blocked: bool,
+    /// The process exited: its group id may be reused, so no kill.
+    pub exited: bool,
     group: Pid,
 }
 
-impl Cut {
-    /// A cut of the process whose group is `group`, armed by tests of `after` or longer.
-    pub fn new(after: Option<Duration>, group: u32) -> Self {
+impl<'a> Cut<'a> {
+    /// A cut of the process whose group is `group`, at tests `in_flight` gives up.
+    pub fn new(in_flight: Option<&'a Mutex<InFlight>>, group: u32) -> Self {
         let group = Pid::from_raw(i32::try_from(group).unwrap_or(i32::MAX));
-        Self { after, armed: None, made: false, held: Vec::new(), blocked: false, group }
+        Self { in_flight, made: false, held: Vec::new(), exited: false, group }
     }
 
-    /// A test ended (passed or ignored) after `took`.
-    pub fn ended(&mut self, took: Duration) {
-        if self.after.is_some_and(|after| took >= after) {
-            self.armed = Some(took);
-        }
-    }
-
-    /// The test at `pos` is starting, with `left` tests (it included) not started yet and
-    /// `failed` telling whether one of the process failed. Returns true when the start is
-    /// held: the cut is made now (or was before).
-    pub fn starting(&mut self, pos: usize, left: usize, failed: bool) -> bool {
-        // Worth a new process only when what is left, were it as slow, is more than a
-        // process's worth of work: a batch already sized by the slow tests runs on.
-        let much_left = self.armed.is_some_and(|took| {
-            took.saturating_mul(u32::try_from(left).unwrap_or(u32::MAX)) > STILL_WORTH
-        });
-        if !self.made && much_left && !failed && !self.blocked && left >= 2 {
-            let _ = killpg(self.group, Signal::SIGKILL);
+    /// The test `index` at `pos` is starting. Returns true when its start is held: it was
+    /// given up (the cut is made now) or the cut was made before.
+    pub fn starting(&mut self, pos: usize, index: TestIndex) -> bool {
+        if !self.made && self.with(|f| f.starting(index)) {
+            if !self.exited {
+                let _ = killpg(self.group, Signal::SIGKILL);
+            }
             self.made = true;
         }
         if self.made {
@@ -83,6 +71,23 @@ impl Cut {
             None => false,
         }
     }
+
+    /// Whether `index` was given up to a steal: nothing of it is reported.
+    pub fn given_up(&self, index: TestIndex) -> bool {
+        self.with(|f| f.is_released(index))
+    }
+
+    /// No more steals from this process (a failure, a verdict waiting for the end, the exit).
+    pub fn lock(&self) {
+        self.with(|f| {
+            f.lock();
+            false
+        });
+    }
+
+    fn with(&self, f: impl FnOnce(&mut InFlight) -> bool) -> bool {
+        self.in_flight.and_then(|m| m.lock().ok()).is_some_and(|mut in_flight| f(&mut in_flight))
+    }
 }
 
 #[cfg(test)]
@@ -90,30 +95,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_slow_test_arms_the_cut_which_waits_for_the_next_start() {
+    fn the_first_released_start_cuts_and_later_starts_are_held() {
+        let in_flight = Mutex::new(InFlight::default());
+        in_flight.lock().unwrap().begin(&[10, 11, 12]);
+        in_flight.lock().unwrap().spawning([10, 11, 12], true);
         // A group id that no process has: the kill fails quietly.
-        let mut cut = Cut::new(Some(Duration::from_millis(200)), i32::MAX as u32);
-        cut.ended(Duration::from_millis(5));
-        assert!(!cut.starting(1, 5, false), "fast tests do not arm it");
-        cut.ended(Duration::from_millis(300));
-        assert!(!cut.starting(2, 4, true), "not after a failure");
-        assert!(!cut.starting(3, 1, false), "not for the last test");
-        assert!(!cut.starting(3, 3, false), "3 × 300 ms left: the batch is small enough");
-        cut.blocked = true;
-        assert!(!cut.starting(3, 4, false), "not while blocked");
-        cut.blocked = false;
-        assert!(cut.starting(3, 4, false));
+        let mut cut = Cut::new(Some(&in_flight), i32::MAX as u32);
+        assert!(!cut.starting(0, 10), "not given up");
+        in_flight.lock().unwrap().release(12);
+        assert!(!cut.starting(1, 11));
+        assert!(cut.starting(2, 12), "given up: cut here");
         assert!(cut.made);
-        assert!(cut.starting(4, 1, false), "later starts are held too");
-        assert!(cut.release(4));
-        assert!(!cut.release(4));
-        assert_eq!(cut.held, vec![3]);
+        assert!(cut.given_up(12) && !cut.given_up(11));
+        assert!(cut.release(2));
+        assert!(!cut.release(2));
     }
 
     #[test]
-    fn without_a_threshold_nothing_is_cut() {
+    fn without_steals_nothing_is_cut() {
         let mut cut = Cut::new(None, i32::MAX as u32);
-        cut.ended(Duration::from_secs(60));
-        assert!(!cut.starting(1, 10, false));
+        assert!(!cut.starting(0, 1));
+        assert!(!cut.given_up(1));
     }
 }

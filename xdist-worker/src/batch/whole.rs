@@ -214,7 +214,7 @@ mod tests {
             no_capture,
             limits,
             current_group: &group,
-            cut_after: None,
+            in_flight: None,
         };
         let mut frames = Frames::default();
         assert_eq!(batch.run(&mut frames).unwrap(), Rest::Done);
