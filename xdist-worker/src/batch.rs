@@ -247,9 +247,6 @@ impl<'a> Batch<'a> {
         let mut failure_output = end.failure_output;
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
             let mut output = failure_output.remove(&pos).unwrap_or_default();
-            if output.is_empty() && run.cut.made && !self.no_capture {
-                output.extend_from_slice(cut::OUTPUT_LOST.as_bytes());
-            }
             output.extend(noise);
             if self.no_capture {
                 // Not captured by libtest: the panic message is on stderr.

@@ -10,8 +10,10 @@
 //!
 //! The test killed at its start line had just begun: it runs from the start on the worker
 //! that took it. No steal takes from a process once a test of it failed, since libtest
-//! prints a failure's captured output only when the process ends; a failure after a steal
-//! took its tests keeps its verdict, with a note that its output was lost.
+//! prints a failure's captured output only when the process ends. When a test fails (or a
+//! verdict comes to wait for the end) after a steal took tests of its process, the process
+//! is not killed: it runs on to its end, and what it says of the tests given up is dropped
+//! (they then run here too, but have their one outcome from the worker that took them).
 
 use std::sync::Mutex;
 
@@ -20,10 +22,6 @@ use nix::unistd::Pid;
 use xdist_core::TestIndex;
 
 use crate::in_flight::InFlight;
-
-/// Said in a failed test's output when the process was cut before libtest printed it.
-pub const OUTPUT_LOST: &str = "cargo-xdist: the test process was stopped at a later test \
-given to another worker, before libtest printed this test's captured output\n";
 
 /// A cut of one process, made at the start line of the first test given up to a steal.
 #[derive(Debug)]
@@ -36,6 +34,8 @@ pub struct Cut<'a> {
     pub held: Vec<usize>,
     /// The process exited: its group id may be reused, so no kill.
     pub exited: bool,
+    /// No kill: a test failed or a verdict waits for the end (their output comes last).
+    locked: bool,
     group: Pid,
 }
 
@@ -43,13 +43,14 @@ impl<'a> Cut<'a> {
     /// A cut of the process whose group is `group`, at tests `in_flight` gives up.
     pub fn new(in_flight: Option<&'a Mutex<InFlight>>, group: u32) -> Self {
         let group = Pid::from_raw(i32::try_from(group).unwrap_or(i32::MAX));
-        Self { in_flight, made: false, held: Vec::new(), exited: false, group }
+        Self { in_flight, made: false, held: Vec::new(), exited: false, locked: false, group }
     }
 
-    /// The test `index` at `pos` is starting. Returns true when its start is held: it was
-    /// given up (the cut is made now) or the cut was made before.
+    /// The test `index` at `pos` is starting. Returns true when its start is not reported:
+    /// it was given up (the cut is made now, unless locked) or the cut was made before.
     pub fn starting(&mut self, pos: usize, index: TestIndex) -> bool {
-        if !self.made && self.with(|f| f.starting(index)) {
+        let given_up = self.with(|f| f.starting(index));
+        if !self.made && given_up && !self.locked {
             if !self.exited {
                 let _ = killpg(self.group, Signal::SIGKILL);
             }
@@ -58,7 +59,7 @@ impl<'a> Cut<'a> {
         if self.made {
             self.held.push(pos);
         }
-        self.made
+        self.made || given_up
     }
 
     /// Takes `pos` out of the held starts; true when it was held (its start is reported late).
@@ -77,8 +78,10 @@ impl<'a> Cut<'a> {
         self.with(|f| f.is_released(index))
     }
 
-    /// No more steals from this process (a failure, a verdict waiting for the end, the exit).
-    pub fn lock(&self) {
+    /// No more steals from this process (a failure, a verdict waiting for the end, the exit),
+    /// and no kill either.
+    pub fn lock(&mut self) {
+        self.locked = true;
         self.with(|f| {
             f.lock();
             false
@@ -109,6 +112,19 @@ mod tests {
         assert!(cut.given_up(12) && !cut.given_up(11));
         assert!(cut.release(2));
         assert!(!cut.release(2));
+    }
+
+    #[test]
+    fn after_a_failure_a_released_start_is_dropped_but_not_cut() {
+        let in_flight = Mutex::new(InFlight::default());
+        in_flight.lock().unwrap().begin(&[10, 11, 12]);
+        in_flight.lock().unwrap().spawning([10, 11, 12], true);
+        let mut cut = Cut::new(Some(&in_flight), i32::MAX as u32);
+        in_flight.lock().unwrap().release(11);
+        cut.lock();
+        assert!(cut.starting(1, 11), "given up: not reported");
+        assert!(!cut.made, "locked: no kill");
+        assert!(!cut.starting(2, 12), "the process runs on");
     }
 
     #[test]
