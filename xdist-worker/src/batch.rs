@@ -28,7 +28,7 @@ use xdist_core::protocol::{
 };
 
 use crate::command::{self, describe};
-use crate::in_flight::InFlight;
+use crate::in_flight::{self, InFlight};
 use crate::libtest::{StreamEvent, StreamParser, Verdict};
 use clock::TestClock;
 use cut::Cut;
@@ -113,6 +113,12 @@ impl<'a> Batch<'a> {
     }
 
     fn run_process(&self, sink: &mut dyn Sink) -> io::Result<Rest<'a>> {
+        // libtest prints passing tests' captured output after all tests: their reports wait
+        // for the end of the process, and a cut would lose them too. Only a libtest process
+        // is cut at a test's start; steals take nothing from the others once started.
+        let show_output = self.binary.show_output && !self.no_capture;
+        let cuttable = self.binary.harness == Harness::Libtest && !show_output;
+        in_flight::with(self.in_flight, |f| f.spawning(self.tests.iter().map(|t| t.0), cuttable));
         match self.binary.harness {
             Harness::Whole => return whole::run(self, sink),
             Harness::Doctest => return doctest::run(self, sink),
@@ -130,9 +136,6 @@ impl<'a> Batch<'a> {
         if self.no_capture {
             command.arg("--nocapture");
         }
-        // libtest prints passing tests' captured output after all tests: their reports wait
-        // for the end of the process.
-        let show_output = spec.show_output && !self.no_capture;
         if show_output {
             command.arg("--show-output");
         }
@@ -142,11 +145,6 @@ impl<'a> Batch<'a> {
         };
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         command::isolate(&mut command);
-        // Under `--show-output` a cut would lose the passing tests' output too.
-        let cuttable = !show_output;
-        if let Some(in_flight) = self.in_flight.and_then(|m| m.lock().ok()).as_mut() {
-            in_flight.spawning(indices.iter().copied(), cuttable);
-        }
         let child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -280,8 +278,7 @@ impl<'a> Batch<'a> {
                 .collect();
             back.sort_unstable();
             back.dedup();
-            let held = |p: &usize| back.contains(p) || run.cut.held.contains(p);
-            if let Some((pos, mut output)) = end_unfinished.filter(|(p, _)| !held(p)) {
+            if let Some((pos, mut output)) = end_unfinished.filter(|(p, _)| !back.contains(p)) {
                 output.extend_from_slice(&stderr);
                 let cause = format!("test process {} before the test finished", describe(status));
                 sink.send(failed(indices[pos], Some(cause), run.clock.duration(pos), output))?;

@@ -9,6 +9,7 @@
 //! an outcome from this worker, whatever its process printed for it.
 
 use std::collections::HashSet;
+use std::sync::Mutex;
 
 use xdist_core::TestIndex;
 
@@ -84,6 +85,15 @@ impl InFlight {
         self.running.remove(&test);
         false
     }
+}
+
+/// Runs `f` on the batch in flight, if steals may take from it (`None`: they may not, or its
+/// lock was poisoned by a panic, which ends the worker anyway).
+pub fn with<T>(
+    in_flight: Option<&Mutex<InFlight>>,
+    f: impl FnOnce(&mut InFlight) -> T,
+) -> Option<T> {
+    in_flight.and_then(|m| m.lock().ok()).map(|mut in_flight| f(&mut in_flight))
 }
 
 #[cfg(test)]

@@ -276,9 +276,8 @@ fn run_queue(
     binaries: Binaries<'_, '_>,
     sink: &mut dyn batch::Sink,
 ) -> Result<Vec<TestIndex>, WorkerError> {
-    let given_up = |index: TestIndex| {
-        place.in_flight.and_then(|m| m.lock().ok()).is_some_and(|f| f.is_released(index))
-    };
+    let given_up =
+        |index: TestIndex| in_flight::with(place.in_flight, |f| f.is_released(index)) == Some(true);
     let one_name_binaries = binaries.one_name;
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
     for index in queue {
@@ -324,10 +323,6 @@ fn run_queue(
                 continue;
             }
             let indices: Vec<TestIndex> = tests.iter().map(|t| t.0).collect();
-            if let Some(mut in_flight) = place.in_flight.and_then(|m| m.lock().ok()) {
-                // Not cuttable unless the libtest batch says so when it starts its process.
-                in_flight.spawning(indices.iter().copied(), false);
-            }
             let batch = Batch {
                 binary,
                 binary_index,
@@ -340,8 +335,8 @@ fn run_queue(
                 in_flight: place.in_flight,
             };
             let rest = batch.run(sink)?;
-            if let Some(mut in_flight) = place.in_flight.and_then(|m| m.lock().ok()) {
-                // What ran is settled; what is left (to run again) can still be given up.
+            // What ran is settled; what is left (to run again) can still be given up.
+            in_flight::with(place.in_flight, |in_flight| {
                 let left: HashSet<TestIndex> = match &rest {
                     Rest::Done => HashSet::new(),
                     Rest::Rerun(r) | Rest::OnePerProcess(r) | Rest::Requeue(r) => {
@@ -349,7 +344,7 @@ fn run_queue(
                     }
                 };
                 in_flight.settle(indices.iter().copied().filter(|t| !left.contains(t)));
-            }
+            });
             match rest {
                 Rest::Done => {}
                 Rest::Requeue(rest) => {

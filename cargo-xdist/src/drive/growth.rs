@@ -68,6 +68,19 @@ impl Growth {
         };
         wanted.min(self.max - current)
     }
+
+    /// How many workers a run starts with when its tests used `share` of a CPU each last
+    /// time: enough to keep `cpus` CPUs busy, never fewer than `current` nor more than the
+    /// rule allows.
+    pub fn starting_workers(&self, cpus: u32, share: f64, current: u32) -> u32 {
+        if share >= CPU_BOUND {
+            return current;
+        }
+        let share = share.max(1.0 / f64::from(GROW_FACTOR));
+        let wanted = (f64::from(cpus) / share).ceil();
+        let wanted = if wanted >= f64::from(u32::MAX) { u32::MAX } else { wanted as u32 };
+        wanted.min(self.max).max(current)
+    }
 }
 
 /// The share of a CPU that the selected tests' processes used last time: each binary's
@@ -89,21 +102,6 @@ pub fn suite_cpu_share(metas: &[TestMeta], share_of: impl Fn(&str) -> Option<f64
         }
     }
     (total > 0.0 && known * 2.0 >= total).then(|| weighted / known)
-}
-
-impl Growth {
-    /// How many workers a run starts with when its tests used `share` of a CPU each last
-    /// time: enough to keep `cpus` CPUs busy, never fewer than `current` nor more than the
-    /// rule allows.
-    pub fn starting_workers(&self, cpus: u32, share: f64, current: u32) -> u32 {
-        if share >= CPU_BOUND {
-            return current;
-        }
-        let share = share.max(1.0 / f64::from(GROW_FACTOR));
-        let wanted = (f64::from(cpus) / share).ceil();
-        let wanted = if wanted >= f64::from(u32::MAX) { u32::MAX } else { wanted as u32 };
-        wanted.min(self.max).max(current)
-    }
 }
 
 /// CPU time counters of the whole machine, from `/proc/stat`'s first line.

@@ -21,7 +21,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use xdist_core::TestIndex;
 
-use crate::in_flight::InFlight;
+use crate::in_flight::{self, InFlight};
 
 /// A cut of one process, made at the start line of the first test given up to a steal.
 #[derive(Debug)]
@@ -49,7 +49,7 @@ impl<'a> Cut<'a> {
     /// The test `index` at `pos` is starting. Returns true when its start is not reported:
     /// it was given up (the cut is made now, unless locked) or the cut was made before.
     pub fn starting(&mut self, pos: usize, index: TestIndex) -> bool {
-        let given_up = self.with(|f| f.starting(index));
+        let given_up = in_flight::with(self.in_flight, |f| f.starting(index)) == Some(true);
         if !self.made && given_up && !self.locked {
             if !self.exited {
                 let _ = killpg(self.group, Signal::SIGKILL);
@@ -75,21 +75,14 @@ impl<'a> Cut<'a> {
 
     /// Whether `index` was given up to a steal: nothing of it is reported.
     pub fn given_up(&self, index: TestIndex) -> bool {
-        self.with(|f| f.is_released(index))
+        in_flight::with(self.in_flight, |f| f.is_released(index)) == Some(true)
     }
 
     /// No more steals from this process (a failure, a verdict waiting for the end, the exit),
     /// and no kill either.
     pub fn lock(&mut self) {
         self.locked = true;
-        self.with(|f| {
-            f.lock();
-            false
-        });
-    }
-
-    fn with(&self, f: impl FnOnce(&mut InFlight) -> bool) -> bool {
-        self.in_flight.and_then(|m| m.lock().ok()).is_some_and(|mut in_flight| f(&mut in_flight))
+        in_flight::with(self.in_flight, InFlight::lock);
     }
 }
 
