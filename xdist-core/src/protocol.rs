@@ -63,6 +63,16 @@ pub enum Batching {
     /// About a second of work by the durations seen so far (a small probe of a binary not
     /// seen yet), so that what waits can still be stolen, and a stop comes soon.
     Adaptive,
+    /// Everything queued (per binary), as [`Batching::Whole`], but what a process has not
+    /// started yet can still be stolen: the process is cut at the first stolen test's start.
+    Movable,
+}
+
+impl Batching {
+    /// Whether a steal may take tests from the batch in flight.
+    pub fn is_movable(self) -> bool {
+        matches!(self, Batching::Adaptive | Batching::Movable)
+    }
 }
 
 /// Time and size limits the worker applies to each test.

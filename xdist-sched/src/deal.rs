@@ -42,17 +42,18 @@ pub(crate) fn worth_stealing(
 ) -> bool {
     let scanned = &tests[..tests.len().min(STEAL_SCAN)];
     let counted = if estimates.is_some() { scanned } else { tests };
-    work_up_to_steal_worth(counted.iter().copied(), counted.len(), estimates, typical)
+    work_up_to(counted.iter().copied(), counted.len(), estimates, typical, STEAL_WORTH)
         .is_none_or(|work| work >= STEAL_WORTH)
 }
 
-/// The estimated work of `tests` (`count` of them), summed only until it reaches
-/// [`STEAL_WORTH`]: by their estimates, else `typical` each; `None` when neither is known.
-pub(crate) fn work_up_to_steal_worth(
+/// The estimated work of `tests` (`count` of them), summed only until it reaches `limit`:
+/// by their estimates, else `typical` each; `None` when neither is known.
+pub(crate) fn work_up_to(
     tests: impl IntoIterator<Item = TestIndex>,
     count: usize,
     estimates: Option<&[Duration]>,
     typical: Option<Duration>,
+    limit: Duration,
 ) -> Option<Duration> {
     match (estimates, typical) {
         (Some(estimates), _) => {
@@ -60,7 +61,7 @@ pub(crate) fn work_up_to_steal_worth(
             let mut work = Duration::ZERO;
             for index in tests {
                 work += estimate_of(estimates, index);
-                if work >= STEAL_WORTH {
+                if work >= limit {
                     break;
                 }
             }

@@ -19,6 +19,7 @@
 //! - `deal.rs`: dealing tests over workers by estimate, a process start counted per binary.
 //! - `sim.rs`: [`simulate_makespan`], a discrete-event simulation of a whole run.
 
+mod boundary;
 mod deal;
 mod each;
 mod history;
@@ -191,11 +192,10 @@ pub fn build_scheduler(
         }
         DistMode::Load => {
             let sched = LoadScheduler::new(order(), options.max_sched_chunk)
-                .growing_to(options.may_grow_to);
+                .growing_to(options.may_grow_to)
+                .with_binaries(binaries(tests));
             match history::estimates(tests, options) {
-                Some(estimates) => {
-                    Box::new(sched.with_estimates(estimates).with_binaries(binaries(tests)))
-                }
+                Some(estimates) => Box::new(sched.with_estimates(estimates)),
                 None => Box::new(sched),
             }
         }

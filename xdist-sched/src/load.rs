@@ -23,7 +23,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use crate::deal::{Costs, STEAL_WORTH, deal, estimate_of, work_up_to_steal_worth, worth_stealing};
+use crate::boundary::aligned_end;
+use crate::deal::{Costs, STEAL_WORTH, deal, estimate_of, work_up_to, worth_stealing};
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
@@ -180,11 +181,12 @@ impl LoadScheduler {
             return false;
         }
         let queued = self.queue.iter().copied();
-        work_up_to_steal_worth(
+        work_up_to(
             queued,
             self.queue.len(),
             self.estimates.as_deref(),
             self.typical_duration(),
+            STEAL_WORTH,
         )
         .is_some_and(|work| work < STEAL_WORTH)
     }
@@ -232,7 +234,8 @@ impl LoadScheduler {
     }
 
     /// Names each test's binary (`binaries[index]`), so the deal keeps a binary on as few
-    /// workers as its work allows (see `deal.rs`).
+    /// workers as its work allows (see `deal.rs`) and chunks end at binary boundaries
+    /// nearby (see `boundary.rs`).
     pub fn with_binaries(mut self, binaries: Vec<u32>) -> Self {
         self.binaries = Some(binaries);
         self
@@ -279,8 +282,9 @@ impl LoadScheduler {
         } else {
             let per_worker = self.queue.len() / count;
             let chunk = (per_worker / 4).min(self.max_chunk).max(2);
-            for &worker in self.workers.keys() {
-                let take = chunk.min(self.queue.len());
+            let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+            for worker in ids {
+                let take = self.aligned(chunk.min(self.queue.len()));
                 plan.insert(worker, self.queue.drain(..take).collect());
             }
         }
@@ -296,6 +300,18 @@ impl LoadScheduler {
                 Assignment { worker, tests }
             })
             .collect()
+    }
+
+    /// `take` tests from the front of the queue, moved to a binary boundary nearby when the
+    /// tests it moves are less work than a top-up carries (see `boundary.rs`).
+    fn aligned(&self, take: usize) -> usize {
+        let Some(binaries) = &self.binaries else { return take };
+        let most = self.max_chunk.min(self.queue.len());
+        let (estimates, typical) = (self.estimates.as_deref(), self.typical_duration());
+        aligned_end(&self.queue, take, most, binaries, |moved| {
+            work_up_to(moved.iter().copied(), moved.len(), estimates, typical, BATCH_TARGET)
+                .is_none_or(|work| work < BATCH_TARGET)
+        })
     }
 
     /// How many tests to send `worker` now, following pytest-xdist's top-up rule.
@@ -370,7 +386,7 @@ impl Scheduler for LoadScheduler {
         }
         let mut plan = BTreeMap::new();
         for worker in std::mem::take(&mut self.to_check) {
-            let take = self.top_up_size(worker).min(self.queue.len());
+            let take = self.aligned(self.top_up_size(worker).min(self.queue.len()));
             if take > 0 {
                 plan.insert(worker, self.queue.drain(..take).collect());
             }
@@ -491,6 +507,54 @@ mod tests {
         // 780 s in all: the longest 22 tests (627 s) make the first 80 %; 18 stay queued.
         assert_eq!(plan.iter().map(|a| a.tests.len()).sum::<usize>(), 22);
         assert_eq!(s.drain_unsent(), (22..40).collect::<Vec<_>>());
+    }
+
+    /// Runs `s` to the end over workers 0 and 1, each completing the front of its holding
+    /// in `micros` a test, in turns; counts the processes the assignments cost (one per
+    /// binary in each assignment, as a batching worker starts them).
+    fn processes_of_a_run(mut s: LoadScheduler, binaries: &[u32], micros: u64) -> usize {
+        s.add_worker(0);
+        s.add_worker(1);
+        let mut processes = 0;
+        let mut done = 0;
+        loop {
+            for assignment in s.schedule() {
+                let mut seen: Vec<u32> =
+                    assignment.tests.iter().map(|&t| binaries[t as usize]).collect();
+                seen.dedup();
+                processes += seen.len();
+            }
+            let mut progressed = false;
+            for worker in [0, 1] {
+                if let Some(&front) = s.pending(worker).first() {
+                    s.mark_complete(worker, front, Duration::from_micros(micros));
+                    done += 1;
+                    progressed = true;
+                }
+            }
+            if !progressed && !s.has_unsent() {
+                break;
+            }
+        }
+        assert_eq!(done, binaries.len(), "every test ran once");
+        processes
+    }
+
+    #[test]
+    fn chunks_of_small_binaries_end_at_their_boundaries() {
+        // 25 binaries of 60 tests (as many small integration-test files): chunks of about
+        // a quarter of a worker's share, then top-ups; without boundaries about 40 starts.
+        let binaries: Vec<u32> = (0..1500).map(|i| i / 60).collect();
+        let tiny = LoadScheduler::new((0..1500).collect(), None).with_binaries(binaries.clone());
+        assert!(processes_of_a_run(tiny, &binaries, 20) <= 27);
+        // A binary boundary farther than half a chunk away does not move the chunk.
+        let big: Vec<u32> = (0..1500).map(|i| u32::from(i >= 1400)).collect();
+        let s = LoadScheduler::new((0..1500).collect(), None).with_binaries(big.clone());
+        let mut probe = LoadScheduler::new((0..1500).collect(), None).with_binaries(big.clone());
+        probe.add_worker(0);
+        probe.add_worker(1);
+        assert_eq!(sizes(&probe.schedule()), vec![187, 187]);
+        assert!(processes_of_a_run(s, &big, 20) >= 3);
     }
 
     #[test]

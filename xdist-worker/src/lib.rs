@@ -78,8 +78,8 @@ pub fn serve(
         let in_flight = Arc::clone(&in_flight);
         thread::spawn(move || read_commands(&mut input, &inbox, &in_flight, &group, &output));
     }
-    // Under adaptive batching a steal may take tests of the batch in flight.
-    let stealable = (setup.batching == Batching::Adaptive).then_some(&*in_flight);
+    // Under adaptive and movable batching a steal may take tests of the batch in flight.
+    let stealable = setup.batching.is_movable().then_some(&*in_flight);
     start_heartbeat(Arc::clone(&output), Duration::from_millis(setup.limits.heartbeat_ms.max(10)));
     // Those an earlier run found, and those this worker finds.
     let mut one_name_binaries: HashSet<u32> =
@@ -101,7 +101,7 @@ pub fn serve(
                 return Ok(());
             }
             let mut take = match setup.batching {
-                Batching::Whole => inbox.queue.len(),
+                Batching::Whole | Batching::Movable => inbox.queue.len(),
                 Batching::Adaptive => sink.pace.batch_len(&setup, &inbox.queue),
             };
             // `--failed-first`: tests to run first go alone, ahead of what follows them.

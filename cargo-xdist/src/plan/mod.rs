@@ -214,16 +214,18 @@ impl PerTest {
     }
 }
 
-/// Paced batches where work must stay movable (worksteal, and `load` while no history
-/// says which tests are slow: a cluster of slow tests that sort together must not be locked
-/// into one process, where no idle worker can take them) or stoppable (`-x`: a failure is
-/// known when its process ends, since libtest prints captured output last); whole ones
-/// elsewhere, since tests that share a per-process fixture pay for it once per process
-/// (regex's suite: more processes made its first run slower, not faster).
+/// Paced batches where work must stay stealable before it starts (worksteal) or stoppable
+/// (`-x`: a failure is known when its process ends, since libtest prints captured output
+/// last); movable ones for `load` while no history says which tests are slow (a cluster of
+/// slow tests that sort together must not stay locked in one process, where no idle worker
+/// can take them, yet a probe per binary would cost small binaries a second process each);
+/// whole ones elsewhere, since tests that share a per-process fixture pay for it once per
+/// process (regex's suite: more processes made its first run slower, not faster).
 fn batching(mode: DistMode, max_fail: Option<u32>, history_known: bool) -> Batching {
-    let first_load = mode == DistMode::Load && !history_known;
-    if mode == DistMode::WorkSteal || max_fail.is_some() || first_load {
+    if mode == DistMode::WorkSteal || max_fail.is_some() {
         Batching::Adaptive
+    } else if mode == DistMode::Load && !history_known {
+        Batching::Movable
     } else {
         Batching::Whole
     }
