@@ -82,9 +82,10 @@ fn a_first_run_starts_about_one_process_per_small_binary() {
         .iter()
         .filter(|e| e["ph"] == "X" && e["cat"] == "process")
         .count();
-    // Two workers: at most one binary split between them.
+    // Two workers: about one process per binary (a split or two at chunk ends and at the
+    // end of the run, under load); a probe per binary and worker would be about twice that.
     assert!(
-        processes <= binaries.len() + 1,
+        processes <= binaries.len() + 3,
         "{processes} processes for {} binaries",
         binaries.len()
     );

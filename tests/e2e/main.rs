@@ -13,6 +13,7 @@ mod hostile;
 mod leak;
 mod libtest_json;
 mod looponfail;
+mod metadata_cache;
 mod override_groups;
 mod partition;
 mod remote;

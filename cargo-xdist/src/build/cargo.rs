@@ -8,9 +8,10 @@ use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::thread;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use cargo_metadata::{Message, Metadata, MetadataCommand, PackageId, TargetKind};
 
+use super::metadata_cache;
 use crate::cli::CargoOptions;
 use crate::errors::{BuildError, InternalError, MetadataError, XdistError};
 
@@ -81,16 +82,28 @@ pub fn cargo_program() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
+/// `cargo metadata --no-deps`, as asked with `--manifest-path` `manifest`.
+fn ask_metadata(manifest: Option<Utf8PathBuf>) -> Result<Metadata, MetadataError> {
+    let mut command = MetadataCommand::new();
+    command.cargo_path(cargo_program()).no_deps();
+    if let Some(path) = manifest {
+        command.manifest_path(path);
+    }
+    command.exec().map_err(MetadataError::from)
+}
+
 /// Runs `cargo test --no-run` (diagnostics on stderr as usual) and gathers its output.
+/// `cargo metadata` runs alongside, unless an earlier run's answer still holds
+/// (`metadata_cache.rs`).
 pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
     let manifest = options.manifest_path.clone();
-    let metadata = thread::spawn(move || {
-        let mut command = MetadataCommand::new();
-        command.cargo_path(cargo_program()).no_deps();
-        if let Some(path) = manifest {
-            command.manifest_path(path);
-        }
-        command.exec().map_err(MetadataError::from)
+    let cwd =
+        Utf8PathBuf::from_path_buf(std::env::current_dir().unwrap_or_default()).unwrap_or_default();
+    let dirs = metadata_cache::likely_target_dirs(&cwd, options.target_dir.as_deref());
+    let cached = metadata_cache::find(&cwd, manifest.as_deref(), dirs);
+    let asked = cached.is_none().then(|| {
+        let manifest = manifest.clone();
+        thread::spawn(move || ask_metadata(manifest))
     });
     let sysroot = thread::spawn(find_sysroot);
 
@@ -156,20 +169,34 @@ pub fn build(options: &CargoOptions) -> Result<BuildOutput, XdistError> {
             return Err(BuildError::Failed { status }.into());
         }
     }
-    let metadata = metadata.join().map_err(|_| InternalError::MetadataThreadPanicked)??;
+    let given_target_dir = options.target_dir.as_ref().map(|dir| cwd.join(dir));
+    let (metadata, from_cache) = match asked {
+        Some(asked) => (asked.join().map_err(|_| InternalError::MetadataThreadPanicked)??, false),
+        None => {
+            let paths: Vec<&Utf8Path> = binaries.iter().map(|b| b.path.as_path()).collect();
+            let built: Vec<&PackageId> =
+                binaries.iter().map(|b| &b.package_id).chain(bin_exes.keys()).collect();
+            let fitting =
+                cached.and_then(|cached| cached.fits(given_target_dir.as_deref(), &paths, &built));
+            match fitting {
+                Some(metadata) => (metadata, true),
+                None => (ask_metadata(manifest.clone())?, false),
+            }
+        }
+    };
     let sysroot = sysroot.join().ok().flatten();
     for binary in &mut binaries {
         if let Some(package) = metadata.packages.iter().find(|p| p.id == binary.package_id) {
             binary.id = binary_id(&package.name, &binary.kind, &binary.target_name);
         }
     }
-    let target_dir = match &options.target_dir {
-        Some(dir) if dir.is_absolute() => dir.clone(),
-        Some(dir) => Utf8PathBuf::from_path_buf(std::env::current_dir().unwrap_or_default())
-            .unwrap_or_default()
-            .join(dir),
-        None => metadata.target_directory.clone(),
-    };
+    let target_dir = given_target_dir.unwrap_or_else(|| metadata.target_directory.clone());
+    if !from_cache {
+        metadata_cache::store(
+            metadata_cache::Key::new(cwd, manifest, target_dir.clone()),
+            &metadata,
+        );
+    }
     Ok(BuildOutput {
         binaries,
         bin_exes,

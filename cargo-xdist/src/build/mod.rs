@@ -6,3 +6,4 @@
 pub mod archive;
 pub mod cargo;
 pub mod doctests;
+pub mod metadata_cache;
