@@ -77,9 +77,18 @@ pub fn find(
 /// Where the target dir of a run in `cwd` usually is: `--target-dir` (`target_dir`), else
 /// `CARGO_TARGET_DIR`, else `target/` in `cwd` or one of its parents, nearest first.
 pub fn likely_target_dirs(cwd: &Utf8Path, target_dir: Option<&Utf8Path>) -> Vec<Utf8PathBuf> {
+    dirs_given(cwd, target_dir, std::env::var("CARGO_TARGET_DIR").ok())
+}
+
+/// [`likely_target_dirs`] with `CARGO_TARGET_DIR` as `from_env`.
+fn dirs_given(
+    cwd: &Utf8Path,
+    target_dir: Option<&Utf8Path>,
+    from_env: Option<String>,
+) -> Vec<Utf8PathBuf> {
     let given = target_dir
         .map(Utf8Path::to_path_buf)
-        .or_else(|| std::env::var("CARGO_TARGET_DIR").ok().map(Utf8PathBuf::from))
+        .or_else(|| from_env.map(Utf8PathBuf::from))
         .filter(|dir| !dir.as_str().is_empty());
     match given {
         Some(dir) => vec![cwd.join(dir)],
@@ -162,7 +171,7 @@ mod tests {
         let metadata = metadata_of(&root);
         let alpha = metadata.packages[0].id.clone();
         let key = || Key::new(root.clone(), None, target.clone());
-        let dirs = || likely_target_dirs(&root.join("alpha"), None);
+        let dirs = || dirs_given(&root.join("alpha"), None, None);
         assert_eq!(dirs()[1], target, "alpha/target, then the root's target");
         let hit = |cwd: &Utf8Path, built: &[&PackageId]| {
             find(cwd, None, dirs()).and_then(|c| c.fits(None, &[&binary], built))
