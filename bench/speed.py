@@ -18,7 +18,14 @@ children. REAL=/path/a:/path/b also times `cargo test --tests` (doctests left ou
 cargo xdist and nextest leave them out by default), `cargo nextest run` and `cargo xdist run
 -n 2` in existing checkouts (tokio, clap, ripgrep, time), after building their tests once;
 an entry `/path=ARGS` passes ARGS (e.g. `-p time --all-features`) to all three. A checkout's
-failing tests do not stop the timing.
+failing tests do not stop the timing. There `cargo test` and `cargo xdist run` are also
+timed under `RUST_BACKTRACE=1` (as many CI setups run): every test process then loads its
+binary's debug info at its first panic, so a suite of `should_panic` tests pays that once per
+process.
+
+Every suite runs with RUST_BACKTRACE unset (libtest's default) whatever the caller's
+environment says. The section records the CPU time the hypervisor stole from this machine
+while it ran (/proc/stat): a few percent is quiet; much more makes every figure noisy.
 
 Writes the section between the `speed` markers of docs/benchmarks.md.
 
@@ -144,6 +151,17 @@ def table(rows, base):
     return lines
 
 
+def cpu_ticks():
+    """(steal, total) ticks of all CPUs so far, from /proc/stat; None where it is unreadable."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is inside user).
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def verdict(ok):
     return "**met**" if ok else "**not met**"
 
@@ -153,14 +171,17 @@ def main():
         sys.exit("bench/speed.py: set XDIST to the cargo-xdist to time (bench/speed.sh does)")
     env = dict(os.environ)
     env["PATH"] = BIN + os.pathsep + env["PATH"]
-    for var in [v for v in env if v.startswith("XDIST_")] + ["CARGO_TARGET_DIR"]:
+    for var in [v for v in env if v.startswith("XDIST_")] + ["CARGO_TARGET_DIR", "RUST_BACKTRACE"]:
         env.pop(var, None)
+    ticks_before = cpu_ticks()
     doc = [BEGIN, "", "## Speed suite by suite (`bench/speed.sh`)", "",
            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
            f"{os.environ.get('XDIST_ORIGIN', 'cargo-xdist')}, {RUNS} timed runs per command after "
            "one warmup (hyperfine), same machine as above. Wall: median; CPU: mean user + system "
            "of the command and its children. cargo-xdist runs have the duration history of the "
-           "untimed check run (and of the warmup) unless marked `--no-history`.", ""]
+           "untimed check run (and of the warmup) unless marked `--no-history`. RUST_BACKTRACE is "
+           "unset unless a command sets it. Where a command's min–max range is wider than the gap "
+           "between two medians, the verdict on that pair is noise.", ""]
     targets = []
 
     def suite(name, title, expected, gen, commands, base="cargo test -q", xdist_args=("-n", "2")):
@@ -226,11 +247,16 @@ def main():
         prepare(path, None, ["-n", "2"], env, extra)
         tail = " ".join(["--no-fail-fast", *extra])
         base = f"cargo test -q --tests {tail}"
-        commands = [base, f"cargo nextest run {tail}", f"{x} {tail}"]
+        commands = [base, f"cargo nextest run {tail}", f"{x} {tail}",
+                    f"env RUST_BACKTRACE=1 {base}", f"env RUST_BACKTRACE=1 {x} {tail}"]
         rows = hyperfine(f"real-{name}", path, env, commands, runs=3, failures_ok=True)
         commit = run(["git", "log", "-1", "--format=%h %cs"], path, env, check=False).stdout.strip()
         doc.extend([f"### checkout `{name}` (commit {commit or 'unknown'})", "", *table(rows, base), ""])
 
+    ticks_after = cpu_ticks()
+    if ticks_before and ticks_after and ticks_after[1] > ticks_before[1]:
+        stolen = (ticks_after[0] - ticks_before[0]) / (ticks_after[1] - ticks_before[1])
+        doc[4] += f" The hypervisor stole {stolen:.1%} of the CPU time while this section was measured."
     doc[6:6] = ["| Target | Measured | Met? |", "|---|---:|:---:|",
                 *[f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in targets], ""]
     doc.extend(["```sh", "bash bench/speed.sh                      # RUNS=5, HUGE=10000,50000",
