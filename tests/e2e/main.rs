@@ -2,6 +2,7 @@
 //! and cargo-nextest. Every fixture builds once into one shared target dir.
 
 mod archive;
+mod backtraces;
 mod cli;
 mod demo;
 mod durations;

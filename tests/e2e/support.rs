@@ -152,6 +152,16 @@ pub fn cargo_test_outcomes(fixture: &str, env: &[(&str, &str)], extra: &[&str]) 
     cargo_test_outcomes_in(fixture, &target_dir(), env, extra)
 }
 
+/// The ids of the tests `cargo test` runs on `fixture` to a pass or a failure (not the
+/// ignored ones).
+pub fn cargo_test_run_ids(fixture: &str) -> std::collections::BTreeSet<String> {
+    cargo_test_outcomes(fixture, &[], &[])
+        .into_iter()
+        .filter(|(_, outcome)| *outcome != Outcome::Skip)
+        .map(|(id, _)| id)
+        .collect()
+}
+
 /// [`cargo_test_outcomes`] with `target` as the target dir.
 pub fn cargo_test_outcomes_in(
     fixture: &str,
@@ -168,6 +178,7 @@ pub fn cargo_test_outcomes_in(
         .arg(target)
         .arg("--")
         .args(extra)
+        .env_remove("RUST_BACKTRACE")
         .envs(env.iter().copied())
         .output()
         .expect("run cargo test");

@@ -420,6 +420,7 @@ impl DSession {
             output: report.output,
             worker: Some(worker),
             attempt: 1,
+            first_panic: report.first_panic,
         };
         if !self.conclude(result, actions) {
             return;
@@ -484,6 +485,7 @@ impl DSession {
                 output: Vec::new(),
                 worker: Some(worker),
                 attempt: 1,
+                first_panic: false,
             };
             self.conclude(result, actions);
         }
@@ -580,6 +582,7 @@ fn not_run(index: TestIndex, reason: &str) -> TestResult {
         output: Vec::new(),
         worker: None,
         attempt: 1,
+        first_panic: false,
     }
 }
 

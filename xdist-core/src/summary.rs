@@ -36,6 +36,8 @@ pub struct TestResult {
     pub worker: Option<WorkerId>,
     /// Which run of the test this was (1 for the first; more with `--retries`).
     pub attempt: u32,
+    /// It was the first test of its process to panic (`TestReport::first_panic`).
+    pub first_panic: bool,
 }
 
 impl TestResult {

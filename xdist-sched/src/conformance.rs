@@ -263,14 +263,21 @@ proptest! {
         max_sched_chunk in prop::option::of(1usize..20),
         loadscope_reorder in any::<bool>(),
         use_history in any::<bool>(),
+        process_cost_ms in prop::sample::select(vec![0u64, 5, 200, 5_000]),
         shutdown_idle in any::<bool>(),
         steps in prop::collection::vec(step(), 1..200),
     ) {
         // `each` runs one copy of the list per worker.
         let copies = if mode == DistMode::Each { workers as usize } else { 1 };
         let tests: Vec<TestMeta> = (0..copies).flat_map(|_| tests.iter().cloned()).collect();
-        let options =
-            SchedOptions { max_sched_chunk, loadscope_reorder, use_history, copies, may_grow_to: None };
+        let options = SchedOptions {
+            max_sched_chunk,
+            loadscope_reorder,
+            use_history,
+            copies,
+            process_cost: Duration::from_millis(process_cost_ms),
+            ..SchedOptions::default()
+        };
         let (ended, _) = simulate(mode, &tests, workers, &options, shutdown_idle, &steps);
         prop_assert!(ended.iter().all(|&n| n == 1), "ended counts: {ended:?}");
     }

@@ -163,6 +163,10 @@ pub struct SchedOptions {
     /// The most workers the run may grow to (`-n auto` following the work), when it may:
     /// `load` then keeps the share of the later workers queued for them.
     pub may_grow_to: Option<usize>,
+    /// What one more process of the suite's costliest binary pays once beyond its tests, as
+    /// history knows it (loading debug info at its first panic under `RUST_BACKTRACE`):
+    /// `load` hands out coarser chunks when it is high. Zero when unknown.
+    pub process_cost: Duration,
 }
 
 impl Default for SchedOptions {
@@ -173,6 +177,7 @@ impl Default for SchedOptions {
             use_history: true,
             copies: 1,
             may_grow_to: None,
+            process_cost: Duration::ZERO,
         }
     }
 }
@@ -193,7 +198,8 @@ pub fn build_scheduler(
         DistMode::Load => {
             let sched = LoadScheduler::new(order(), options.max_sched_chunk)
                 .growing_to(options.may_grow_to)
-                .with_binaries(binaries(tests));
+                .with_binaries(binaries(tests))
+                .with_process_cost(options.process_cost);
             match history::estimates(tests, options) {
                 Some(estimates) => Box::new(sched.with_estimates(estimates)),
                 None => Box::new(sched),

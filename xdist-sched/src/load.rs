@@ -17,7 +17,10 @@
 //! that take microseconds would otherwise cost a process start each and win nothing in
 //! balance: 2,000 tiny tests take 4 processes on 2 workers instead of about 40. The average
 //! follows the tests as they get slower, so slow tests keep fine-grained top-ups. With
-//! history, a suite whose whole estimated work is small goes out at once.
+//! history, a suite whose whole estimated work is small goes out at once. When history
+//! knows that a process of some binary costs much more than a start (its first panic under
+//! `RUST_BACKTRACE` loads debug info), the start and the top-ups split no finer than a few
+//! such costs.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -48,6 +51,10 @@ const LITTLE_WORK_SCAN: usize = 256;
 /// A top-up carries at least this much estimated work (one process start is a few ms).
 const BATCH_TARGET: Duration = Duration::from_millis(100);
 
+/// With a known process cost, a worker's share under this many process costs goes out at
+/// once, and a top-up carries at least this many: a finer split costs more than it balances.
+const PROCESS_COSTS_PER_CHUNK: u32 = 4;
+
 /// Completions needed before their average stands for the tests not yet run.
 const MIN_SAMPLES: u32 = 8;
 
@@ -73,6 +80,8 @@ pub struct LoadScheduler {
     stealing_from: Option<WorkerId>,
     /// Moving average (in seconds) and count of the durations reported so far.
     observed: (f64, u32),
+    /// What one more process of the costliest binary pays once beyond its tests.
+    process_cost: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +162,7 @@ impl LoadScheduler {
             grow_to: None,
             stealing_from: None,
             observed: (0.0, 0),
+            process_cost: Duration::ZERO,
         }
     }
 
@@ -166,11 +176,19 @@ impl LoadScheduler {
         }
     }
 
-    /// With history: true when the whole suite is too little work to split finely.
+    /// With history: true when the whole suite is too little work to split finely (under
+    /// [`COARSE_BELOW`] per worker, or a few of its costliest processes).
     fn is_coarse(&self) -> bool {
         let Some(mean) = self.mean_estimate else { return false };
         let per_worker = self.queue.len().div_ceil(self.workers.len().max(1));
-        mean.saturating_mul(u32::try_from(per_worker).unwrap_or(u32::MAX)) < COARSE_BELOW
+        let below = COARSE_BELOW.max(self.process_cost * PROCESS_COSTS_PER_CHUNK);
+        mean.saturating_mul(u32::try_from(per_worker).unwrap_or(u32::MAX)) < below
+    }
+
+    /// The least work a top-up carries: [`BATCH_TARGET`], or a few of the costliest
+    /// processes when those cost more.
+    fn batch_target(&self) -> Duration {
+        BATCH_TARGET.max(self.process_cost * PROCESS_COSTS_PER_CHUNK)
     }
 
     /// Whether what is queued is estimated (by history, else by the average so far) at less
@@ -204,11 +222,11 @@ impl LoadScheduler {
         if most > live && per_worker >= GROWTH_WORTH { most } else { live }
     }
 
-    /// How many tests make [`BATCH_TARGET`] worth of work (0 while that is unknown).
+    /// How many tests make a top-up's worth of work (0 while that is unknown).
     fn tests_per_batch_target(&self) -> usize {
         match self.typical_duration() {
             Some(typical) if !typical.is_zero() => {
-                (BATCH_TARGET.as_secs_f64() / typical.as_secs_f64()).min(1e9) as usize
+                (self.batch_target().as_secs_f64() / typical.as_secs_f64()).min(1e9) as usize
             }
             Some(_) => usize::MAX,
             None => 0,
@@ -238,6 +256,13 @@ impl LoadScheduler {
     /// nearby (see `boundary.rs`).
     pub fn with_binaries(mut self, binaries: Vec<u32>) -> Self {
         self.binaries = Some(binaries);
+        self
+    }
+
+    /// One more process of the costliest binary pays `cost` once beyond its tests: the
+    /// start and the top-ups split the work no finer than a few such costs.
+    pub fn with_process_cost(mut self, cost: Duration) -> Self {
+        self.process_cost = cost;
         self
     }
 
@@ -309,8 +334,9 @@ impl LoadScheduler {
         let most = self.max_chunk.min(self.queue.len());
         let (estimates, typical) = (self.estimates.as_deref(), self.typical_duration());
         aligned_end(&self.queue, take, most, binaries, |moved| {
-            work_up_to(moved.iter().copied(), moved.len(), estimates, typical, BATCH_TARGET)
-                .is_none_or(|work| work < BATCH_TARGET)
+            let target = self.batch_target();
+            work_up_to(moved.iter().copied(), moved.len(), estimates, typical, target)
+                .is_none_or(|work| work < target)
         })
     }
 
@@ -607,6 +633,23 @@ mod tests {
         s.add_worker(0);
         s.add_worker(1);
         assert_eq!(sizes(&s.schedule()), vec![500, 500]);
+    }
+
+    #[test]
+    fn with_history_costly_processes_make_a_suite_go_out_whole() {
+        // 400 ms per worker: kept back in part at the usual process start, all out at once
+        // when a process costs 200 ms (the 800 ms of four such starts are more than a share).
+        let schedule = |cost: Duration| {
+            let estimates = vec![Duration::from_millis(2); 400];
+            let mut s = LoadScheduler::new((0..400).collect(), None)
+                .with_estimates(estimates)
+                .with_process_cost(cost);
+            s.add_worker(0);
+            s.add_worker(1);
+            sizes(&s.schedule()).iter().sum::<usize>()
+        };
+        assert!(schedule(Duration::ZERO) < 400, "a part is kept back to top workers up");
+        assert_eq!(schedule(Duration::from_millis(200)), 400);
     }
 
     #[test]

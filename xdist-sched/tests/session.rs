@@ -23,7 +23,13 @@ fn session(tests: usize, workers: u32, mode: DistMode, max_fail: Option<u32>) ->
 }
 
 fn report(index: TestIndex, outcome: Outcome) -> TestReport {
-    TestReport { index, outcome, duration_nanos: 1_000, output: b"out".to_vec() }
+    TestReport {
+        index,
+        outcome,
+        duration_nanos: 1_000,
+        output: b"out".to_vec(),
+        first_panic: false,
+    }
 }
 
 fn pass(worker: WorkerId, index: TestIndex) -> Event {

@@ -175,6 +175,7 @@ impl<'a> Batch<'a> {
             failed: Vec::new(),
             cut: Cut::new(self.in_flight.filter(|_| cuttable), pid),
             passed: show_output.then(Vec::new),
+            first_panic: None,
         };
         let mut parser = StreamParser::new(&names, keep);
         let mut status: Option<ExitStatus> = None;
@@ -199,7 +200,7 @@ impl<'a> Batch<'a> {
                         run.cut.lock();
                     }
                     for event in events {
-                        run.on_event(event, sink)?;
+                        run.on_event(event, parser.should_panic(), sink)?;
                         unflushed = true;
                     }
                     if let Some(pos) = parser.running() {
@@ -238,9 +239,10 @@ impl<'a> Batch<'a> {
         let status = status.ok_or_else(|| io::Error::other("the stream ended before the exit"))?;
         let (stderr, unforwarded) = output.stderr_and_unforwarded();
         forward(OutputStream::Stderr, &unforwarded, sink)?;
+        let should_panic = parser.should_panic().to_vec();
         let (events, end) = parser.finish(status.code());
         for event in events {
-            run.on_event(event, sink)?;
+            run.on_event(event, &should_panic, sink)?;
         }
         let mut failure_output = end.failure_output;
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
@@ -250,13 +252,15 @@ impl<'a> Batch<'a> {
                 // Not captured by libtest: the panic message is on stderr.
                 output.extend_from_slice(&stderr);
             }
-            sink.send(failed(indices[pos], None, duration, output))?;
+            let report = failed(indices[pos], None, duration, output);
+            sink.send(first_panic(report, run.first_panic == Some(pos)))?;
         }
         let mut success_output = end.success_output;
         for (pos, duration, noise) in run.passed.take().unwrap_or_default() {
             let mut output = success_output.remove(&pos).unwrap_or_default();
             output.extend(noise);
-            sink.send(report(indices[pos], Outcome::Passed, duration, visible(output)))?;
+            let report = report(indices[pos], Outcome::Passed, duration, visible(output));
+            sink.send(first_panic(report, run.first_panic == Some(pos)))?;
         }
 
         // A test given up to a steal has no outcome here, and is not run again here.
@@ -338,10 +342,18 @@ struct BatchRun<'t> {
     cut: Cut<'t>,
     /// Under `--show-output`, passing tests wait for theirs too.
     passed: Option<Vec<(usize, Duration, Vec<u8>)>>,
+    /// The first test that panicked in this process (`should_panic` or failed), whose time
+    /// holds what the process's first panic costs (`TestReport::first_panic`).
+    first_panic: Option<usize>,
 }
 
 impl BatchRun<'_> {
-    fn on_event(&mut self, event: StreamEvent, sink: &mut dyn Sink) -> io::Result<()> {
+    fn on_event(
+        &mut self,
+        event: StreamEvent,
+        should_panic: &[bool],
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
         match event {
             StreamEvent::Started(pos) => {
                 if let Some(before) = self.running.replace(pos) {
@@ -355,6 +367,14 @@ impl BatchRun<'_> {
                 sink.send(FromWorker::Started { index: self.tests[pos] })
             }
             StreamEvent::Ended { pos, verdict, noise } => {
+                let panicked = match verdict {
+                    Verdict::Failed => true,
+                    Verdict::Ok => should_panic.get(pos).copied().unwrap_or(false),
+                    Verdict::Ignored => false,
+                };
+                if panicked && self.first_panic.is_none() {
+                    self.first_panic = Some(pos);
+                }
                 let held = self.cut.release(pos);
                 if self.cut.given_up(self.tests[pos]) {
                     // Another worker runs it: whatever this process said of it is dropped.
@@ -379,7 +399,8 @@ impl BatchRun<'_> {
                     passed.push((pos, duration, noise));
                     return Ok(());
                 }
-                sink.send(report(self.tests[pos], outcome, duration, visible(noise)))
+                let report = report(self.tests[pos], outcome, duration, visible(noise));
+                sink.send(first_panic(report, self.first_panic == Some(pos)))
             }
         }
     }
@@ -392,7 +413,15 @@ fn visible(output: Vec<u8>) -> Vec<u8> {
 
 fn report(index: TestIndex, outcome: Outcome, duration: Duration, output: Vec<u8>) -> FromWorker {
     let duration_nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-    FromWorker::Finished(TestReport { index, outcome, duration_nanos, output })
+    FromWorker::Finished(TestReport { index, outcome, duration_nanos, output, first_panic: false })
+}
+
+/// `frame`, a test's report, marked as its process's first panic when `first` holds.
+fn first_panic(mut frame: FromWorker, first: bool) -> FromWorker {
+    if let FromWorker::Finished(report) = &mut frame {
+        report.first_panic = first;
+    }
+    frame
 }
 
 fn failed(

@@ -85,6 +85,8 @@ pub struct StreamParser {
     /// Each position's place in `order`.
     rank: Vec<usize>,
     started: Vec<bool>,
+    /// Which started positions libtest named `- should panic`.
+    should_panic: Vec<bool>,
     started_count: usize,
     /// `running N tests`: how many of the names libtest found.
     announced: Option<usize>,
@@ -128,6 +130,7 @@ impl StreamParser {
         Self {
             positions,
             started: vec![false; names.len()],
+            should_panic: vec![false; names.len()],
             names,
             order,
             rank,
@@ -154,10 +157,10 @@ impl StreamParser {
         self.line.extend_from_slice(bytes);
         // A start line has no newline until its test ends: act on it now, and keep only the
         // rest of the line for its verdict.
-        while let Some((at, pos, rest)) = self.find_start(&self.line) {
+        while let Some((at, pos, rest, panics)) = self.find_start(&self.line) {
             let rest = self.line.len() - rest.len();
             let line = std::mem::take(&mut self.line);
-            self.begin(pos, &line[..at], &mut events);
+            self.begin(pos, &line[..at], panics, &mut events);
             self.line = line[rest..].to_vec();
         }
         if self.line.len() > MAX_PARTIAL_LINE {
@@ -173,6 +176,11 @@ impl StreamParser {
             }
         }
         events
+    }
+
+    /// By batch position, whether libtest named the test `- should panic` when it started.
+    pub fn should_panic(&self) -> &[bool] {
+        &self.should_panic
     }
 
     /// Whether some test's verdict waits for the end of the process (its result line was
@@ -292,9 +300,9 @@ impl StreamParser {
     }
 
     fn on_line(&mut self, line: &[u8], complete: bool, events: &mut Vec<StreamEvent>) {
-        if let Some((at, pos, rest)) = self.find_start(line) {
+        if let Some((at, pos, rest, panics)) = self.find_start(line) {
             let rest = rest.to_vec();
-            self.begin(pos, &line[..at], events);
+            self.begin(pos, &line[..at], panics, events);
             // The rest may hold the next start line too, as it would have if the line had
             // arrived in pieces.
             self.on_line(&rest, complete, events);
@@ -335,8 +343,10 @@ impl StreamParser {
         self.on_result_line(line, complete);
     }
 
-    /// The test at `pos` starts; `before` is what the line held before its start line.
-    fn begin(&mut self, pos: usize, before: &[u8], events: &mut Vec<StreamEvent>) {
+    /// The test at `pos` starts; `before` is what the line held before its start line;
+    /// `panics`: libtest named it `- should panic`.
+    fn begin(&mut self, pos: usize, before: &[u8], panics: bool, events: &mut Vec<StreamEvent>) {
+        self.should_panic[pos] = panics;
         if let Some(cur) = self.current.as_mut() {
             cur.noise.push(before);
         }
@@ -399,8 +409,8 @@ impl StreamParser {
     }
 
     /// Finds the start line of a test that can start now: returns where it begins, its
-    /// position and the rest of the line.
-    fn find_start<'a>(&self, line: &'a [u8]) -> Option<(usize, usize, &'a [u8])> {
+    /// position, the rest of the line and whether it is a `should_panic` test.
+    fn find_start<'a>(&self, line: &'a [u8]) -> Option<(usize, usize, &'a [u8], bool)> {
         // With every name found, libtest runs them in order: only the next one can start.
         let next = (self.announced == Some(self.names.len()))
             .then(|| self.order.get(self.started_count).copied());
@@ -408,13 +418,13 @@ impl StreamParser {
         let mut from = 0;
         while let Some(i) = find(&line[from..], b"test ") {
             let at = from + i;
-            if let Some((pos, rest)) = self.start_at(&line[at + 5..]) {
+            if let Some((pos, rest, panics)) = self.start_at(&line[at + 5..]) {
                 let allowed = match next {
                     Some(next) => next == Some(pos),
                     None => !self.started[pos] && self.rank[pos] >= earliest_rank,
                 };
                 if allowed {
-                    return Some((at, pos, rest));
+                    return Some((at, pos, rest, panics));
                 }
             }
             from = at + 1;
@@ -424,11 +434,14 @@ impl StreamParser {
 
     /// `NAME ... ` or `NAME - should panic ... ` for a name of the batch; harnesses that
     /// align their result lines pad the name with spaces (`test a.toml  ... ok`).
-    fn start_at<'a>(&self, after: &'a [u8]) -> Option<(usize, &'a [u8])> {
+    fn start_at<'a>(&self, after: &'a [u8]) -> Option<(usize, &'a [u8], bool)> {
         let j = find(after, b" ... ")?;
         let name = after[..j].trim_ascii_end();
-        let name = name.strip_suffix(b" - should panic").unwrap_or(name);
-        self.positions.get(name).map(|&pos| (pos, &after[j + 5..]))
+        let (name, panics) = match name.strip_suffix(b" - should panic") {
+            Some(name) => (name, true),
+            None => (name, false),
+        };
+        self.positions.get(name).map(|&pos| (pos, &after[j + 5..], panics))
     }
 }
 

@@ -47,13 +47,21 @@ fn serve(frames: &[ToWorker]) -> Vec<FromWorker> {
     messages
 }
 
+/// Writes the shell script `script` as the executable `name` in `dir`; returns its path.
+fn script(dir: &std::path::Path, name: &str, script: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
 /// A stand-in for a libtest binary: a shell script that prints libtest's stream for the
 /// names it is given, in name order as libtest runs them: `a` passes, `b` fails, `c` exits
 /// the process, and the script never gives `d` a result.
 fn fake_binary(dir: &std::path::Path) -> String {
-    let path = dir.join("fake-libtest");
-    std::fs::write(
-        &path,
+    script(
+        dir,
+        "fake-libtest",
         r#"#!/bin/sh
 while [ "$1" != "--" ]; do shift; done; shift
 echo; echo "running $# tests"
@@ -68,9 +76,6 @@ done
 printf '\nfailures:\n\n---- b stdout ----\nb went wrong\n\n\nfailures:\n    b\n\ntest result: FAILED. 1 passed; 1 failed\n'
 "#,
     )
-    .unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    path.to_string_lossy().into_owned()
 }
 
 fn setup(path: String, names: &[&str]) -> ToWorker {
@@ -105,6 +110,51 @@ fn finished(messages: &[FromWorker]) -> Vec<(u32, Outcome, String)> {
             _ => None,
         })
         .collect()
+}
+
+/// A libtest-like binary whose tests `p1` and `p2` are `should_panic` tests that pass and
+/// `a` an ordinary one, printed as libtest prints them.
+fn should_panic_binary(dir: &std::path::Path) -> String {
+    script(
+        dir,
+        "panicking-libtest",
+        r#"#!/bin/sh
+while [ "$1" != "--" ]; do shift; done; shift
+echo; echo "running $# tests"
+for name in $(printf '%s\n' "$@" | sort); do
+  case "$name" in
+    p*) echo "test $name - should panic ... ok" ;;
+    *) echo "test $name ... ok" ;;
+  esac
+done
+printf '\ntest result: ok. %s passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\n' "$#"
+"#,
+    )
+}
+
+#[test]
+fn only_the_first_test_of_a_process_to_panic_is_marked() {
+    let dir = std::env::temp_dir().join(format!("xdist-worker-panics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let binary = should_panic_binary(&dir);
+    let messages = serve(&[
+        setup(binary, &["p2", "a", "p1"]),
+        ToWorker::Run(vec![0, 1, 2]),
+        ToWorker::Shutdown,
+    ]);
+    let mut marks: Vec<(u32, bool)> = messages
+        .iter()
+        .filter_map(|m| match m {
+            FromWorker::Finished(TestReport { index, outcome, first_panic, .. }) => {
+                assert_eq!(*outcome, Outcome::Passed, "{messages:?}");
+                Some((*index, *first_panic))
+            }
+            _ => None,
+        })
+        .collect();
+    marks.sort_unstable();
+    // Name order runs `a`, `p1`, `p2`: `p1` panics first.
+    assert_eq!(marks, vec![(0, false), (1, false), (2, true)], "{messages:?}");
 }
 
 #[test]

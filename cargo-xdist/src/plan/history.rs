@@ -19,6 +19,10 @@
 //! And how much of a CPU each binary's test processes used while they ran (CPU time over
 //! time from start to exit, averaged like durations), so that `-n auto` can start as many
 //! workers as the suite keeps busy (`drive/growth.rs`). Files without it read as unknown.
+//!
+//! And what a process of each binary pays once beyond its tests (under `RUST_BACKTRACE`,
+//! the load of its debug info at its first panic), so that `load` does not cut such a
+//! binary into many processes. Files without it read as unknown.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -48,6 +52,11 @@ struct HistoryFile {
     /// older files: unknown).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     cpu_share: BTreeMap<String, f64>,
+    /// Seconds a process of each binary paid once beyond its tests' time, by binary id:
+    /// what its first panic took over the test's own time under `RUST_BACKTRACE` (absent
+    /// in older files: unknown).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    process_cost: BTreeMap<String, f64>,
 }
 
 /// The recorded durations of a workspace's tests.
@@ -136,6 +145,31 @@ impl History {
         self.set(test_id, value);
     }
 
+    /// Records a time that may hold a cost of its process, not of the test (its process's
+    /// first panic under `RUST_BACKTRACE`, which loads the binary's debug info): it may lower
+    /// the test's duration as [`History::record`] does, never raise it, and says nothing of
+    /// a test not recorded yet. Charged to the test, that load would make it look slow, the
+    /// next run would spread such tests over more processes, and each would pay it again.
+    pub fn record_at_most(&mut self, test_id: String, took: Duration) {
+        if let Some(old) = self.get(&test_id) {
+            let value = (old.as_secs_f64() + took.as_secs_f64()) / 2.0;
+            self.set(test_id, value.min(old.as_secs_f64()));
+        }
+    }
+
+    /// What a process of binary `id` paid once beyond its tests' time, as recorded.
+    pub fn process_cost(&self, id: &str) -> Option<Duration> {
+        let secs = self.file.process_cost.get(id).copied()?;
+        Duration::try_from_secs_f64(secs).ok()
+    }
+
+    /// Records that a process of binary `id` paid `cost` once (averaged like durations).
+    pub fn record_process_cost(&mut self, id: &str, cost: Duration) {
+        let new = cost.as_secs_f64();
+        let value = self.process_cost(id).map_or(new, |old| (old.as_secs_f64() + new) / 2.0);
+        self.file.process_cost.insert(id.to_string(), value);
+    }
+
     /// Replaces a test's duration with `secs` (an imported measurement).
     pub fn set(&mut self, test_id: String, secs: f64) {
         *self.file.runs.entry(test_id.clone()).or_insert(0) += 1;
@@ -177,6 +211,7 @@ impl History {
     pub fn merge(&mut self, other: History) {
         self.file.one_name.extend(other.file.one_name);
         self.file.cpu_share.extend(other.file.cpu_share);
+        self.file.process_cost.extend(other.file.process_cost);
         for (id, secs) in other.file.durations {
             let runs = other.file.runs.get(&id).copied().unwrap_or(0);
             let our_runs = self.file.runs.get(&id).copied().unwrap_or(0);
@@ -216,6 +251,12 @@ pub fn write_json_atomically(path: &Utf8Path, value: &impl Serialize) -> std::io
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Whether panics capture a backtrace, by the value of `RUST_BACKTRACE` the tests inherit:
+/// any value but `0` turns it on (std's rule).
+pub fn backtraces_from(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| v != "0")
 }
 
 #[cfg(test)]

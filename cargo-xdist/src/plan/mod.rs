@@ -34,7 +34,7 @@ use crate::drive::RunShape;
 use crate::drive::growth::{GROW_FACTOR, Growth, suite_cpu_share};
 use crate::errors::XdistError;
 use crate::report::terminal::Detail;
-use history::History;
+use history::{History, backtraces_from};
 use metas::test_metas;
 
 /// Everything a run needs once its tests are known.
@@ -103,6 +103,7 @@ pub fn plan(
         use_history: history.is_some(),
         copies,
         may_grow_to: growth.map(|g| g.max as usize),
+        process_cost: history.as_ref().map_or(Duration::ZERO, |h| process_cost(h, &list)),
     };
     let sched = build_scheduler(mode, &metas, &options);
     let config = SessionConfig {
@@ -253,6 +254,15 @@ fn growth(
         .min(useful)
         .min(settings.maxprocesses.unwrap_or(u32::MAX));
     (max > workers).then_some(Growth { max })
+}
+
+/// What one more process of the run's costliest binary pays once, by the history: only
+/// while panics capture backtraces (`RUST_BACKTRACE`), the one cost it learns.
+fn process_cost(history: &History, list: &TestList) -> Duration {
+    if !backtraces_from(std::env::var_os("RUST_BACKTRACE").as_deref()) {
+        return Duration::ZERO;
+    }
+    list.binaries.iter().filter_map(|b| history.process_cost(&b.id)).max().unwrap_or_default()
 }
 
 fn millis(d: Duration) -> u64 {

@@ -1,6 +1,7 @@
 //! The duration history as a subscriber: how long each test that ran to a verdict took,
-//! recorded for the next run's order, which binaries take one test name per process, and
-//! how much of a CPU each binary's processes used (for `-n auto`'s start).
+//! recorded for the next run's order, which binaries take one test name per process, how
+//! much of a CPU each binary's processes used (for `-n auto`'s start), and what a process of
+//! each binary pays at its first panic under `RUST_BACKTRACE` (for `load`'s chunking).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,12 +18,21 @@ pub struct DurationRecorder<'a> {
     history: History,
     /// CPU time and run time of each binary's processes so far, by binary index.
     usage: BTreeMap<u32, (Duration, Duration)>,
+    /// Panics capture a backtrace (`RUST_BACKTRACE`), so a process's first one loads the
+    /// binary's debug info.
+    backtraces: bool,
 }
 
 impl<'a> DurationRecorder<'a> {
     /// Records the tests of `list` into `history`.
     pub fn new(list: &'a TestList, history: History) -> Self {
-        Self { list, history, usage: BTreeMap::new() }
+        Self { list, history, usage: BTreeMap::new(), backtraces: false }
+    }
+
+    /// Whether the tests' panics capture backtraces (`history::backtraces_from`).
+    pub fn with_backtraces(mut self, backtraces: bool) -> Self {
+        self.backtraces = backtraces;
+        self
     }
 
     /// The history with this run's durations and CPU shares.
@@ -43,7 +53,18 @@ impl RunSubscriber for DurationRecorder<'_> {
                 let ran = matches!(result.status, TestStatus::Passed | TestStatus::Failed);
                 if ran && !result.duration.is_zero() {
                     let id = self.list.test_id(result.index as usize);
-                    self.history.record(id, result.duration);
+                    if result.first_panic && self.backtraces {
+                        // Beyond what the test took last time, the time is its process's.
+                        let own = self.history.get(&id).unwrap_or_default();
+                        let test = &self.list.tests[result.index as usize];
+                        if let Some(binary) = self.list.binaries.get(test.binary as usize) {
+                            let cost = result.duration.saturating_sub(own);
+                            self.history.record_process_cost(&binary.id, cost);
+                        }
+                        self.history.record_at_most(id, result.duration);
+                    } else {
+                        self.history.record(id, result.duration);
+                    }
                 }
             }
             RunEvent::ProcessExited { binary, cpu, wall, .. } => {
@@ -58,5 +79,65 @@ impl RunSubscriber for DurationRecorder<'_> {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use camino::Utf8PathBuf;
+    use xdist_core::events::{RunEvent, RunSubscriber};
+    use xdist_core::summary::{TestResult, TestStatus};
+
+    use super::DurationRecorder;
+    use crate::plan::history::{History, backtraces_from};
+    use crate::report::test_support::list;
+
+    fn finished(index: u32, millis: u64, first_panic: bool) -> RunEvent {
+        RunEvent::TestFinished(TestResult {
+            index,
+            status: TestStatus::Passed,
+            cause: None,
+            duration: Duration::from_millis(millis),
+            output: Vec::new(),
+            worker: Some(0),
+            attempt: 1,
+            first_panic,
+        })
+    }
+
+    /// `a` known at 10 ms and `b` unknown, each its process's first panic taking 170 ms,
+    /// and `c` unknown, an ordinary test of 170 ms; returns the three durations recorded.
+    fn recorded(backtraces: bool) -> [Option<Duration>; 3] {
+        let list = list(&["a", "b", "c"]);
+        let mut history = History::empty(Utf8PathBuf::from("/nonexistent/durations.json"));
+        history.record("demo a".into(), Duration::from_millis(10));
+        let mut recorder = DurationRecorder::new(&list, history).with_backtraces(backtraces);
+        for event in [finished(0, 170, true), finished(1, 170, true), finished(2, 170, false)] {
+            recorder.on_event(&event);
+        }
+        let history = recorder.into_history();
+        ["demo a", "demo b", "demo c"].map(|id| history.get(id))
+    }
+
+    #[test]
+    fn under_backtraces_a_first_panic_never_makes_a_test_look_slower() {
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(recorded(true), [ms(10), None, ms(170)]);
+    }
+
+    #[test]
+    fn without_backtraces_a_first_panic_counts_as_any_time() {
+        let ms = |n| Some(Duration::from_millis(n));
+        assert_eq!(recorded(false), [ms(90), ms(170), ms(170)]);
+    }
+
+    #[test]
+    fn any_rust_backtrace_but_0_turns_backtraces_on() {
+        assert!(!backtraces_from(None));
+        assert!(!backtraces_from(Some("0".as_ref())));
+        assert!(backtraces_from(Some("1".as_ref())));
+        assert!(backtraces_from(Some("full".as_ref())));
     }
 }

@@ -413,6 +413,7 @@ fn result(index: u32, status: TestStatus, worker: Option<u32>, attempt: u32) -> 
         output: Vec::new(),
         worker,
         attempt,
+        first_panic: false,
     }
 }
 

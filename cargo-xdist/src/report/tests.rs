@@ -121,6 +121,7 @@ fn an_interrupted_run() {
         output: Vec::new(),
         worker: Some(0),
         attempt: 1,
+        first_panic: false,
     };
     let reason = CancelReason::Signal("SIGINT".into());
     let mut summary = RunSummary::default();

@@ -36,9 +36,21 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
         Just(FromWorker::Ready),
         Just(FromWorker::Requeued),
         prop::collection::vec(any::<u32>(), 0..20).prop_map(FromWorker::Released),
-        (any::<u32>(), outcome(), any::<u64>(), prop::collection::vec(any::<u8>(), 0..300))
-            .prop_map(|(index, outcome, duration_nanos, output)| {
-                FromWorker::Finished(TestReport { index, outcome, duration_nanos, output })
+        (
+            any::<u32>(),
+            outcome(),
+            any::<u64>(),
+            prop::collection::vec(any::<u8>(), 0..300),
+            any::<bool>()
+        )
+            .prop_map(|(index, outcome, duration_nanos, output, first_panic)| {
+                FromWorker::Finished(TestReport {
+                    index,
+                    outcome,
+                    duration_nanos,
+                    output,
+                    first_panic,
+                })
             }),
         (any::<Option<u32>>(), any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)).prop_map(
             |(index, err, bytes)| {

@@ -74,7 +74,13 @@ mod tests {
     use crate::batch::test_frames::Frames;
 
     fn finished(index: u32, outcome: Outcome) -> FromWorker {
-        FromWorker::Finished(TestReport { index, outcome, duration_nanos: 0, output: Vec::new() })
+        FromWorker::Finished(TestReport {
+            index,
+            outcome,
+            duration_nanos: 0,
+            output: Vec::new(),
+            first_panic: false,
+        })
     }
 
     fn exited(leaked: bool) -> FromWorker {

@@ -99,6 +99,18 @@ fn a_whole_batch_in_any_chunking() {
 }
 
 #[test]
+fn a_should_panic_start_line_marks_its_test_in_any_chunking() {
+    for chunk in [1, 5, 64, 10_000] {
+        let mut p = StreamParser::new(&NAMES, 1000);
+        for piece in BATCH.as_bytes().chunks(chunk) {
+            p.feed(piece);
+        }
+        // Only `math::tests::panics` started as `- should panic`.
+        assert_eq!(p.should_panic(), &[false, false, false, false, true], "chunk {chunk}");
+    }
+}
+
+#[test]
 fn the_last_outcome_waits_for_a_normal_exit() {
     // The same stream, but the process was killed or exited otherwise: the last test did not
     // finish, whatever it printed; the others did.

@@ -188,7 +188,13 @@ async fn play(
 }
 
 fn finished(index: TestIndex, outcome: Outcome, output: Vec<u8>) -> FromWorker {
-    FromWorker::Finished(TestReport { index, outcome, duration_nanos: 1_000_000, output })
+    FromWorker::Finished(TestReport {
+        index,
+        outcome,
+        duration_nanos: 1_000_000,
+        output,
+        first_panic: false,
+    })
 }
 
 /// A session's settings for tests: `workers` workers, room for four crashes, no retries.
