@@ -292,8 +292,8 @@ pub struct TestReport {
     /// What it printed (captured stdout and stderr, as libtest shows them for a failure, and
     /// any stray bytes of the process), possibly not UTF-8.
     pub output: Vec<u8>,
-    /// It was the first test of its process to panic (a `should_panic` test that passed, or
-    /// a failure): under `RUST_BACKTRACE` its time holds the process's one-time load of the
+    /// It was the first test of its process known to have panicked (a `should_panic` test
+    /// that passed): under `RUST_BACKTRACE` its time holds the process's one-time load of the
     /// binary's debug info, a cost of the process rather than of the test.
     pub first_panic: bool,
 }

@@ -181,14 +181,14 @@ impl LoadScheduler {
     fn is_coarse(&self) -> bool {
         let Some(mean) = self.mean_estimate else { return false };
         let per_worker = self.queue.len().div_ceil(self.workers.len().max(1));
-        let below = COARSE_BELOW.max(self.process_cost * PROCESS_COSTS_PER_CHUNK);
+        let below = COARSE_BELOW.max(self.process_cost.saturating_mul(PROCESS_COSTS_PER_CHUNK));
         mean.saturating_mul(u32::try_from(per_worker).unwrap_or(u32::MAX)) < below
     }
 
     /// The least work a top-up carries: [`BATCH_TARGET`], or a few of the costliest
     /// processes when those cost more.
     fn batch_target(&self) -> Duration {
-        BATCH_TARGET.max(self.process_cost * PROCESS_COSTS_PER_CHUNK)
+        BATCH_TARGET.max(self.process_cost.saturating_mul(PROCESS_COSTS_PER_CHUNK))
     }
 
     /// Whether what is queued is estimated (by history, else by the average so far) at less

@@ -342,7 +342,7 @@ struct BatchRun<'t> {
     cut: Cut<'t>,
     /// Under `--show-output`, passing tests wait for theirs too.
     passed: Option<Vec<(usize, Duration, Vec<u8>)>>,
-    /// The first test that panicked in this process (`should_panic` or failed), whose time
+    /// The first `should_panic` test that passed in this process, whose time
     /// holds what the process's first panic costs (`TestReport::first_panic`).
     first_panic: Option<usize>,
 }
@@ -367,11 +367,10 @@ impl BatchRun<'_> {
                 sink.send(FromWorker::Started { index: self.tests[pos] })
             }
             StreamEvent::Ended { pos, verdict, noise } => {
-                let panicked = match verdict {
-                    Verdict::Failed => true,
-                    Verdict::Ok => should_panic.get(pos).copied().unwrap_or(false),
-                    Verdict::Ignored => false,
-                };
+                // A failure may not have panicked (an `Err`, a `should_panic` test that did
+                // not): only a `should_panic` test that passed surely did.
+                let panicked =
+                    verdict == Verdict::Ok && should_panic.get(pos).copied().unwrap_or(false);
                 if panicked && self.first_panic.is_none() {
                     self.first_panic = Some(pos);
                 }

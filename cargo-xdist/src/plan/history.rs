@@ -36,6 +36,10 @@ use crate::errors::DurationsError;
 
 const VERSION: u32 = 1;
 
+/// The most of a first panic's time taken as its process's cost: loading a test binary's
+/// debug info takes a fraction of a second; more is the test's own.
+pub const PROCESS_COST_CAP: Duration = Duration::from_secs(1);
+
 #[derive(Default, Deserialize, Serialize)]
 struct HistoryFile {
     version: u32,
@@ -145,16 +149,32 @@ impl History {
         self.set(test_id, value);
     }
 
-    /// Records a time that may hold a cost of its process, not of the test (its process's
-    /// first panic under `RUST_BACKTRACE`, which loads the binary's debug info): it may lower
-    /// the test's duration as [`History::record`] does, never raise it, and says nothing of
-    /// a test not recorded yet. Charged to the test, that load would make it look slow, the
-    /// next run would spread such tests over more processes, and each would pay it again.
-    pub fn record_at_most(&mut self, test_id: String, took: Duration) {
-        if let Some(old) = self.get(&test_id) {
-            let value = (old.as_secs_f64() + took.as_secs_f64()) / 2.0;
+    /// Records the time of test `test_id` of binary `binary`, its process's first panic
+    /// under `RUST_BACKTRACE`: the time also holds the process's one-time load of the
+    /// binary's debug info. Charged to the test, that load would make it look slow, the next
+    /// run would spread such tests over more processes, and each would pay it again. So
+    /// what it took beyond its known duration (or all of it, for the binary's first such
+    /// test), up to [`PROCESS_COST_CAP`], updates the binary's process cost. A time of more
+    /// than twice the cost is recorded less the cost; a time about the cost may lower a known
+    /// duration, never raise it, and says nothing of a new test.
+    pub fn record_first_panic(&mut self, test_id: String, binary: &str, took: Duration) {
+        let old = self.get(&test_id);
+        if let Some(old) = old {
+            self.record_process_cost(binary, took.saturating_sub(old).min(PROCESS_COST_CAP));
+        } else if self.process_cost(binary).is_none() {
+            self.record_process_cost(binary, took.min(PROCESS_COST_CAP));
+        }
+        let cost = self.process_cost(binary).unwrap_or_default();
+        if took > cost.saturating_mul(2) {
+            // Clearly more than the cost: the rest is the test's own.
+            self.record(test_id, took.saturating_sub(cost));
+        } else if let Some(old) = old {
+            // About the cost (which varies from process to process): it may lower the
+            // test's duration, never raise it.
+            let value = (old.as_secs_f64() + took.saturating_sub(cost).as_secs_f64()) / 2.0;
             self.set(test_id, value.min(old.as_secs_f64()));
         }
+        // A new test whose time is about the cost says nothing of its own.
     }
 
     /// What a process of binary `id` paid once beyond its tests' time, as recorded.
@@ -253,10 +273,19 @@ pub fn write_json_atomically(path: &Utf8Path, value: &impl Serialize) -> std::io
     written
 }
 
-/// Whether panics capture a backtrace, by the value of `RUST_BACKTRACE` the tests inherit:
-/// any value but `0` turns it on (std's rule).
+/// Whether panics capture a backtrace, by a value of `RUST_BACKTRACE`: any value but `0`
+/// turns it on (std's rule).
 pub fn backtraces_from(value: Option<&std::ffi::OsStr>) -> bool {
     value.is_some_and(|v| v != "0")
+}
+
+/// Whether the tests of a binary with environment `env` (cargo's `[env]`, setup scripts)
+/// capture backtraces, `inherited` being what `RUST_BACKTRACE` they get otherwise says.
+pub fn backtraces_in(env: &[(String, String)], inherited: bool) -> bool {
+    match env.iter().rev().find(|(var, _)| var == "RUST_BACKTRACE") {
+        Some((_, value)) => value != "0",
+        None => inherited,
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +310,18 @@ mod tests {
         again.record("a t".into(), Duration::from_millis(200));
         assert_eq!(again.get("a t"), Some(Duration::from_millis(300)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_first_panic_charges_at_most_a_second_to_its_process() {
+        let mut history = History::empty(Utf8PathBuf::from("/nonexistent/durations.json"));
+        // A new binary's first panicking test of 5 s: 1 s is taken as the process's.
+        history.record_first_panic("b slow".into(), "b", Duration::from_secs(5));
+        assert_eq!(history.process_cost("b"), Some(Duration::from_secs(1)));
+        assert_eq!(history.get("b slow"), Some(Duration::from_secs(4)));
+        // A new test whose time is all the known cost is not recorded.
+        history.record_first_panic("b quick".into(), "b", Duration::from_millis(900));
+        assert_eq!(history.get("b quick"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use xdist_core::events::{RunEvent, RunSubscriber};
 use xdist_core::summary::TestStatus;
 use xdist_core::testlist::TestList;
 
-use crate::plan::history::History;
+use crate::plan::history::{History, backtraces_in};
 
 /// Records finished tests' durations into a [`History`].
 pub struct DurationRecorder<'a> {
@@ -18,8 +18,8 @@ pub struct DurationRecorder<'a> {
     history: History,
     /// CPU time and run time of each binary's processes so far, by binary index.
     usage: BTreeMap<u32, (Duration, Duration)>,
-    /// Panics capture a backtrace (`RUST_BACKTRACE`), so a process's first one loads the
-    /// binary's debug info.
+    /// Panics capture a backtrace by the `RUST_BACKTRACE` the tests inherit (a binary's own
+    /// environment may say otherwise), so a process's first one loads the binary's debug info.
     backtraces: bool,
 }
 
@@ -53,17 +53,13 @@ impl RunSubscriber for DurationRecorder<'_> {
                 let ran = matches!(result.status, TestStatus::Passed | TestStatus::Failed);
                 if ran && !result.duration.is_zero() {
                     let id = self.list.test_id(result.index as usize);
-                    if result.first_panic && self.backtraces {
-                        // Beyond what the test took last time, the time is its process's.
-                        let own = self.history.get(&id).unwrap_or_default();
-                        let test = &self.list.tests[result.index as usize];
-                        if let Some(binary) = self.list.binaries.get(test.binary as usize) {
-                            let cost = result.duration.saturating_sub(own);
-                            self.history.record_process_cost(&binary.id, cost);
+                    let test = &self.list.tests[result.index as usize];
+                    let binary = self.list.binaries.get(test.binary as usize);
+                    match binary.filter(|b| backtraces_in(&b.env, self.backtraces)) {
+                        Some(binary) if result.first_panic => {
+                            self.history.record_first_panic(id, &binary.id, result.duration);
                         }
-                        self.history.record_at_most(id, result.duration);
-                    } else {
-                        self.history.record(id, result.duration);
+                        _ => self.history.record(id, result.duration),
                     }
                 }
             }
@@ -108,9 +104,14 @@ mod tests {
     }
 
     /// `a` known at 10 ms and `b` unknown, each its process's first panic taking 170 ms,
-    /// and `c` unknown, an ordinary test of 170 ms; returns the three durations recorded.
-    fn recorded(backtraces: bool) -> [Option<Duration>; 3] {
-        let list = list(&["a", "b", "c"]);
+    /// and `c` unknown, an ordinary test of 170 ms, in binary `demo` with `env`; returns the
+    /// three durations recorded and demo's process cost.
+    fn recorded(
+        backtraces: bool,
+        env: &[(&str, &str)],
+    ) -> ([Option<Duration>; 3], Option<Duration>) {
+        let mut list = list(&["a", "b", "c"]);
+        list.binaries[0].env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut history = History::empty(Utf8PathBuf::from("/nonexistent/durations.json"));
         history.record("demo a".into(), Duration::from_millis(10));
         let mut recorder = DurationRecorder::new(&list, history).with_backtraces(backtraces);
@@ -118,19 +119,24 @@ mod tests {
             recorder.on_event(&event);
         }
         let history = recorder.into_history();
-        ["demo a", "demo b", "demo c"].map(|id| history.get(id))
+        (["demo a", "demo b", "demo c"].map(|id| history.get(id)), history.process_cost("demo"))
     }
 
     #[test]
-    fn under_backtraces_a_first_panic_never_makes_a_test_look_slower() {
+    fn under_backtraces_a_first_panic_is_charged_to_its_process() {
         let ms = |n| Some(Duration::from_millis(n));
-        assert_eq!(recorded(true), [ms(10), None, ms(170)]);
+        // `a` took 160 ms more than it takes: that is the process's; `b`, new, took about
+        // that cost and is not recorded.
+        assert_eq!(recorded(true, &[]), ([ms(10), None, ms(170)], ms(160)));
+        assert_eq!(recorded(false, &[("RUST_BACKTRACE", "1")]).1, ms(160), "the binary's env");
     }
 
     #[test]
     fn without_backtraces_a_first_panic_counts_as_any_time() {
         let ms = |n| Some(Duration::from_millis(n));
-        assert_eq!(recorded(false), [ms(90), ms(170), ms(170)]);
+        assert_eq!(recorded(false, &[]), ([ms(90), ms(170), ms(170)], None));
+        let off = recorded(true, &[("RUST_BACKTRACE", "0")]);
+        assert_eq!(off, ([ms(90), ms(170), ms(170)], None), "the binary's env turns it off");
     }
 
     #[test]
