@@ -252,8 +252,7 @@ impl<'a> Batch<'a> {
                 // Not captured by libtest: the panic message is on stderr.
                 output.extend_from_slice(&stderr);
             }
-            let report = failed(indices[pos], None, duration, output);
-            sink.send(first_panic(report, run.first_panic == Some(pos)))?;
+            sink.send(failed(indices[pos], None, duration, output))?;
         }
         let mut success_output = end.success_output;
         for (pos, duration, noise) in run.passed.take().unwrap_or_default() {

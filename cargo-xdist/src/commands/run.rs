@@ -25,7 +25,7 @@ use crate::drive::drive;
 use crate::drive::transport::Transport;
 use crate::drive::transport::local::LocalTransport;
 use crate::errors::{InternalError, UsageError, XdistError, exit_code};
-use crate::plan::history::{History, backtraces_from};
+use crate::plan::history::{History, inherited_backtraces};
 use crate::plan::outcomes::Outcomes;
 use crate::plan::{self, Plan, rerun};
 use crate::remote::notes::HostNotes;
@@ -153,7 +153,7 @@ pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
         GithubReporter::new(&list, &collected.workspace_root, out, GithubReporter::step_summary())
     });
     let mut timeline = args.display.timeline.as_ref().map(|path| Timeline::new(&list, path));
-    let backtraces = backtraces_from(std::env::var_os("RUST_BACKTRACE").as_deref());
+    let backtraces = inherited_backtraces();
     let mut recorder = history.map(|h| DurationRecorder::new(&list, h).with_backtraces(backtraces));
     let mut last_outcomes = OutcomeRecorder::new(&list, outcomes);
     let mut host_notes = hosts.map(|hosts| {

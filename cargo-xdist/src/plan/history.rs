@@ -141,11 +141,7 @@ impl History {
     /// Records a run of a test: the average of the old value and the new one, so one slow
     /// run does not swing the order.
     pub fn record(&mut self, test_id: String, took: Duration) {
-        let new = took.as_secs_f64();
-        let value = match self.get(&test_id) {
-            Some(old) => (old.as_secs_f64() + new) / 2.0,
-            None => new,
-        };
+        let value = averaged(self.get(&test_id).map(|d| d.as_secs_f64()), took.as_secs_f64());
         self.set(test_id, value);
     }
 
@@ -171,7 +167,7 @@ impl History {
         } else if let Some(old) = old {
             // About the cost (which varies from process to process): it may lower the
             // test's duration, never raise it.
-            let value = (old.as_secs_f64() + took.saturating_sub(cost).as_secs_f64()) / 2.0;
+            let value = averaged(Some(old.as_secs_f64()), took.saturating_sub(cost).as_secs_f64());
             self.set(test_id, value.min(old.as_secs_f64()));
         }
         // A new test whose time is about the cost says nothing of its own.
@@ -185,8 +181,7 @@ impl History {
 
     /// Records that a process of binary `id` paid `cost` once (averaged like durations).
     pub fn record_process_cost(&mut self, id: &str, cost: Duration) {
-        let new = cost.as_secs_f64();
-        let value = self.process_cost(id).map_or(new, |old| (old.as_secs_f64() + new) / 2.0);
+        let value = averaged(self.process_cost(id).map(|d| d.as_secs_f64()), cost.as_secs_f64());
         self.file.process_cost.insert(id.to_string(), value);
     }
 
@@ -220,8 +215,7 @@ impl History {
         if wall.is_zero() {
             return;
         }
-        let new = cpu.as_secs_f64() / wall.as_secs_f64();
-        let value = self.cpu_share(id).map_or(new, |old| (old + new) / 2.0);
+        let value = averaged(self.cpu_share(id), cpu.as_secs_f64() / wall.as_secs_f64());
         self.file.cpu_share.insert(id.to_string(), value);
     }
 
@@ -279,13 +273,24 @@ pub fn backtraces_from(value: Option<&std::ffi::OsStr>) -> bool {
     value.is_some_and(|v| v != "0")
 }
 
+/// Whether tests capture backtraces by the `RUST_BACKTRACE` they inherit from this process.
+pub fn inherited_backtraces() -> bool {
+    backtraces_from(std::env::var_os("RUST_BACKTRACE").as_deref())
+}
+
 /// Whether the tests of a binary with environment `env` (cargo's `[env]`, setup scripts)
 /// capture backtraces, `inherited` being what `RUST_BACKTRACE` they get otherwise says.
 pub fn backtraces_in(env: &[(String, String)], inherited: bool) -> bool {
     match env.iter().rev().find(|(var, _)| var == "RUST_BACKTRACE") {
-        Some((_, value)) => value != "0",
+        Some((_, value)) => backtraces_from(Some(value.as_ref())),
         None => inherited,
     }
+}
+
+/// The average of a recorded value and a new measurement (the measurement alone when there
+/// is none): how durations, CPU shares and process costs follow the runs.
+fn averaged(old: Option<f64>, new: f64) -> f64 {
+    old.map_or(new, |old| (old + new) / 2.0)
 }
 
 #[cfg(test)]

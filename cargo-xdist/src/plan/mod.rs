@@ -34,7 +34,7 @@ use crate::drive::RunShape;
 use crate::drive::growth::{GROW_FACTOR, Growth, suite_cpu_share};
 use crate::errors::XdistError;
 use crate::report::terminal::Detail;
-use history::{History, backtraces_from, backtraces_in};
+use history::{History, backtraces_in, inherited_backtraces};
 use metas::test_metas;
 
 /// Everything a run needs once its tests are known.
@@ -259,7 +259,7 @@ fn growth(
 /// What one more process of the run's costliest binary pays once, by the history: only
 /// while panics capture backtraces (`RUST_BACKTRACE`), the one cost it learns.
 fn process_cost(history: &History, list: &TestList) -> Duration {
-    let inherited = backtraces_from(std::env::var_os("RUST_BACKTRACE").as_deref());
+    let inherited = inherited_backtraces();
     list.binaries
         .iter()
         .filter(|b| backtraces_in(&b.env, inherited))

@@ -18,20 +18,22 @@ pub struct DurationRecorder<'a> {
     history: History,
     /// CPU time and run time of each binary's processes so far, by binary index.
     usage: BTreeMap<u32, (Duration, Duration)>,
-    /// Panics capture a backtrace by the `RUST_BACKTRACE` the tests inherit (a binary's own
-    /// environment may say otherwise), so a process's first one loads the binary's debug info.
-    backtraces: bool,
+    /// By binary index, whether its tests' panics capture a backtrace, so that a process's
+    /// first one loads the binary's debug info (none: no binary's do).
+    backtraces: Vec<bool>,
 }
 
 impl<'a> DurationRecorder<'a> {
     /// Records the tests of `list` into `history`.
     pub fn new(list: &'a TestList, history: History) -> Self {
-        Self { list, history, usage: BTreeMap::new(), backtraces: false }
+        Self { list, history, usage: BTreeMap::new(), backtraces: Vec::new() }
     }
 
-    /// Whether the tests' panics capture backtraces (`history::backtraces_from`).
-    pub fn with_backtraces(mut self, backtraces: bool) -> Self {
-        self.backtraces = backtraces;
+    /// Whether the tests' panics capture backtraces by the `RUST_BACKTRACE` they inherit
+    /// (`history::inherited_backtraces`); a binary's own environment may say otherwise.
+    pub fn with_backtraces(mut self, inherited: bool) -> Self {
+        self.backtraces =
+            self.list.binaries.iter().map(|b| backtraces_in(&b.env, inherited)).collect();
         self
     }
 
@@ -53,13 +55,12 @@ impl RunSubscriber for DurationRecorder<'_> {
                 let ran = matches!(result.status, TestStatus::Passed | TestStatus::Failed);
                 if ran && !result.duration.is_zero() {
                     let id = self.list.test_id(result.index as usize);
-                    let test = &self.list.tests[result.index as usize];
-                    let binary = self.list.binaries.get(test.binary as usize);
-                    match binary.filter(|b| backtraces_in(&b.env, self.backtraces)) {
-                        Some(binary) if result.first_panic => {
-                            self.history.record_first_panic(id, &binary.id, result.duration);
-                        }
-                        _ => self.history.record(id, result.duration),
+                    let binary = self.list.tests[result.index as usize].binary as usize;
+                    if result.first_panic && self.backtraces.get(binary) == Some(&true) {
+                        let binary = &self.list.binaries[binary].id;
+                        self.history.record_first_panic(id, binary, result.duration);
+                    } else {
+                        self.history.record(id, result.duration);
                     }
                 }
             }
