@@ -15,6 +15,7 @@ mod leak;
 mod libtest_json;
 mod looponfail;
 mod metadata_cache;
+mod module_filters;
 mod override_groups;
 mod partition;
 mod remote;

@@ -76,7 +76,13 @@ impl TestList {
     /// The `<binary-id> <name>` id of a test, as nextest prints it.
     pub fn test_id(&self, index: usize) -> String {
         let test = &self.tests[index];
-        format!("{} {}", self.binaries[test.binary as usize].id, test.name)
+        let binary = &self.binaries[test.binary as usize].id;
+        // Built by hand: it runs several times per finished test, and `format!` costs more.
+        let mut id = String::with_capacity(binary.len() + 1 + test.name.len());
+        id.push_str(binary);
+        id.push(' ');
+        id.push_str(&test.name);
+        id
     }
 }
 

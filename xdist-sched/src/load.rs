@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::boundary::aligned_end;
-use crate::deal::{Costs, STEAL_WORTH, deal, estimate_of, work_up_to, worth_stealing};
+use crate::deal::{Costs, STEAL_WORTH, TINY, deal, estimate_of, work_up_to, worth_stealing};
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
@@ -281,18 +281,27 @@ impl LoadScheduler {
                 // end (the queue is longest first, so what is kept back is short).
                 let total: Duration = self.queue.iter().map(|&i| estimate_of(estimates, i)).sum();
                 let later = 1.0 - count as f64 / self.sharers() as f64;
-                let target = total.mul_f64(1.0 - KEEP_BACK.max(later));
-                let mut dealt = Duration::ZERO;
-                let by_work = self
-                    .queue
-                    .iter()
-                    .take_while(|&&i| {
-                        let below = dealt < target;
-                        dealt += estimate_of(estimates, i);
-                        below
-                    })
-                    .count();
-                by_work.min(self.max_chunk.saturating_mul(count)).max(count).min(self.queue.len())
+                let by_work = |kept: f64| {
+                    let target = total.mul_f64(1.0 - kept);
+                    let mut dealt = Duration::ZERO;
+                    self.queue
+                        .iter()
+                        .take_while(|&&i| {
+                            let below = dealt < target;
+                            dealt += estimate_of(estimates, i);
+                            below
+                        })
+                        .count()
+                };
+                let mut take = by_work(KEEP_BACK.max(later));
+                // Tiny tests kept back would only cost a process per top-up: a worker that
+                // ends early steals instead (only the workers to come keep a share back).
+                let tail_is_tiny =
+                    self.queue.range(take..).all(|&i| estimate_of(estimates, i) < TINY);
+                if tail_is_tiny && later < KEEP_BACK {
+                    take = if later > 0.0 { by_work(later) } else { self.queue.len() };
+                }
+                take.min(self.max_chunk.saturating_mul(count)).max(count).min(self.queue.len())
             };
             let costs = Costs { estimates, binaries: self.binaries.as_deref() };
             let ids: Vec<WorkerId> = self.workers.keys().copied().collect();
@@ -640,16 +649,33 @@ mod tests {
         // 400 ms per worker: kept back in part at the usual process start, all out at once
         // when a process costs 200 ms (the 800 ms of four such starts are more than a share).
         let schedule = |cost: Duration| {
-            let estimates = vec![Duration::from_millis(2); 400];
-            let mut s = LoadScheduler::new((0..400).collect(), None)
+            let estimates = vec![Duration::from_millis(20); 40];
+            let mut s = LoadScheduler::new((0..40).collect(), None)
                 .with_estimates(estimates)
                 .with_process_cost(cost);
             s.add_worker(0);
             s.add_worker(1);
             sizes(&s.schedule()).iter().sum::<usize>()
         };
-        assert!(schedule(Duration::ZERO) < 400, "a part is kept back to top workers up");
-        assert_eq!(schedule(Duration::from_millis(200)), 400);
+        assert!(schedule(Duration::ZERO) < 40, "a part is kept back to top workers up");
+        assert_eq!(schedule(Duration::from_millis(200)), 40);
+    }
+
+    #[test]
+    fn tiny_tests_are_not_kept_back_but_for_the_workers_to_come() {
+        let dealt = |tests: u32, ms: u64, grow_to: Option<usize>| {
+            let estimates = vec![Duration::from_millis(ms); tests as usize];
+            let mut s = LoadScheduler::new((0..tests).collect(), None)
+                .with_estimates(estimates)
+                .growing_to(grow_to);
+            s.add_worker(0);
+            s.add_worker(1);
+            sizes(&s.schedule()).iter().sum::<usize>()
+        };
+        assert_eq!(dealt(1000, 1, None), 1000, "a tail of tiny tests is stolen, not topped up");
+        assert!(dealt(1000, 20, None) < 1000, "longer tests keep a part back");
+        // 2 s a worker, growing to 4: half stays queued for workers 3 and 4.
+        assert_eq!(dealt(4000, 1, Some(4)), 2000);
     }
 
     #[test]
@@ -703,7 +729,8 @@ mod tests {
             s.add_worker(0);
             s.add_worker(1);
             s.schedule();
-            s.queue.truncate(15);
+            // Whatever the start dealt, 15 tests are left.
+            s.queue = (985..1000).collect();
             for index in s.pending(0).to_vec() {
                 s.mark_complete(0, index, Duration::from_millis(ms));
             }

@@ -8,10 +8,19 @@
 //! the ones it does not run, ignored ones included), as libtest applies them (a test runs
 //! if its name contains any filter): they are used only if they select exactly the batch,
 //! so a module prefix that also occurs inside other names (`a::m07::x`) never runs a test
-//! the batch does not hold. Tests outside whole modules keep their exact names, in a batch
-//! of their own.
+//! the batch does not hold. A test outside whole modules (the batch's edges cut its module)
+//! is its own filter, its whole name, in the same process, when no other test of the binary
+//! has that name inside its own; the others keep their exact names, in a batch of their own.
+//! So a chunk of a binary's queue costs one process, not one for its whole modules and one
+//! more for the cut ones at each end.
 
 use std::collections::{HashMap, HashSet};
+
+use aho_corasick::AhoCorasick;
+
+/// The most names outside whole modules that become filters of their own: libtest compares
+/// every test with every filter, so more would cost tests × names again.
+const NAMED_FILTERS_MAX: usize = 256;
 
 /// Filters that select exactly the batch's `covered` tests, and the names (`rest`) that
 /// need `--exact` in a process of their own.
@@ -135,7 +144,33 @@ pub fn compact<'a>(batch: &[&'a str], universe: &Universe<'_>) -> Option<Compact
         }
         unmerged
     };
+    let (mut filters, mut covered) = (filters, covered);
+    let (named, rest) = named_alone(rest, universe);
+    filters.extend(named.iter().map(|name| name.to_string()));
+    covered.extend(named);
     Some(Compact { filters, covered, rest })
+}
+
+/// Splits `rest` into the names that, as substring filters, select only their own test
+/// (no other test of the binary contains them), and the others; all stay others when there
+/// are more than [`NAMED_FILTERS_MAX`].
+fn named_alone<'a>(rest: Vec<&'a str>, universe: &Universe<'_>) -> (Vec<&'a str>, Vec<&'a str>) {
+    if rest.is_empty() || rest.len() > NAMED_FILTERS_MAX {
+        return (Vec::new(), rest);
+    }
+    let Ok(searcher) = AhoCorasick::new(&rest) else { return (Vec::new(), rest) };
+    let mut inside_another = vec![false; rest.len()];
+    for name in &universe.names {
+        for found in searcher.find_overlapping_iter(*name) {
+            // A match of the whole name is the test itself.
+            if found.start() != 0 || found.end() != name.len() {
+                inside_another[found.pattern().as_usize()] = true;
+            }
+        }
+    }
+    let (alone, others): (Vec<_>, Vec<_>) =
+        rest.into_iter().zip(inside_another).partition(|(_, inside)| !inside);
+    (alone.into_iter().map(|(n, _)| n).collect(), others.into_iter().map(|(n, _)| n).collect())
 }
 
 /// Sibling module filters (`t::m000::` … `t::m099::`) as the shortest common prefixes that
@@ -272,15 +307,19 @@ mod tests {
     }
 
     #[test]
-    fn whole_modules_become_filters_and_partial_ones_stay_exact() {
-        let all = names(&["a::", "b::", "c::x::", "c::y::"], 100);
+    fn whole_modules_become_filters_and_cut_ones_their_names_unless_inside_others() {
+        let mut all = names(&["a::", "b::", "c::x::", "c::y::"], 100);
+        // Not in the batch: holds `a::t095` inside its name.
+        all.push("z::a::t0951".into());
         let universe: Vec<&str> = all.iter().map(String::as_str).collect();
         // b, c (both submodules) whole; a's last 10.
-        let batch: Vec<&str> = universe[90..].to_vec();
+        let batch: Vec<&str> = universe[90..400].to_vec();
         let got = compact(&batch, &Universe::new(universe.clone())).unwrap();
-        assert_eq!(got.filters, ["b::", "c::"]);
-        assert_eq!(got.covered.len(), 300);
-        assert_eq!(got.rest, &universe[90..100]);
+        let mut want: Vec<String> = vec!["b::".into(), "c::".into()];
+        want.extend(universe[90..100].iter().filter(|n| **n != "a::t095").map(|n| n.to_string()));
+        assert_eq!(got.filters, want);
+        assert_eq!(got.covered.len(), 309);
+        assert_eq!(got.rest, ["a::t095"], "`a::t095` would also run z::a::t0951");
     }
 
     #[test]
