@@ -38,7 +38,8 @@ const SLOW_TEST: Duration = Duration::from_millis(100);
 const COARSE_BELOW: Duration = Duration::from_millis(250);
 
 /// With history, the part of the estimated work held back at the start to top workers up
-/// at the end; the rest is dealt at once, a process per binary and worker.
+/// at the end; the rest is dealt at once, a process per binary and worker. A part that
+/// holds only tiny tests is dealt too (steals balance the end instead).
 const KEEP_BACK: f64 = 0.2;
 
 /// With history, a run that may grow (`-n auto`) shares its queue with the workers to come

@@ -26,7 +26,8 @@ const NAMED_FILTERS_MAX: usize = 256;
 /// need `--exact` in a process of their own.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Compact<'a> {
-    /// Substring filters, one per module wholly in the batch.
+    /// Substring filters: one per module wholly in the batch (or a prefix of several), and
+    /// the whole names of the batch's other tests that no other test's name contains.
     pub filters: Vec<String>,
     /// The batch's tests the filters select.
     pub covered: Vec<&'a str>,
@@ -135,7 +136,7 @@ pub fn compact<'a>(batch: &[&'a str], universe: &Universe<'_>) -> Option<Compact
     // As libtest will select: any test of the binary whose name contains a filter. A merged
     // prefix that also occurs inside other names falls back to the modules' own filters.
     let exact = |filters: &[String]| universe.selected_by(filters) == covered.len();
-    let filters = if exact(&merged) {
+    let mut filters = if exact(&merged) {
         merged
     } else {
         let unmerged: Vec<String> = filters.into_iter().map(String::from).collect();
@@ -144,7 +145,6 @@ pub fn compact<'a>(batch: &[&'a str], universe: &Universe<'_>) -> Option<Compact
         }
         unmerged
     };
-    let (mut filters, mut covered) = (filters, covered);
     let (named, rest) = named_alone(rest, universe);
     filters.extend(named.iter().map(|name| name.to_string()));
     covered.extend(named);

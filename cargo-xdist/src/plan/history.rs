@@ -134,8 +134,8 @@ impl History {
 
     /// The recorded duration of a test, if any.
     pub fn get(&self, test_id: &str) -> Option<Duration> {
-        let secs = *self.file.durations.get(test_id)?;
-        (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+        let secs = usable(*self.file.durations.get(test_id)?)?;
+        Some(Duration::from_secs_f64(secs))
     }
 
     /// Records a run of a test: the average of the old value and the new one, so one slow
@@ -144,8 +144,7 @@ impl History {
         let took = took.as_secs_f64();
         if let Some(secs) = self.file.durations.get_mut(&test_id) {
             // Known: updated in place (a run records thousands of tests, most known).
-            let old = (secs.is_finite() && *secs >= 0.0).then_some(*secs);
-            *secs = averaged(old, took);
+            *secs = averaged(usable(*secs), took);
             *self.file.runs.entry(test_id).or_insert(0) += 1;
             return;
         }
@@ -213,7 +212,7 @@ impl History {
 
     /// The CPU share recorded for binary `id` (CPU time over run time of its processes).
     pub fn cpu_share(&self, id: &str) -> Option<f64> {
-        self.file.cpu_share.get(id).copied().filter(|s| s.is_finite() && *s >= 0.0)
+        self.file.cpu_share.get(id).copied().and_then(usable)
     }
 
     /// Records binary `id`'s processes of this run: `cpu` of CPU time in `wall` of run time
@@ -296,6 +295,12 @@ pub fn backtraces_in(env: &[(String, String)], inherited: bool) -> bool {
 
 /// The average of a recorded value and a new measurement (the measurement alone when there
 /// is none): how durations, CPU shares and process costs follow the runs.
+/// A recorded duration or share, unless the file holds something neither can be (negative,
+/// infinite, NaN).
+fn usable(value: f64) -> Option<f64> {
+    (value.is_finite() && value >= 0.0).then_some(value)
+}
+
 fn averaged(old: Option<f64>, new: f64) -> f64 {
     old.map_or(new, |old| (old + new) / 2.0)
 }
