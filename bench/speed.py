@@ -2,6 +2,7 @@
 """Speed against `cargo test` and `cargo nextest run`, suite by suite (issue: faster than
 `cargo test` on every suite). Generates throwaway workspaces under bench/work/speed/:
 
+  tiny        one lib of 2,000 tiny tests in 20 modules (as bench/gen.py's): per-test overhead.
   claplike    25 integration-test binaries of 60 tiny tests (1,500): per-binary overhead.
   timelike    a lib and an integration test of 3,500 rstest-style cases each (7,000).
   huge-N      one binary of N tiny tests in modules of 500 (N from HUGE, default
@@ -68,6 +69,13 @@ def sleep_module(name, items):
     body = "".join(f"    #[test]\n    fn {t}() {{\n        std::thread::sleep(std::time::Duration::from_millis({ms}));\n    }}\n"
                    for t, ms in items)
     return f"mod {name} {{\n{body}}}\n"
+
+
+def gen_tiny(root):
+    write(os.path.join(root, "Cargo.toml"), manifest("tiny"))
+    mods = "".join(tiny_module(f"m{m:02}", 100) for m in range(20))
+    write(os.path.join(root, "src", "lib.rs"), f"#[cfg(test)]\nmod t {{\n{mods}}}\n")
+    return 2000
 
 
 def gen_claplike(root):
@@ -193,7 +201,8 @@ def main():
         return rows
 
     x = "cargo xdist run -n 2"
-    for name, title, n, gen in [("claplike", "25 binaries of 60 tiny tests", 1500, gen_claplike),
+    for name, title, n, gen in [("tiny", "one binary of 2,000 tiny tests", 2000, gen_tiny),
+                                ("claplike", "25 binaries of 60 tiny tests", 1500, gen_claplike),
                                 ("timelike", "two binaries of 3,500 tiny tests", 7000, gen_timelike)]:
         rows = suite(name, title, n, gen, ["cargo test -q", "cargo nextest run", x])
         wall = rows[x]["median"] / rows["cargo test -q"]["median"]
