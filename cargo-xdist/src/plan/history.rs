@@ -61,6 +61,12 @@ struct HistoryFile {
     /// in older files: unknown).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     process_cost: BTreeMap<String, f64>,
+    /// How many runs recorded each binary's CPU share (absent in older files: 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    cpu_share_runs: BTreeMap<String, u64>,
+    /// How many runs recorded each binary's process cost (absent in older files: 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    process_cost_runs: BTreeMap<String, u64>,
 }
 
 /// The recorded durations of a workspace's tests.
@@ -189,6 +195,7 @@ impl History {
     pub fn record_process_cost(&mut self, id: &str, cost: Duration) {
         let value = averaged(self.process_cost(id).map(|d| d.as_secs_f64()), cost.as_secs_f64());
         self.file.process_cost.insert(id.to_string(), value);
+        *self.file.process_cost_runs.entry(id.to_string()).or_insert(0) += 1;
     }
 
     /// Replaces a test's duration with `secs` (an imported measurement).
@@ -223,29 +230,29 @@ impl History {
         }
         let value = averaged(self.cpu_share(id), cpu.as_secs_f64() / wall.as_secs_f64());
         self.file.cpu_share.insert(id.to_string(), value);
+        *self.file.cpu_share_runs.entry(id.to_string()).or_insert(0) += 1;
     }
 
-    /// Adds `other`'s entries: per test, the value recorded by more runs wins (a shard that
-    /// ran the test counted it up from the file every shard started from); on equal counts
-    /// (both copied from that file, or both from older files without counts) the longer.
+    /// Adds `other`'s entries: per test (and per binary, for CPU shares and process costs)
+    /// the value recorded by more runs wins (a shard that ran the test counted it up from
+    /// the file every shard started from); on equal counts (both copied from that file, or
+    /// both from older files without counts) the larger.
     pub fn merge(&mut self, other: History) {
-        self.file.one_name.extend(other.file.one_name);
-        self.file.cpu_share.extend(other.file.cpu_share);
-        self.file.process_cost.extend(other.file.process_cost);
-        for (id, secs) in other.file.durations {
-            let runs = other.file.runs.get(&id).copied().unwrap_or(0);
-            let our_runs = self.file.runs.get(&id).copied().unwrap_or(0);
-            let take = match self.file.durations.get(&id) {
-                None => true,
-                Some(&old) => runs > our_runs || (runs == our_runs && secs > old),
-            };
-            if take {
-                if runs > 0 {
-                    self.file.runs.insert(id.clone(), runs);
-                }
-                self.file.durations.insert(id, secs);
-            }
-        }
+        let (ours, theirs) = (&mut self.file, other.file);
+        ours.one_name.extend(theirs.one_name);
+        merge_counted(&mut ours.durations, &mut ours.runs, theirs.durations, &theirs.runs);
+        merge_counted(
+            &mut ours.cpu_share,
+            &mut ours.cpu_share_runs,
+            theirs.cpu_share,
+            &theirs.cpu_share_runs,
+        );
+        merge_counted(
+            &mut ours.process_cost,
+            &mut ours.process_cost_runs,
+            theirs.process_cost,
+            &theirs.process_cost_runs,
+        );
     }
 
     /// Writes the history (to a temporary file first, so a crash never leaves half a file).
@@ -293,14 +300,38 @@ pub fn backtraces_in(env: &[(String, String)], inherited: bool) -> bool {
     }
 }
 
-/// The average of a recorded value and a new measurement (the measurement alone when there
-/// is none): how durations, CPU shares and process costs follow the runs.
+/// Adds `their` values (counted by `their_counts`) to `ours`: per key, the value counted by
+/// more runs wins, on equal counts the larger (so the order of merges does not matter).
+fn merge_counted(
+    ours: &mut BTreeMap<String, f64>,
+    our_counts: &mut BTreeMap<String, u64>,
+    theirs: BTreeMap<String, f64>,
+    their_counts: &BTreeMap<String, u64>,
+) {
+    for (key, value) in theirs {
+        let count = their_counts.get(&key).copied().unwrap_or(0);
+        let our_count = our_counts.get(&key).copied().unwrap_or(0);
+        let take = match ours.get(&key) {
+            None => true,
+            Some(&old) => count > our_count || (count == our_count && value > old),
+        };
+        if take {
+            if count > 0 {
+                our_counts.insert(key.clone(), count);
+            }
+            ours.insert(key, value);
+        }
+    }
+}
+
 /// A recorded duration or share, unless the file holds something neither can be (negative,
 /// infinite, NaN).
 fn usable(value: f64) -> Option<f64> {
     (value.is_finite() && value >= 0.0).then_some(value)
 }
 
+/// The average of a recorded value and a new measurement (the measurement alone when there
+/// is none): how durations, CPU shares and process costs follow the runs.
 fn averaged(old: Option<f64>, new: f64) -> f64 {
     old.map_or(new, |old| (old + new) / 2.0)
 }
@@ -416,6 +447,46 @@ mod tests {
         assert!((again.cpu_share("pkg").unwrap() - 0.2).abs() < 1e-9, "averaged");
         assert_eq!(again.cpu_share("pkg::it"), Some(0.9));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn merging_shards_keeps_each_binarys_newest_cpu_share_and_process_cost() {
+        let dir = temp_dir("merge-binaries");
+        let ms = Duration::from_millis;
+        // Every shard starts from this file: both binaries known.
+        let mut base = History::empty(dir.join("base.json"));
+        for id in ["x", "y"] {
+            base.record_cpu_share(id, ms(500), ms(1000));
+            base.record_process_cost(id, ms(200));
+        }
+        base.save().unwrap();
+        // Shard 1 ran only `x` (its share and cost move), shard 2 only `y`.
+        let mut one = History::open(&dir.join("base.json")).unwrap();
+        one.record_cpu_share("x", ms(100), ms(1000));
+        one.record_process_cost("x", ms(100));
+        let mut two = History::open(&dir.join("base.json")).unwrap();
+        two.record_cpu_share("y", ms(900), ms(1000));
+        two.record_process_cost("y", ms(400));
+        let (share, cost) = (
+            (one.cpu_share("x"), one.process_cost("x")),
+            (two.cpu_share("y"), two.process_cost("y")),
+        );
+        for order in [[0, 1], [1, 0]] {
+            let mut shards = [Some(one_copy(&one)), Some(one_copy(&two))];
+            let mut merged = History::empty(dir.join("out.json"));
+            for i in order {
+                merged.merge(shards[i].take().unwrap());
+            }
+            assert_eq!((merged.cpu_share("x"), merged.process_cost("x")), share, "{order:?}");
+            assert_eq!((merged.cpu_share("y"), merged.process_cost("y")), cost, "{order:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A history with the same entries (to merge it more than once).
+    fn one_copy(history: &History) -> History {
+        let json = serde_json::to_vec(&history.file).unwrap();
+        History { path: history.path.clone(), file: serde_json::from_slice(&json).unwrap() }
     }
 
     #[test]
