@@ -177,6 +177,24 @@ pub struct BinarySpec {
     pub show_output: bool,
 }
 
+impl BinarySpec {
+    /// A libtest binary at `path` started in `cwd`, with nothing else set: no added
+    /// environment, runner or leading arguments, no unlisted tests, several names a process.
+    pub fn libtest(path: impl Into<String>, cwd: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            cwd: cwd.into(),
+            env: Vec::new(),
+            runner: Vec::new(),
+            args: Vec::new(),
+            unlisted: Vec::new(),
+            harness: Harness::Libtest,
+            one_name: false,
+            show_output: false,
+        }
+    }
+}
+
 /// How a test binary's tests are run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub enum Harness {

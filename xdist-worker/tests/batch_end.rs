@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicI32;
 use std::time::{Duration, Instant};
 
-use xdist_core::protocol::{BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport};
+use xdist_core::protocol::{BinarySpec, FromWorker, Outcome, RunLimits, TestReport};
 use xdist_worker::batch::{Batch, Rest, Sink};
 use xdist_worker::in_flight::InFlight;
 
@@ -52,17 +52,7 @@ fn script(name: &str, body: &str) -> BinarySpec {
     stdin.write_all(format!("#!/bin/sh\n{body}\n").as_bytes()).unwrap();
     drop(stdin);
     assert!(writer.wait().unwrap().success());
-    BinarySpec {
-        path: path.to_string_lossy().into_owned(),
-        cwd: dir.to_string_lossy().into_owned(),
-        env: vec![],
-        runner: Vec::new(),
-        args: Vec::new(),
-        unlisted: Vec::new(),
-        harness: Harness::Libtest,
-        one_name: false,
-        show_output: false,
-    }
+    BinarySpec::libtest(path.to_string_lossy(), dir.to_string_lossy())
 }
 
 /// Runs test `a` of `binary`; returns its report and how long the batch took.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use xdist_core::codec;
 use xdist_core::protocol::{
-    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestSpec, ToWorker, WorkerSetup,
+    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestSpec, ToWorker, WorkerSetup,
 };
 
 /// A harness that rejects more than one name; for one name it passes `ok_*` tests, fails
@@ -35,17 +35,7 @@ fn harness(test: &str) -> BinarySpec {
     let path = dir.join(format!("one-name-{test}"));
     std::fs::write(&path, ONE_NAME).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    BinarySpec {
-        path: path.to_string_lossy().into_owned(),
-        cwd: dir.to_string_lossy().into_owned(),
-        env: vec![],
-        runner: Vec::new(),
-        args: Vec::new(),
-        unlisted: Vec::new(),
-        harness: Harness::Libtest,
-        one_name: false,
-        show_output: false,
-    }
+    BinarySpec::libtest(path.to_string_lossy(), dir.to_string_lossy())
 }
 
 /// Serves a worker over in-memory pipes with `names` in one `Run` frame; returns each
@@ -152,17 +142,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
     let path = dir.join("hangs-in-setup");
     std::fs::write(&path, "#!/bin/sh\nsleep 30\n").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let binary = BinarySpec {
-        path: path.to_string_lossy().into_owned(),
-        cwd: dir.to_string_lossy().into_owned(),
-        env: vec![],
-        runner: Vec::new(),
-        args: Vec::new(),
-        unlisted: Vec::new(),
-        harness: Harness::Libtest,
-        one_name: false,
-        show_output: false,
-    };
+    let binary = BinarySpec::libtest(path.to_string_lossy(), dir.to_string_lossy());
     let limits = RunLimits { timeout_ms: Some(500), kill_grace_ms: 200, ..RunLimits::default() };
     let group = std::sync::atomic::AtomicI32::new(0);
     let batch = xdist_worker::batch::Batch {

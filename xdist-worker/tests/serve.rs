@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use xdist_core::codec::{encode_frame, read_frame};
 use xdist_core::protocol::{
-    Batching, BinarySpec, FromWorker, Harness, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
+    Batching, BinarySpec, FromWorker, Outcome, RunLimits, TestReport, TestSpec, ToWorker,
     WorkerSetup,
 };
 
@@ -80,17 +80,7 @@ printf '\nfailures:\n\n---- b stdout ----\nb went wrong\n\n\nfailures:\n    b\n\
 
 fn setup(path: String, names: &[&str]) -> ToWorker {
     ToWorker::Setup(WorkerSetup {
-        binaries: vec![BinarySpec {
-            path,
-            cwd: "/".into(),
-            env: vec![],
-            runner: Vec::new(),
-            args: Vec::new(),
-            unlisted: Vec::new(),
-            harness: Harness::Libtest,
-            one_name: false,
-            show_output: false,
-        }],
+        binaries: vec![BinarySpec::libtest(path, "/")],
         tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
         include_ignored: false,
         limits: RunLimits::default(),
@@ -326,15 +316,8 @@ fn holding_setup(dir: &std::path::Path, batching: Batching) -> ToWorker {
     let names = ["held", "queued_1", "queued_2", "queued_3"];
     ToWorker::Setup(WorkerSetup {
         binaries: vec![BinarySpec {
-            path,
-            cwd: "/".into(),
             env: vec![("XDIST_FAKE_GO".into(), go.to_string_lossy().into_owned())],
-            runner: Vec::new(),
-            args: Vec::new(),
-            unlisted: Vec::new(),
-            harness: Harness::Libtest,
-            one_name: false,
-            show_output: false,
+            ..BinarySpec::libtest(path, "/")
         }],
         tests: names.iter().map(|n| TestSpec { binary: 0, name: n.to_string() }).collect(),
         include_ignored: false,

@@ -59,7 +59,7 @@ impl Remap {
 
 #[cfg(test)]
 mod tests {
-    use xdist_core::protocol::{BinarySpec, Harness};
+    use xdist_core::protocol::BinarySpec;
 
     use super::*;
 
@@ -81,15 +81,8 @@ mod tests {
         );
         let setup = WorkerSetup {
             binaries: vec![BinarySpec {
-                path: "/ws/target/debug/deps/t-1".into(),
-                cwd: "/ws/crates/a".into(),
                 env: vec![("CARGO_MANIFEST_DIR".into(), "/ws/crates/a".into())],
-                runner: vec![],
-                args: vec![],
-                unlisted: vec![],
-                harness: Harness::Libtest,
-                one_name: false,
-                show_output: false,
+                ..BinarySpec::libtest("/ws/target/debug/deps/t-1", "/ws/crates/a")
             }],
             tests: vec![],
             include_ignored: false,

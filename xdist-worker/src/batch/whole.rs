@@ -194,15 +194,9 @@ mod tests {
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         let spec = BinarySpec {
-            path: path.to_string_lossy().into_owned(),
-            cwd: dir.to_string_lossy().into_owned(),
             env: vec![("XDIST_WHOLE_PROBE".into(), "42".into())],
-            runner: Vec::new(),
-            args: Vec::new(),
-            unlisted: Vec::new(),
             harness: Harness::Whole,
-            one_name: false,
-            show_output: false,
+            ..BinarySpec::libtest(path.to_string_lossy(), dir.to_string_lossy())
         };
         let group = AtomicI32::new(0);
         let batch = Batch {
