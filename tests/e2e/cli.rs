@@ -29,6 +29,25 @@ fn usage_errors_exit_2_with_one_line() {
 }
 
 #[test]
+fn bad_worker_counts_are_refused_before_anything_is_built() {
+    // A manifest that does not exist: cargo would fail, so the check must come first.
+    for (args, needle) in [
+        (&["-n", "0"][..], "-n must be at least 1"),
+        (&["-n", "many"], "got `many`"),
+        (&["--maxprocesses", "0"], "--maxprocesses must be at least 1"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cargo-xdist"))
+            .args(["xdist", "run", "--manifest-path", "/nonexistent/xdist/Cargo.toml"])
+            .args(args)
+            .output()
+            .expect("run cargo xdist");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn no_matching_tests_exit_4_unless_allowed() {
     let out = run_args(&["no-such-test-anywhere"]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));

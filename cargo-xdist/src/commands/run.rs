@@ -20,6 +20,7 @@ use crate::collect::{Collected, collect};
 use crate::commands::{doctests_wanted, settings_for};
 use crate::config::filterset::Filtersets;
 use crate::config::groups::Groups;
+use crate::config::options::check_worker_flags;
 use crate::config::settings::{RunSettings, flag_values};
 use crate::drive::drive;
 use crate::drive::transport::Transport;
@@ -44,6 +45,7 @@ use crate::scripts::{PhaseEnd, ScriptRecord, Scripts};
 /// Runs the selected tests; returns the exit code.
 pub fn run(args: &RunArgs) -> Result<u8, XdistError> {
     let filter = args.filter.to_filter()?;
+    check_worker_flags(args.numprocesses.as_deref(), args.maxprocesses)?;
     let filtersets = Filtersets::from_flags(&args.filter.filterset).map_err(UsageError::from)?;
     let specs = crate::remote::specs(args)?;
     let program =

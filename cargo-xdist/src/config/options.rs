@@ -91,6 +91,21 @@ pub fn worker_count(
     Ok(maxprocesses.map_or(count, |max| count.min(max)))
 }
 
+/// Checks `-n` and `--maxprocesses` as given on the command line, before anything is built
+/// (a bad value would otherwise be found only when the workers start).
+pub fn check_worker_flags(
+    numprocesses: Option<&str>,
+    maxprocesses: Option<u32>,
+) -> Result<(), UsageError> {
+    if let Some(n) = numprocesses.filter(|n| !matches!(*n, "auto" | "logical")) {
+        parse_count(n, "-n")?;
+    }
+    if maxprocesses == Some(0) {
+        return Err(UsageError::ZeroMaxProcesses);
+    }
+    Ok(())
+}
+
 fn parse_count(value: &str, what: &'static str) -> Result<u32, UsageError> {
     match value.trim().parse::<u32>() {
         Ok(0) => Err(UsageError::ZeroWorkers { what }),
@@ -143,5 +158,15 @@ mod tests {
         assert!(worker_count(Some("logical"), None).unwrap() >= 1);
         assert!(worker_count(Some("0"), None).is_err());
         assert!(worker_count(Some("abc"), None).unwrap_err().to_string().contains("abc"));
+        for (n, max) in
+            [(Some("0"), None), (Some("abc"), None), (Some("-1"), None), (None, Some(0))]
+        {
+            assert!(check_worker_flags(n, max).is_err(), "{n:?} {max:?}");
+        }
+        for (n, max) in
+            [(None, None), (Some("auto"), Some(3)), (Some("logical"), None), (Some("4"), None)]
+        {
+            assert!(check_worker_flags(n, max).is_ok(), "{n:?} {max:?}");
+        }
     }
 }
