@@ -92,18 +92,18 @@ fn parse_cargo_test(log: &str, ids: &BTreeMap<String, String>) -> (Outcomes, Vec
         } else if let Some(name) =
             line.strip_prefix("test ").and_then(|rest| rest.strip_suffix(" ... "))
         {
-            open = Some(format!("{} {}", binary.id, name.trim_end()));
+            open = Some(format!("{} {}", binary.id, name.trim()));
         } else if let Some((name, result)) =
             line.strip_prefix("test ").and_then(|rest| rest.split_once(" ... "))
         {
-            // Custom harnesses pad names to align their result lines.
+            // Custom harnesses pad names (and kinds) to align their result lines.
             let outcome = match result {
                 "ok" => Outcome::Pass,
                 "FAILED" => Outcome::Fail,
                 r if r.starts_with("ignored") => Outcome::Skip,
                 _ => continue,
             };
-            outcomes.insert(format!("{} {}", binary.id, name.trim_end()), outcome);
+            outcomes.insert(format!("{} {}", binary.id, name.trim()), outcome);
         }
     }
     let mut plain = Vec::new();
@@ -135,8 +135,10 @@ fn outcomes_per_run(stdout: &str) -> BTreeMap<String, Vec<Outcome>> {
 #[test]
 fn cargo_test_sees_every_harness() {
     let want = cargo_test_expected();
-    assert_eq!(want.len(), 21, "{want:?}");
+    assert_eq!(want.len(), 24, "{want:?}");
     assert_eq!(want["harnesses::mimic fails_c"], Outcome::Fail);
+    assert_eq!(want["harnesses::mimic bench_g"], Outcome::Pass);
+    assert_eq!(want["harnesses::mimic [tidy] kind_h"], Outcome::Fail);
     assert_eq!(want["harnesses::plainlist beta_long_name"], Outcome::Fail);
     assert_eq!(want["harnesses::plainlist gamma"], Outcome::Skip);
     assert_eq!(want["harnesses::plain_pass harnesses::plain_pass"], Outcome::Pass);
@@ -177,6 +179,8 @@ fn every_harness_matches_cargo_test_in_every_mode() {
         // Failures are the tests' own, with their messages, not rejected command lines.
         for message in [
             "deliberate failure of fails_c",
+            // A libtest-mimic trial of a kind: its failure section names it bare.
+            "deliberate failure of kind_h",
             "deliberate failure of beta_long_name",
             // A plain main's failure: how it ended, then what it printed.
             "test process exited with code 1\nplain_fail: about to fail\n\
@@ -235,4 +239,34 @@ fn a_start_line_cut_by_another_trials_panic_still_counts() {
     let (outcomes, _) = parse_cargo_test(log, &ids);
     assert_eq!(outcomes["harnesses::mimic check_a"], Outcome::Pass);
     assert_eq!(outcomes["harnesses::mimic panics_f"], Outcome::Fail);
+}
+
+/// `-- --exact NAME` selects what libtest-mimic's own `--exact NAME` runs: a trial of a kind
+/// by its bare name as well as by its listed `[kind] name`.
+#[test]
+fn exact_names_select_what_libtest_mimic_runs() {
+    cargo_test_expected(); // The fixture is built.
+    for name in ["kind_i", "[tidy] kind_i", "check_a"] {
+        let cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(repo_root().join(HARNESSES))
+            .args(["test", "--test", "mimic", "--manifest-path"])
+            .arg(manifest(HARNESSES))
+            .arg("--target-dir")
+            .arg(target_dir())
+            .args(["--", "--exact", name])
+            .output()
+            .expect("run cargo test");
+        let cargo_out = text(&cargo.stdout);
+        let ran: Vec<&str> = cargo_out
+            .lines()
+            .filter_map(|l| l.strip_prefix("test ")?.split_once(" ... ").map(|(n, _)| n.trim()))
+            .collect();
+        assert_eq!(ran.len(), 1, "cargo test -- --exact {name}:\n{cargo_out}");
+        let args = ["--test", "mimic", "--", "--exact", name];
+        let out = xdist(HARNESSES, "run").args(args).output().unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "--exact {name}:\n{stdout}{}", text(&out.stderr));
+        assert_eq!(final_line(&out), "xdist: 1 passed, 0 failed, 0 skipped", "{stdout}");
+        assert!(stdout.contains(&format!("harnesses::mimic {}", ran[0])), "{stdout}");
+    }
 }

@@ -126,6 +126,11 @@ pub struct TestFilter {
     pub run_ignored: RunIgnored,
 }
 
+/// The bare name of a libtest-mimic trial of a kind: `a.rs` of `[tidy] a.rs`.
+fn kind_bare(name: &str) -> Option<&str> {
+    name.strip_prefix('[')?.split_once("] ").map(|(_, bare)| bare)
+}
+
 /// What the filter decided for a test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Selection {
@@ -138,8 +143,15 @@ pub enum Selection {
 }
 
 impl TestFilter {
+    /// Whether `pattern` selects `name`. An exact pattern also matches the bare name of a
+    /// libtest-mimic trial of a kind (`[tidy] a.rs` is `a.rs` too), as that harness's own
+    /// `--exact` does; libtest's names never start with `[`.
     fn matches(&self, pattern: &str, name: &str) -> bool {
-        if self.exact { name == pattern } else { name.contains(pattern) }
+        if self.exact {
+            name == pattern || kind_bare(name) == Some(pattern)
+        } else {
+            name.contains(pattern)
+        }
     }
 
     /// Decides what happens to `test`.
@@ -204,6 +216,13 @@ mod tests {
         assert_eq!(f.select(&case("math::slow", true)), Selection::Ignored);
         let exact = TestFilter { patterns: vec!["math".into()], exact: true, ..Default::default() };
         assert_eq!(exact.select(&case("math::adds", false)), Selection::FilteredOut);
+        // libtest-mimic's `--exact` takes a trial of a kind by its bare name too.
+        let bare = TestFilter { patterns: vec!["a.rs".into()], exact: true, ..Default::default() };
+        assert_eq!(bare.select(&case("[tidy] a.rs", false)), Selection::Run);
+        assert_eq!(bare.select(&case("[tidy] b.rs", false)), Selection::FilteredOut);
+        assert_eq!(bare.select(&case("x [tidy] a.rs", false)), Selection::FilteredOut);
+        let skip = TestFilter { skip: vec!["a.rs".into()], exact: true, ..Default::default() };
+        assert_eq!(skip.select(&case("[tidy] a.rs", false)), Selection::FilteredOut);
         let only = TestFilter { run_ignored: RunIgnored::Only, ..Default::default() };
         assert_eq!(only.select(&case("a", false)), Selection::FilteredOut);
         assert_eq!(only.select(&case("b", true)), Selection::Run);

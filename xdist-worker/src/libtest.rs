@@ -30,7 +30,7 @@ use std::collections::HashMap;
 
 pub use lines::{Counts, Verdict};
 use lines::{announced_count, find, verdict_of};
-use successes::Names;
+use successes::{Names, bare_names};
 use tail::Tail;
 
 use crate::capture::BoundedOutput;
@@ -79,6 +79,8 @@ struct Unsettled {
 /// Incremental parser for one batch process.
 pub struct StreamParser {
     positions: HashMap<Vec<u8>, usize>,
+    /// Bare names of libtest-mimic's kinds (see [`Names::bare`]).
+    bare: HashMap<Vec<u8>, usize>,
     names: Vec<Vec<u8>>,
     /// Batch positions in the order libtest runs them (sorted by name).
     order: Vec<usize>,
@@ -129,6 +131,7 @@ impl StreamParser {
         }
         Self {
             positions,
+            bare: bare_names(&names),
             started: vec![false; names.len()],
             should_panic: vec![false; names.len()],
             names,
@@ -316,7 +319,7 @@ impl StreamParser {
                 return;
             }
         }
-        let names = Names { positions: &self.positions, rank: &self.rank };
+        let names = Names { positions: &self.positions, rank: &self.rank, bare: &self.bare };
         if let Some((tail, _)) = self.tail.as_mut() {
             tail.line(bare, &names);
         } else if bare == b"successes:"
@@ -433,7 +436,9 @@ impl StreamParser {
     }
 
     /// `NAME ... ` or `NAME - should panic ... ` for a name of the batch; harnesses that
-    /// align their result lines pad the name with spaces (`test a.toml  ... ok`).
+    /// align their result lines pad the name with spaces (`test a.toml  ... ok`), and
+    /// libtest-mimic pads a name without a kind to the width of the kinds of the others
+    /// (`test        a.toml ... ok` beside `test [tidy] b.toml ... ok`).
     fn start_at<'a>(&self, after: &'a [u8]) -> Option<(usize, &'a [u8], bool)> {
         let j = find(after, b" ... ")?;
         let name = after[..j].trim_ascii_end();
@@ -441,7 +446,8 @@ impl StreamParser {
             Some(name) => (name, true),
             None => (name, false),
         };
-        self.positions.get(name).map(|&pos| (pos, &after[j + 5..], panics))
+        let pos = self.positions.get(name).or_else(|| self.positions.get(name.trim_ascii_start()));
+        pos.map(|&pos| (pos, &after[j + 5..], panics))
     }
 }
 

@@ -247,14 +247,16 @@ impl Listing {
 
 /// Reads a test list, terse (`name: test` lines, as libtest prints them) or plain (the
 /// same, then a count line such as `3 tests, 0 benchmarks` or `8 tests`), tolerantly:
-/// benchmarks (`: benchmark`, libtest-mimic's `: bench`) are left out, as are blank lines
-/// and trailing whitespace. Anything else means it is not a test list.
+/// blank lines and trailing whitespace are passed over. Benchmarks (`: benchmark`,
+/// libtest-mimic's `: bench`) are tests too: `cargo test` runs each once, as a test, and
+/// so does a batch that names it. Anything else means it is not a test list.
 pub fn parse_list(stdout: &str) -> Result<Listing, ListErrorKind> {
     let mut listing = Listing::default();
     for line in stdout.lines().map(str::trim_end) {
-        if let Some(name) = line.strip_suffix(": test") {
+        let name = [": test", ": benchmark", ": bench"].iter().find_map(|k| line.strip_suffix(k));
+        if let Some(name) = name {
             listing.tests.push((name.to_string(), false));
-        } else if line.is_empty() || line.ends_with(": benchmark") || line.ends_with(": bench") {
+        } else if line.is_empty() {
             continue;
         } else if is_count_line(line) {
             listing.counted = true;
@@ -291,7 +293,7 @@ mod tests {
     #[test]
     fn terse_lists_parse() {
         let listing = parse_list("a::b: test\nc: benchmark\nd: test\n").unwrap();
-        assert_eq!(names(&listing), ["a::b", "d"]);
+        assert_eq!(names(&listing), ["a::b", "c", "d"]);
         assert!(!listing.counted);
         let err = parse_list("a: test\nrunning 3 tests\n").unwrap_err();
         assert!(
@@ -305,7 +307,7 @@ mod tests {
         // libtest's plain `--list`.
         let libtest = parse_list("a::b: test\nc: benchmark\nd: test\n\n2 tests, 1 benchmark\n");
         let libtest = libtest.unwrap();
-        assert_eq!(names(&libtest), ["a::b", "d"]);
+        assert_eq!(names(&libtest), ["a::b", "c", "d"]);
         assert!(libtest.counted);
         // libtest2's: a count of tests alone, trailing blank lines.
         let libtest2 = parse_list("bear: test\ncat: test\n\n2 tests\n\n\n").unwrap();
@@ -313,7 +315,7 @@ mod tests {
         assert!(libtest2.counted);
         // Singular words, CRLF line ends, trailing spaces, libtest-mimic's `: bench`.
         let tolerant = parse_list("x: test \r\nspeed: bench\r\n\r\n1 test, 1 benchmark\r\n");
-        assert_eq!(names(&tolerant.unwrap()), ["x"]);
+        assert_eq!(names(&tolerant.unwrap()), ["x", "speed"]);
         // An empty list that says so.
         let empty = parse_list("0 tests, 0 benchmarks\n").unwrap();
         assert!(empty.is_empty() && empty.counted);

@@ -21,6 +21,32 @@ pub struct Names<'a> {
     pub positions: &'a HashMap<Vec<u8>, usize>,
     /// Each position's place in the order libtest runs them.
     pub rank: &'a [usize],
+    /// Bare name to batch position, for names of libtest-mimic's kinds (`[tidy] a.rs`), whose
+    /// failure sections and list name them bare (`---- a.rs ----`): only bare names that are
+    /// not a batch name themselves and belong to one name of the batch.
+    pub bare: &'a HashMap<Vec<u8>, usize>,
+}
+
+impl Names<'_> {
+    /// The batch position of a name in libtest's failure sections and list of failures.
+    pub fn failed(&self, name: &[u8]) -> Option<usize> {
+        self.positions.get(name).or_else(|| self.bare.get(name)).copied()
+    }
+}
+
+/// The bare names of `names` that carry a libtest-mimic kind (`[kind] bare`), to their
+/// positions: those that no other name of the batch is, or has bare, too.
+pub fn bare_names(names: &[Vec<u8>]) -> HashMap<Vec<u8>, usize> {
+    let mut bare: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
+    for (pos, name) in names.iter().enumerate() {
+        let Some(rest) = name.strip_prefix(b"[") else { continue };
+        let Some(end) = rest.windows(2).position(|w| w == b"] ") else { continue };
+        bare.entry(rest[end + 2..].to_vec()).and_modify(|seen| *seen = None).or_insert(Some(pos));
+    }
+    bare.into_iter()
+        .filter_map(|(name, pos)| Some((name, pos?)))
+        .filter(|(name, _)| !names.contains(name))
+        .collect()
 }
 
 /// The success sections read so far.

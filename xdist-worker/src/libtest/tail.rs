@@ -74,7 +74,6 @@ impl Tail {
                 _ => {}
             }
         }
-        let positions = names.positions;
         if line.starts_with(b"test result: ") {
             // The last well-formed one counts; a process still running after a fake, or
             // one whose counts disagree, is caught when the stream ends.
@@ -88,7 +87,7 @@ impl Tail {
         // libtest writes `---- NAME stdout ----`; libtest-mimic `---- NAME ----`.
         let header = line.strip_prefix(b"---- ").and_then(|l| {
             let name = l.strip_suffix(b" stdout ----").or_else(|| l.strip_suffix(b" ----"))?;
-            positions.get(name).copied()
+            names.failed(name)
         });
         if let Some(pos) = header {
             self.section = Some(pos);
@@ -101,8 +100,8 @@ impl Tail {
             out.push(line);
             out.push(b"\n");
         } else if let Some(list) = self.list.as_mut() {
-            match line.strip_prefix(b"    ").and_then(|name| positions.get(name)) {
-                Some(&pos) => {
+            match line.strip_prefix(b"    ").and_then(|name| names.failed(name)) {
+                Some(pos) => {
                     list.insert(pos);
                 }
                 // Anything but names and blank lines: not libtest's list.

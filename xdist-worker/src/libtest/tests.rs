@@ -669,3 +669,48 @@ fn two_start_lines_on_one_line_read_the_same_whole_or_in_pieces() {
     assert_eq!(verdicts(&whole), verdicts(&split));
     assert_eq!(verdicts(&whole), vec![(0, Verdict::Failed)], "a showed no result of its own");
 }
+
+/// What libtest-mimic 0.8 prints for `--exact "[tidy] kind_h"`, a failing trial of a kind:
+/// its failure section and the list name it bare.
+const MIMIC_KIND: &str = "
+running 1 test
+test [tidy] kind_h ... FAILED
+
+failures:
+
+---- kind_h ----
+deliberate failure of kind_h
+
+
+failures:
+    kind_h
+
+test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 8 filtered out; finished in 0.00s
+
+";
+
+#[test]
+fn a_kind_trials_failure_is_found_under_its_bare_name() {
+    for chunk in [1, 7, 10_000] {
+        let chunks: Vec<&[u8]> = MIMIC_KIND.as_bytes().chunks(chunk).collect();
+        let (events, end) = parse(&["[tidy] kind_h"], &chunks, Some(101));
+        assert_eq!(verdicts(&events), vec![(0, Verdict::Failed)], "chunk {chunk}");
+        assert!(end.completed && end.unfinished.is_none(), "chunk {chunk}: {end:?}");
+        assert_eq!(end.failure_output[&0], b"deliberate failure of kind_h\n", "chunk {chunk}");
+    }
+    // A bare name that is a batch name itself, or that two kinds share, stays that name's.
+    let names = |ns: &[&str]| ns.iter().map(|n| n.as_bytes().to_vec()).collect::<Vec<_>>();
+    let bare = successes::bare_names(&names(&["[a] x", "x", "[a] y", "[b] y", "[c] z", "w"]));
+    assert_eq!(bare, HashMap::from([(b"z".to_vec(), 4)]));
+}
+
+#[test]
+fn start_lines_padded_to_the_width_of_kinds_count() {
+    // libtest-mimic 0.8 for a filter that selects trials with and without a kind.
+    let out = "\nrunning 2 tests\ntest [tidy] kind_i ... ok\ntest        zeta   ... ok\n\n\
+               test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 7 filtered out; \
+               finished in 0.00s\n\n";
+    let (events, end) = parse(&["zeta", "[tidy] kind_i"], &[out.as_bytes()], Some(0));
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (1, Verdict::Ok)]);
+    assert!(end.completed && end.unfinished.is_none(), "{end:?}");
+}
