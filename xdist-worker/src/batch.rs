@@ -46,6 +46,14 @@ pub trait Sink {
 /// and whenever the output pauses).
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
+/// Before what a failed test's process wrote to stderr beyond libtest's capture.
+const STDERR_HEADER: &[u8] =
+    b"\n--- stderr of the test process (not captured by libtest; all its tests') ---\n";
+
+/// In place of a failed test's captured output that its process never printed.
+const LOST_SECTION: &[u8] = b"(its captured output is lost: libtest prints it when the process \
+ends, and this process ended early, under a later test)\n";
+
 /// What is left of a batch after its process.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rest<'a> {
@@ -246,10 +254,20 @@ impl<'a> Batch<'a> {
         }
         let mut failure_output = end.failure_output;
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
-            let mut output = failure_output.remove(&pos).unwrap_or_default();
+            let section = failure_output.remove(&pos);
+            let lost = section.is_none() && !end.completed;
+            let mut output = section.unwrap_or_default();
             output.extend(noise);
+            if lost {
+                output.extend_from_slice(LOST_SECTION);
+            }
             if self.no_capture {
                 // Not captured by libtest: the panic message is on stderr.
+                output.extend_from_slice(&stderr);
+            } else if !stderr.is_empty() {
+                // What no capture holds (direct writes to fd 2, child processes): the
+                // process's, as it cannot be split between its tests.
+                output.extend_from_slice(STDERR_HEADER);
                 output.extend_from_slice(&stderr);
             }
             sink.send(failed(indices[pos], None, duration, output))?;

@@ -350,3 +350,32 @@ fn after_a_failure_nothing_is_taken_from_the_process() {
     assert!(matches!(a.outcome, Outcome::Failed { .. }), "{a:?}");
     assert!(String::from_utf8_lossy(&a.output).contains("boom"), "{a:?}");
 }
+
+#[test]
+fn a_failure_carries_what_its_process_wrote_past_the_capture() {
+    // `a` fails after writing to fd 2 itself (as a child process or `io::stderr()` does),
+    // which libtest does not capture; `b` passes.
+    let summary = "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s";
+    let body = format!(
+        "printf '\\nrunning 2 tests\\ntest a ... '\necho 'from fd 2' >&2\nprintf 'FAILED\\ntest b ... ok\\n\\nfailures:\\n\\n---- a stdout ----\\ncaptured of a\\n\\n\\nfailures:\\n    a\\n\\n{summary}\\n\\n'\nexit 101"
+    );
+    let (reports, _) = run_batch(&script("stderr", &body), &["a", "b"], &RunLimits::default());
+    assert!(matches!(reports[0].outcome, Outcome::Failed { .. }), "{:?}", reports[0].outcome);
+    let output = String::from_utf8_lossy(&reports[0].output);
+    assert!(output.starts_with("captured of a\n"), "{output:?}");
+    assert!(output.contains("stderr of the test process"), "{output:?}");
+    assert!(output.ends_with("from fd 2\n"), "{output:?}");
+    assert_eq!(reports[1].outcome, Outcome::Passed);
+}
+
+#[test]
+fn a_failure_whose_output_a_later_crash_took_says_so() {
+    // `a` failed; `b` ended the process before libtest printed `a`'s captured output.
+    let body = "printf '\\nrunning 2 tests\\ntest a ... FAILED\\ntest b ... '\nkill -ABRT $$";
+    let (frames, _) = run_frames(&script("lost", body), &["a", "b"], &RunLimits::default());
+    let reports = finished(frames.sent);
+    let a = reports.iter().find(|r| r.index == 0).expect("a report for a");
+    assert!(matches!(a.outcome, Outcome::Failed { .. }), "{:?}", a.outcome);
+    let output = String::from_utf8_lossy(&a.output);
+    assert!(output.contains("captured output is lost"), "{output:?}");
+}
