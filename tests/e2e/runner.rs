@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::support::{Outcome, cargo_test_outcomes, text, xdist, xdist_outcomes};
+use crate::support::{cargo_test_outcomes, text, xdist, xdist_outcomes};
 
 const DEMO: &str = "examples/demo";
 const TARGETS: &str = "tests/fixtures/targets";
@@ -72,7 +72,7 @@ fn tests_run_under_the_target_runner_as_cargo_test_runs_them() {
 
 /// The test names of each run of the `mimic` binary in a runner's log (the words after
 /// `--`; listings left out).
-fn mimic_runs(log: &Path) -> Vec<Vec<String>> {
+fn mimic_runs(log: &Path) -> Vec<String> {
     let (_, lines) = logged(log);
     lines
         .iter()
@@ -81,15 +81,19 @@ fn mimic_runs(log: &Path) -> Vec<Vec<String>> {
             Path::new(binary).file_name().is_some_and(|f| f.to_string_lossy().starts_with("mimic-"))
         })
         .filter(|l| !l.contains("--list"))
-        .map(|l| {
-            let names = l.split_once(" -- ").map_or("", |(_, names)| names);
-            names.split_whitespace().map(String::from).collect()
-        })
+        .cloned()
         .collect()
 }
 
+/// How many of `listed` a logged command line names after `--` (names may hold spaces:
+/// `[tidy] kind_h`).
+fn named(line: &str, listed: &[&str]) -> usize {
+    let names = line.split_once(" -- ").map_or("", |(_, names)| names);
+    listed.iter().filter(|n| names.contains(*n)).count()
+}
+
 #[test]
-fn a_binary_that_takes_one_name_gets_one_name_per_process_from_the_next_run_on() {
+fn a_binary_that_takes_one_name_runs_in_one_process_that_skips_the_rest() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("one-name-history");
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
@@ -107,18 +111,24 @@ fn a_binary_that_takes_one_name_gets_one_name_per_process_from_the_next_run_on()
         (xdist_outcomes(&out), text(&out.stderr))
     };
     let (first, stderr) = run(&dir.join("first.log"));
+    let names: Vec<String> =
+        first.keys().map(|id| id.split_once(' ').unwrap().1.to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let runs = mimic_runs(&dir.join("first.log"));
-    // libtest-mimic takes one filter: the first process of several names runs none.
-    assert!(runs.first().is_some_and(|names| names.len() > 1), "{runs:?}\n{stderr}");
+    // libtest-mimic takes one filter: the first process of several names runs none; the
+    // later ones name one test, or none and skip the others.
+    assert!(runs.first().is_some_and(|l| named(l, &names) > 1), "{runs:?}\n{stderr}");
+    assert!(runs[1..].iter().all(|l| named(l, &names) <= 1), "{runs:?}");
     assert!(first.len() > 1, "{first:?}");
     let history = fs::read_to_string(&durations).unwrap();
     assert!(history.contains("\"one_name\"") && history.contains("harnesses::mimic"), "{history}");
     let (second, stderr) = run(&dir.join("second.log"));
     assert_eq!(second, first, "{stderr}");
     let runs = mimic_runs(&dir.join("second.log"));
-    let ran = first.values().filter(|o| **o != Outcome::Skip).count();
-    assert_eq!(runs.len(), ran, "one process per test that runs: {runs:?}");
-    assert!(runs.iter().all(|names| names.len() == 1), "no process of several names: {runs:?}");
+    assert_eq!(runs.len(), 1, "one process for the whole binary: {runs:?}");
+    assert_eq!(named(&runs[0], &names), 0, "{runs:?}");
+    // It skips the one test the run does not run (ignored) by its exact name.
+    assert!(runs[0].contains("--exact") && runs[0].contains("--skip=ignored_e"), "{runs:?}");
 }
 
 #[test]

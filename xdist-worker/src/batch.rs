@@ -83,6 +83,9 @@ pub struct Batch<'a> {
     /// Substring filters that select exactly `tests` (see `filters.rs`), passed instead of
     /// their names with `--exact`.
     pub filters: Option<Vec<String>>,
+    /// Names to skip (`--exact --skip=NAME`), passed instead of any name: the binary runs
+    /// all its other tests, `tests`, in their order (see `skips.rs`).
+    pub skips: Option<Vec<String>>,
     /// `--no-capture`: pass libtest's `--nocapture` and forward the process's output as it
     /// comes (the batch holds one test, so the output is that test's).
     pub no_capture: bool,
@@ -125,7 +128,8 @@ impl<'a> Batch<'a> {
         // for the end of the process, and a cut would lose them too. Only a libtest process
         // is cut at a test's start; steals take nothing from the others once started.
         let show_output = self.binary.show_output && !self.no_capture;
-        let cuttable = self.binary.harness == Harness::Libtest && !show_output;
+        let cuttable =
+            self.binary.harness == Harness::Libtest && !show_output && self.skips.is_none();
         in_flight::with(self.in_flight, |f| f.spawning(self.tests.iter().map(|t| t.0), cuttable));
         match self.binary.harness {
             Harness::Whole => return whole::run(self, sink),
@@ -147,9 +151,12 @@ impl<'a> Batch<'a> {
         if show_output {
             command.arg("--show-output");
         }
-        match &self.filters {
-            Some(filters) => command.arg("--").args(filters),
-            None => command.arg("--exact").arg("--").args(&names),
+        match (&self.skips, &self.filters) {
+            (Some(skips), _) => {
+                command.arg("--exact").args(skips.iter().map(|s| format!("--skip={s}")))
+            }
+            (None, Some(filters)) => command.arg("--").args(filters),
+            (None, None) => command.arg("--exact").arg("--").args(&names),
         };
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
         command::isolate(&mut command);
@@ -185,7 +192,10 @@ impl<'a> Batch<'a> {
             passed: show_output.then(Vec::new),
             first_panic: None,
         };
-        let mut parser = StreamParser::new(&names, keep);
+        let mut parser = match self.skips {
+            Some(_) => StreamParser::in_given_order(&names, keep),
+            None => StreamParser::new(&names, keep),
+        };
         let mut status: Option<ExitStatus> = None;
         let mut leaked = false;
         let mut flushed_at = Instant::now();

@@ -48,6 +48,11 @@ pub struct Universe<'s> {
 }
 
 impl<'s> Universe<'s> {
+    /// Every test name of the binary.
+    pub fn names(&self) -> &[&'s str] {
+        &self.names
+    }
+
     /// The binary's test names: the run's and the ones it does not run.
     pub fn new(names: Vec<&'s str>) -> Self {
         let mut totals: HashMap<&str, usize> = HashMap::new();

@@ -10,8 +10,9 @@ pub mod filters;
 pub mod in_flight;
 pub mod libtest;
 pub mod pace;
+pub mod skips;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use xdist_core::TestIndex;
 use xdist_core::codec::{self, FrameError};
-use xdist_core::protocol::{Batching, FromWorker, Harness, ToWorker, WorkerSetup};
+use xdist_core::protocol::{Batching, BinarySpec, FromWorker, Harness, ToWorker, WorkerSetup};
 
 use crate::batch::{Batch, Rest};
 use crate::in_flight::InFlight;
@@ -85,6 +86,7 @@ pub fn serve(
     let mut one_name_binaries: HashSet<u32> =
         (0..).zip(&setup.binaries).filter(|(_, b)| b.one_name).map(|(i, _)| i).collect();
     let universes = Universes::of(&setup);
+    let mut listed = HashMap::new();
     let mut sink = PacedOutput {
         out: SharedOutput(Arc::clone(&output)),
         pace: pace::Pace::default(),
@@ -115,7 +117,11 @@ pub fn serve(
             }
             batch
         };
-        let binaries = Binaries { universes: &universes, one_name: &mut one_name_binaries };
+        let binaries = Binaries {
+            universes: &universes,
+            one_name: &mut one_name_binaries,
+            listed: &mut listed,
+        };
         let run = BatchPlace { current_group: &current_group, in_flight: stealable };
         let back = run_queue(&setup, batch, run, binaries, &mut sink)?;
         // What the batch put back goes into the inbox as the batch leaves the flight, so a
@@ -273,12 +279,11 @@ fn run_queue(
     setup: &WorkerSetup,
     queue: Vec<TestIndex>,
     place: BatchPlace<'_>,
-    binaries: Binaries<'_, '_>,
+    mut binaries: Binaries<'_, '_>,
     sink: &mut dyn batch::Sink,
 ) -> Result<Vec<TestIndex>, WorkerError> {
     let given_up =
         |index: TestIndex| in_flight::with(place.in_flight, |f| f.is_released(index)) == Some(true);
-    let one_name_binaries = binaries.one_name;
     let mut by_binary: Vec<(u32, Vec<(TestIndex, &str)>)> = Vec::new();
     for index in queue {
         let test = setup.tests.get(index as usize).ok_or(WorkerError::BadIndex(index))?;
@@ -291,43 +296,64 @@ fn run_queue(
     while let Some((binary_index, tests)) = by_binary.next() {
         let binary =
             setup.binaries.get(binary_index as usize).ok_or(WorkerError::BadIndex(binary_index))?;
+        let universe = binaries.universes.get(binary_index);
         // `--no-capture`: one test per process, so that nothing a test prints can pass for
         // another test's start line, and all the process writes is that test's.
         let alone = setup.no_capture && binary.harness == Harness::Libtest;
-        let mut batches: VecDeque<Planned<'_>> =
-            if one_name_binaries.contains(&binary_index) || alone {
-                tests.into_iter().map(|t| (vec![t], None)).collect()
-            } else {
-                let universe = binaries.universes.get(binary_index);
-                let mut batches = Vec::new();
-                for (tests, filters) in with_filters(tests, binary.harness, universe) {
-                    match filters {
-                        Some(filters) => batches.push((tests, Some(filters))),
-                        None => batches
-                            .extend(split_for_command_line(tests).into_iter().map(|t| (t, None))),
-                    }
+        let mut batches: VecDeque<Planned<'_>> = if alone {
+            tests.into_iter().map(|t| (vec![t], Select::Names)).collect()
+        } else if binaries.one_name.contains(&binary_index) {
+            binaries.one_name_batches(binary_index, binary, tests).into()
+        } else {
+            let mut batches = Vec::new();
+            for (tests, filters) in with_filters(tests, binary.harness, universe) {
+                match filters {
+                    Some(filters) => batches.push((tests, Select::Filters(filters))),
+                    None => batches.extend(
+                        split_for_command_line(tests).into_iter().map(|t| (t, Select::Names)),
+                    ),
                 }
-                batches.into()
-            };
-        while let Some((mut tests, mut filters)) = batches.pop_front() {
+            }
+            batches.into()
+        };
+        while let Some((mut tests, select)) = batches.pop_front() {
             let before = tests.len();
             tests.retain(|t| !given_up(t.0));
             if tests.is_empty() {
                 continue;
             }
-            if tests.len() < before && filters.take().is_some() {
-                // The filters would select the tests given up too: names it is.
-                for piece in split_for_command_line(tests).into_iter().rev() {
-                    batches.push_front((piece, None));
+            if tests.len() < before {
+                // Filters or skips would select the tests given up too.
+                match select {
+                    Select::Names => {}
+                    Select::Filters(_) => {
+                        for piece in split_for_command_line(tests).into_iter().rev() {
+                            batches.push_front((piece, Select::Names));
+                        }
+                        continue;
+                    }
+                    Select::Skips(_) => {
+                        let again = binaries.one_name_batches(binary_index, binary, tests);
+                        for planned in again.into_iter().rev() {
+                            batches.push_front(planned);
+                        }
+                        continue;
+                    }
                 }
-                continue;
             }
+            let skipping = matches!(select, Select::Skips(_));
+            let (filters, skips) = match select {
+                Select::Names => (None, None),
+                Select::Filters(filters) => (Some(filters), None),
+                Select::Skips(skips) => (None, Some(skips)),
+            };
             let indices: Vec<TestIndex> = tests.iter().map(|t| t.0).collect();
             let batch = Batch {
                 binary,
                 binary_index,
                 tests,
                 filters,
+                skips,
                 include_ignored: setup.include_ignored,
                 no_capture: setup.no_capture,
                 limits: &setup.limits,
@@ -355,15 +381,36 @@ fn run_queue(
                     back.retain(|&t| !given_up(t));
                     return Ok(back);
                 }
-                Rest::Rerun(rest) => batches.push_front((rest, None)),
+                // After a crash, the rest of a skipping batch skips again, if some of it
+                // ran (else a name each: nothing is tried the same way twice for nothing).
+                Rest::Rerun(rest) if skipping && rest.len() < indices.len() => {
+                    for planned in
+                        binaries.one_name_batches(binary_index, binary, rest).into_iter().rev()
+                    {
+                        batches.push_front(planned);
+                    }
+                }
+                Rest::Rerun(rest) if skipping => {
+                    for test in rest.into_iter().rev() {
+                        batches.push_front((vec![test], Select::Names));
+                    }
+                }
+                Rest::Rerun(rest) => batches.push_front((rest, Select::Names)),
+                Rest::OnePerProcess(rest) if skipping => {
+                    for test in rest.into_iter().rev() {
+                        batches.push_front((vec![test], Select::Names));
+                    }
+                }
                 Rest::OnePerProcess(rest) => {
-                    // For the rest of the run, this binary gets one name per process; the
-                    // controller remembers it for the next runs.
-                    if one_name_binaries.insert(binary_index) {
+                    // For the rest of the run, this binary takes one name per process (or
+                    // skips: `skips.rs`); the controller remembers it for the next runs.
+                    if binaries.one_name.insert(binary_index) {
                         sink.send(FromWorker::OneNamePerProcess { binary: binary_index })?;
                     }
-                    for test in rest.into_iter().rev() {
-                        batches.push_front((vec![test], None));
+                    for planned in
+                        binaries.one_name_batches(binary_index, binary, rest).into_iter().rev()
+                    {
+                        batches.push_front(planned);
                     }
                 }
             }
@@ -386,8 +433,19 @@ fn lock_in_flight(in_flight: &Mutex<InFlight>) -> io::Result<std::sync::MutexGua
     in_flight.lock().map_err(|_| io::Error::other("in-flight lock poisoned"))
 }
 
-/// A batch's tests, and the module filters that name them (else they go by exact name).
-type Planned<'a> = (Vec<(TestIndex, &'a str)>, Option<Vec<String>>);
+/// A batch's tests, and how its command line selects them.
+type Planned<'a> = (Vec<(TestIndex, &'a str)>, Select);
+
+/// How a batch's command line selects its tests.
+enum Select {
+    /// By exact name.
+    Names,
+    /// By module filters that select exactly them (`filters.rs`).
+    Filters(Vec<String>),
+    /// By skipping every other test of the binary, for a harness that takes one name
+    /// (`skips.rs`).
+    Skips(Vec<String>),
+}
 
 /// What the worker keeps about its binaries between batches.
 struct Binaries<'u, 'o> {
@@ -395,6 +453,33 @@ struct Binaries<'u, 'o> {
     universes: &'u Universes<'u>,
     /// Binaries that take one name per process.
     one_name: &'o mut HashSet<u32>,
+    /// The order in which each binary that takes one name lists its tests, asked once
+    /// (`None`: it would not say).
+    listed: &'o mut HashMap<u32, Option<skips::ListedOrder>>,
+}
+
+impl Binaries<'_, '_> {
+    /// The batches of `tests` of binary `index`, which takes one name per process: one
+    /// process that skips the binary's other tests where that selects exactly them, else a
+    /// process per test.
+    fn one_name_batches<'a>(
+        &mut self,
+        index: u32,
+        binary: &BinarySpec,
+        tests: Vec<(TestIndex, &'a str)>,
+    ) -> Vec<Planned<'a>> {
+        let order = self.listed.entry(index).or_insert_with(|| skips::listed_order(binary));
+        let plan = match (order.as_ref(), self.universes.get(index)) {
+            (Some(order), Some(universe)) if tests.len() > 1 => {
+                skips::plan(&tests, universe, order)
+            }
+            _ => None,
+        };
+        match plan {
+            Some((ordered, skips)) => vec![(ordered, Select::Skips(skips))],
+            None => tests.into_iter().map(|t| (vec![t], Select::Names)).collect(),
+        }
+    }
 }
 
 /// Every test name each binary has: the run's and the `unlisted` ones.
@@ -426,7 +511,7 @@ fn with_filters<'a>(
     batch: Vec<(TestIndex, &'a str)>,
     harness: Harness,
     universe: Option<&filters::Universe<'_>>,
-) -> Vec<Planned<'a>> {
+) -> Vec<(skips::Tests<'a>, Option<Vec<String>>)> {
     let names: Vec<&str> = batch.iter().map(|t| t.1).collect();
     if harness == Harness::Doctest {
         let words = universe.and_then(|universe| filters::doctest_words(&names, universe));

@@ -119,12 +119,25 @@ pub struct StreamEnd {
 }
 
 impl StreamParser {
-    /// A parser for a batch of `names` (in any order); positions refer to this slice.
+    /// A parser for a batch of `names` (in any order) of a libtest binary, which runs them
+    /// sorted by name; positions refer to this slice.
     pub fn new(names: &[&str], keep: usize) -> Self {
+        Self::with_order(names, keep, true)
+    }
+
+    /// A parser for a batch of `names` that the process runs in this order (a harness that
+    /// runs its tests in the order it lists them: `skips.rs`).
+    pub fn in_given_order(names: &[&str], keep: usize) -> Self {
+        Self::with_order(names, keep, false)
+    }
+
+    fn with_order(names: &[&str], keep: usize, sorted: bool) -> Self {
         let names: Vec<Vec<u8>> = names.iter().map(|n| n.as_bytes().to_vec()).collect();
         let positions = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
         let mut order: Vec<usize> = (0..names.len()).collect();
-        order.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        if sorted {
+            order.sort_by(|&a, &b| names[a].cmp(&names[b]));
+        }
         let mut rank = vec![0; names.len()];
         for (r, &pos) in order.iter().enumerate() {
             rank[pos] = r;

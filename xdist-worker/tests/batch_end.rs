@@ -112,6 +112,7 @@ fn run_frames_in_flight(
         tests: names.iter().enumerate().map(|(i, n)| (i as u32, *n)).collect(),
         include_ignored: false,
         filters: None,
+        skips: None,
         no_capture: false,
         limits,
         current_group: &group,

@@ -151,6 +151,7 @@ fn a_harness_that_hangs_before_its_first_test_is_stopped_by_the_timeout() {
         tests: vec![(0, "a"), (1, "b")],
         include_ignored: false,
         filters: None,
+        skips: None,
         no_capture: false,
         limits: &limits,
         current_group: &group,

@@ -205,6 +205,7 @@ mod tests {
             tests: vec![(7, "pkg::main")],
             include_ignored: true,
             filters: None,
+            skips: None,
             no_capture,
             limits,
             current_group: &group,
