@@ -113,7 +113,12 @@ pub fn list_tests(
     for (target, result) in targets.into_iter().zip(results) {
         let mut binary = target.binary;
         let tests = match result.expect("every binary listed")? {
-            Found::Tests(tests) => tests,
+            Found::Tests(tests) => {
+                if let Some(note) = repeated_names(&binary.id, &tests) {
+                    eprintln!("{note}");
+                }
+                tests
+            }
             Found::Whole => {
                 eprintln!("xdist: {} does not list its tests; it runs as one test", binary.id);
                 binary.harness = Harness::Whole;
@@ -267,6 +272,22 @@ pub fn parse_list(stdout: &str) -> Result<Listing, ListErrorKind> {
     Ok(listing)
 }
 
+/// A notice for a binary that lists a name more than once (a custom harness can): a test is
+/// its name, so each such name is one test, its runs in one process.
+fn repeated_names(id: &str, tests: &[(String, bool)]) -> Option<String> {
+    let mut seen = HashSet::new();
+    let mut repeated: Vec<&str> =
+        tests.iter().map(|t| t.0.as_str()).filter(|name| !seen.insert(*name)).collect();
+    repeated.sort_unstable();
+    repeated.dedup();
+    let first = repeated.first()?;
+    Some(format!(
+        "xdist: {id} lists {} test name(s) more than once (`{first}`); each is one test here, \
+         run once by its name, which runs every test of that name in one process",
+        repeated.len()
+    ))
+}
+
 /// `3 tests, 0 benchmarks`, `1 test, 1 benchmark`, `8 tests`, `0 tests, 0 benchmarks`.
 fn is_count_line(line: &str) -> bool {
     let count = |part: &str, one: &str, many: &str| {
@@ -288,6 +309,18 @@ mod tests {
 
     fn names(listing: &Listing) -> Vec<&str> {
         listing.tests.iter().map(|t| t.0.as_str()).collect()
+    }
+
+    #[test]
+    fn names_listed_twice_are_said() {
+        let tests =
+            |names: &[&str]| names.iter().map(|n| (n.to_string(), false)).collect::<Vec<_>>();
+        assert_eq!(repeated_names("p::t", &tests(&["a", "b", "c"])), None);
+        let note = repeated_names("p::t", &tests(&["dup", "a", "dup", "b", "b", "dup"])).unwrap();
+        assert!(
+            note.starts_with("xdist: p::t lists 2 test name(s) more than once (`b`)"),
+            "{note}"
+        );
     }
 
     #[test]
