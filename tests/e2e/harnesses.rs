@@ -92,7 +92,7 @@ fn parse_cargo_test(log: &str, ids: &BTreeMap<String, String>) -> (Outcomes, Vec
         } else if let Some(name) =
             line.strip_prefix("test ").and_then(|rest| rest.strip_suffix(" ... "))
         {
-            open = Some(format!("{} {}", binary.id, name.trim()));
+            open = Some(format!("{} {}", binary.id, unpadded(name)));
         } else if let Some((name, result)) =
             line.strip_prefix("test ").and_then(|rest| rest.split_once(" ... "))
         {
@@ -103,7 +103,7 @@ fn parse_cargo_test(log: &str, ids: &BTreeMap<String, String>) -> (Outcomes, Vec
                 r if r.starts_with("ignored") => Outcome::Skip,
                 _ => continue,
             };
-            outcomes.insert(format!("{} {}", binary.id, name.trim()), outcome);
+            outcomes.insert(format!("{} {}", binary.id, unpadded(name)), outcome);
         }
     }
     let mut plain = Vec::new();
@@ -113,6 +113,16 @@ fn parse_cargo_test(log: &str, ids: &BTreeMap<String, String>) -> (Outcomes, Vec
         plain.push(binary.id.clone());
     }
     (outcomes, plain)
+}
+
+/// A name as libtest-mimic lists it, from a result line that pads names and kinds to
+/// align (`       z`, `[a]    x` beside `[long] y`).
+fn unpadded(name: &str) -> String {
+    let name = name.trim();
+    match name.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+        Some((kind, bare)) => format!("[{kind}] {}", bare.trim_start()),
+        None => name.to_string(),
+    }
 }
 
 /// Every outcome line of a run, by test id (`--dist each` reports a test once per worker).
@@ -135,7 +145,7 @@ fn outcomes_per_run(stdout: &str) -> BTreeMap<String, Vec<Outcome>> {
 #[test]
 fn cargo_test_sees_every_harness() {
     let want = cargo_test_expected();
-    assert_eq!(want.len(), 24, "{want:?}");
+    assert_eq!(want.len(), 25, "{want:?}");
     assert_eq!(want["harnesses::mimic fails_c"], Outcome::Fail);
     assert_eq!(want["harnesses::mimic bench_g"], Outcome::Pass);
     assert_eq!(want["harnesses::mimic [tidy] kind_h"], Outcome::Fail);

@@ -15,6 +15,17 @@ use crate::TestIndex;
 /// leaked (the default of `--leak-timeout`, nextest's default).
 pub const LEAK_GRACE_MS: u64 = 100;
 
+/// Before what a failed test's process wrote to stderr beyond libtest's capture, which the
+/// worker adds to the test's output: the whole process's, so not the test's own.
+pub const PROCESS_STDERR_HEADER: &str =
+    "\n--- stderr of the test process (not captured by libtest; all its tests') ---\n";
+
+/// The part of a test's output that is its own: what comes before the process's stderr
+/// the worker added ([`PROCESS_STDERR_HEADER`]), where a panic of another test may stand.
+pub fn own_output(output: &str) -> &str {
+    output.find(PROCESS_STDERR_HEADER).map_or(output, |at| &output[..at])
+}
+
 /// A message from the controller to a worker.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum ToWorker {
@@ -334,4 +345,17 @@ pub enum Outcome {
         /// The timeout that was exceeded.
         after_ms: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tests_own_output_ends_where_its_process_stderr_begins() {
+        let theirs = "thread 'main' (9) panicked at src/other.rs:1:1:\nnot mine\n";
+        let output = format!("deliberate failure\n{PROCESS_STDERR_HEADER}{theirs}");
+        assert_eq!(own_output(&output), "deliberate failure\n");
+        assert_eq!(own_output(theirs), theirs, "no header: all of it");
+    }
 }

@@ -47,12 +47,11 @@ pub trait Sink {
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
 /// Before what a failed test's process wrote to stderr beyond libtest's capture.
-const STDERR_HEADER: &[u8] =
-    b"\n--- stderr of the test process (not captured by libtest; all its tests') ---\n";
+const STDERR_HEADER: &[u8] = xdist_core::protocol::PROCESS_STDERR_HEADER.as_bytes();
 
 /// In place of a failed test's captured output that its process never printed.
-const LOST_SECTION: &[u8] = b"(its captured output is lost: libtest prints it when the process \
-ends, and this process ended early, under a later test)\n";
+const LOST_SECTION: &[u8] = b"(its captured output is lost: libtest prints it when its process \
+ends normally, and this one did not)\n";
 
 /// What is left of a batch after its process.
 #[derive(Debug, PartialEq, Eq)]
@@ -263,6 +262,8 @@ impl<'a> Batch<'a> {
             run.on_event(event, &should_panic, sink)?;
         }
         let mut failure_output = end.failure_output;
+        // The process's stderr goes with its first failure; the others name that one.
+        let mut stderr_with: Option<&str> = None;
         for (pos, duration, noise) in std::mem::take(&mut run.failed) {
             let section = failure_output.remove(&pos);
             let lost = section.is_none() && !end.completed;
@@ -275,10 +276,20 @@ impl<'a> Batch<'a> {
                 // Not captured by libtest: the panic message is on stderr.
                 output.extend_from_slice(&stderr);
             } else if !stderr.is_empty() {
-                // What no capture holds (direct writes to fd 2, child processes): the
-                // process's, as it cannot be split between its tests.
-                output.extend_from_slice(STDERR_HEADER);
-                output.extend_from_slice(&stderr);
+                // What no capture holds (direct writes to fd 2, child processes, a harness
+                // that captures nothing): the process's, as it cannot be split between
+                // its tests.
+                match stderr_with {
+                    None => {
+                        output.extend_from_slice(STDERR_HEADER);
+                        output.extend_from_slice(&stderr);
+                        stderr_with = Some(names[pos]);
+                    }
+                    Some(first) => output.extend_from_slice(
+                        format!("\n(its test process's stderr is shown with `{first}`)\n")
+                            .as_bytes(),
+                    ),
+                }
             }
             sink.send(failed(indices[pos], None, duration, output))?;
         }

@@ -12,7 +12,7 @@ pub mod libtest;
 pub mod pace;
 pub mod skips;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -86,7 +86,6 @@ pub fn serve(
     let mut one_name_binaries: HashSet<u32> =
         (0..).zip(&setup.binaries).filter(|(_, b)| b.one_name).map(|(i, _)| i).collect();
     let universes = Universes::of(&setup);
-    let mut listed = HashMap::new();
     let mut sink = PacedOutput {
         out: SharedOutput(Arc::clone(&output)),
         pace: pace::Pace::default(),
@@ -117,11 +116,7 @@ pub fn serve(
             }
             batch
         };
-        let binaries = Binaries {
-            universes: &universes,
-            one_name: &mut one_name_binaries,
-            listed: &mut listed,
-        };
+        let binaries = Binaries { universes: &universes, one_name: &mut one_name_binaries };
         let run = BatchPlace { current_group: &current_group, in_flight: stealable };
         let back = run_queue(&setup, batch, run, binaries, &mut sink)?;
         // What the batch put back goes into the inbox as the batch leaves the flight, so a
@@ -453,26 +448,21 @@ struct Binaries<'u, 'o> {
     universes: &'u Universes<'u>,
     /// Binaries that take one name per process.
     one_name: &'o mut HashSet<u32>,
-    /// The order in which each binary that takes one name lists its tests, asked once
-    /// (`None`: it would not say).
-    listed: &'o mut HashMap<u32, Option<skips::ListedOrder>>,
 }
 
 impl Binaries<'_, '_> {
     /// The batches of `tests` of binary `index`, which takes one name per process: one
-    /// process that skips the binary's other tests where that selects exactly them, else a
-    /// process per test.
+    /// process that skips the binary's other tests where its `--list` with those skips shows
+    /// exactly them, else a process per test.
     fn one_name_batches<'a>(
         &mut self,
         index: u32,
         binary: &BinarySpec,
         tests: Vec<(TestIndex, &'a str)>,
     ) -> Vec<Planned<'a>> {
-        let order = self.listed.entry(index).or_insert_with(|| skips::listed_order(binary));
-        let plan = match (order.as_ref(), self.universes.get(index)) {
-            (Some(order), Some(universe)) if tests.len() > 1 => {
-                skips::plan(&tests, universe, order)
-            }
+        let plan = match self.universes.get(index) {
+            Some(universe) if tests.len() > 1 => skips::skips_for(&tests, universe)
+                .and_then(|skips| Some((skips::checked_order(binary, &skips, &tests)?, skips))),
             _ => None,
         };
         match plan {

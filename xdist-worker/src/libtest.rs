@@ -450,8 +450,8 @@ impl StreamParser {
 
     /// `NAME ... ` or `NAME - should panic ... ` for a name of the batch; harnesses that
     /// align their result lines pad the name with spaces (`test a.toml  ... ok`), and
-    /// libtest-mimic pads a name without a kind to the width of the kinds of the others
-    /// (`test        a.toml ... ok` beside `test [tidy] b.toml ... ok`).
+    /// libtest-mimic pads kinds to the widest kind of the process (`test [a]    x ... ok`
+    /// beside `test [long] y ... ok`), a missing kind too (`test       z ... ok`).
     fn start_at<'a>(&self, after: &'a [u8]) -> Option<(usize, &'a [u8], bool)> {
         let j = find(after, b" ... ")?;
         let name = after[..j].trim_ascii_end();
@@ -459,8 +459,22 @@ impl StreamParser {
             Some(name) => (name, true),
             None => (name, false),
         };
-        let pos = self.positions.get(name).or_else(|| self.positions.get(name.trim_ascii_start()));
+        let pos = self.positions.get(name).or_else(|| self.padded(name));
         pos.map(|&pos| (pos, &after[j + 5..], panics))
+    }
+
+    /// The position of a name libtest-mimic padded: without the spaces before it, or
+    /// between its `[kind]` and the name.
+    fn padded(&self, name: &[u8]) -> Option<&usize> {
+        let name = name.trim_ascii_start();
+        if let Some(pos) = self.positions.get(name) {
+            return Some(pos);
+        }
+        let end = name.iter().position(|&b| b == b']').filter(|_| name.first() == Some(&b'['))?;
+        let mut key = name[..=end].to_vec();
+        key.push(b' ');
+        key.extend_from_slice(name[end + 1..].trim_ascii_start());
+        self.positions.get(key.as_slice())
     }
 }
 

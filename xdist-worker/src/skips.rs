@@ -1,11 +1,16 @@
 //! Batches of a harness that takes one name per process (libtest-mimic and the harnesses
 //! built on it: datatest-stable, toml-test, …) in one process: no name at all, so the
 //! harness runs every test, and `--exact --skip=NAME` for each of the binary's other tests.
-//! Such a harness runs its tests in the order it lists them (not sorted, as libtest does),
-//! so the worker asks it for `--list` once and reads each batch's results in that order.
+//! Before such a process runs, the same command with `--list` must list exactly the batch,
+//! each test once: that checks the harness took the skips as meant, and gives the order in
+//! which it runs them (libtest-mimic runs its tests as it lists them, not sorted as libtest
+//! does), which is how the batch's results are read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use xdist_core::TestIndex;
 use xdist_core::protocol::BinarySpec;
@@ -16,37 +21,100 @@ use crate::filters::Universe;
 /// Most bytes of `--skip=` arguments on one command line (the kernel limits its size).
 const MAX_SKIP_BYTES: usize = 256 * 1024;
 
-/// Each test's place in the order a binary lists (and so runs) its tests.
-pub type ListedOrder = HashMap<String, usize>;
+/// How long the check's `--list` may take before the plan is given up.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A batch's tests (index and name).
 pub type Tests<'a> = Vec<(TestIndex, &'a str)>;
 
-/// Asks `binary` for `--list` and returns each listed name's place; `None` if it cannot be
-/// started, fails, or prints something that is not a test list.
-pub fn listed_order(binary: &BinarySpec) -> Option<ListedOrder> {
-    let mut command = command::test_command(&binary.runner, &binary.path, &binary.cwd, &binary.env);
-    command.arg("--list").stdout(Stdio::piped()).stderr(Stdio::null());
-    let out = command.output().ok().filter(|out| out.status.success())?;
-    parse_listed_order(&String::from_utf8_lossy(&out.stdout))
+/// The names to skip so that the binary runs exactly `tests`: every other test it has
+/// (`universe`). `None` when that cannot be told apart: a test that a skip would take too
+/// (libtest-mimic's `--exact` also matches a trial of a kind by its bare name), two tests
+/// of the batch that share a bare name (its failure sections name trials bare), or too many
+/// skips for a command line.
+pub fn skips_for(tests: &[(TestIndex, &str)], universe: &Universe<'_>) -> Option<Vec<String>> {
+    let wanted: HashSet<&str> = tests.iter().map(|t| t.1).collect();
+    let mut skips: Vec<String> =
+        universe.names().iter().filter(|n| !wanted.contains(*n)).map(|n| n.to_string()).collect();
+    let bytes: usize = skips.iter().map(|s| s.len() + "--skip=".len() + 1).sum();
+    if bytes > MAX_SKIP_BYTES {
+        return None;
+    }
+    let skipped: HashSet<&str> = skips.iter().map(String::as_str).collect();
+    let mut bare_seen = HashSet::new();
+    for &(_, name) in tests {
+        let bare = kind_bare(name).unwrap_or(name);
+        if !bare_seen.insert(bare) || (bare != name && skipped.contains(bare)) {
+            return None;
+        }
+    }
+    skips.sort_unstable();
+    Some(skips)
 }
 
-/// Reads `name: test` (or `: bench`, `: benchmark`) lines, blank lines and a count line.
-fn parse_listed_order(stdout: &str) -> Option<ListedOrder> {
-    let mut order = ListedOrder::new();
-    for line in stdout.lines().map(str::trim_end) {
+/// Asks `binary` to `--list` what it would run with `skips`, and returns `tests` in that
+/// order if that is exactly them, each once; `None` otherwise, or if the listing fails.
+pub fn checked_order<'a>(
+    binary: &BinarySpec,
+    skips: &[String],
+    tests: &[(TestIndex, &'a str)],
+) -> Option<Tests<'a>> {
+    let mut command = command::test_command(&binary.runner, &binary.path, &binary.cwd, &binary.env);
+    command.args(["--list", "--exact"]);
+    command.args(skips.iter().map(|s| format!("--skip={s}")));
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    command::isolate(&mut command);
+    let listed = run_with_timeout(command)?;
+    order_of(tests, &listed)
+}
+
+/// Runs `command` to its end (killing its process group after [`LIST_TIMEOUT`]); its stdout
+/// if it exited with 0.
+fn run_with_timeout(mut command: std::process::Command) -> Option<String> {
+    let mut child = command.spawn().ok()?;
+    let mut stdout = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).map(|_| out)
+    });
+    let deadline = Instant::now() + LIST_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            _ => break None,
+        }
+    };
+    let Some(status) = status.filter(|s| s.success()) else {
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        return None;
+    };
+    debug_assert!(status.signal().is_none());
+    let out = reader.join().ok()?.ok()?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `tests` in the order of `listed` (`name: test` lines, as the harness lists them), if the
+/// list holds exactly their names, each once, and nothing else but blank and count lines.
+fn order_of<'a>(tests: &[(TestIndex, &'a str)], listed: &str) -> Option<Tests<'a>> {
+    let by_name: std::collections::HashMap<&str, (TestIndex, &'a str)> =
+        tests.iter().map(|&t| (t.1, t)).collect();
+    let mut ordered = Vec::with_capacity(tests.len());
+    let mut seen = HashSet::new();
+    for line in listed.lines().map(str::trim_end) {
         let kinds = [": test", ": benchmark", ": bench"];
         if let Some(name) = kinds.iter().find_map(|k| line.strip_suffix(k)) {
-            let place = order.len();
-            // A name listed twice cannot be told apart by `--skip`: not such a list.
-            if order.insert(name.to_string(), place).is_some() {
+            if !seen.insert(name) {
                 return None;
             }
+            ordered.push(*by_name.get(name)?);
         } else if !(line.is_empty() || is_count_line(line)) {
             return None;
         }
     }
-    Some(order)
+    (ordered.len() == tests.len()).then_some(ordered)
 }
 
 /// `3 tests, 0 benchmarks` or `8 tests`.
@@ -55,37 +123,6 @@ fn is_count_line(line: &str) -> bool {
     first.split_once(' ').is_some_and(|(n, word)| {
         !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && word.starts_with("test")
     })
-}
-
-/// A batch of `tests` as one process: the tests in the order the binary runs them, and the
-/// names to skip (every other test of the binary: `universe` and what it lists). `None`
-/// when that cannot select exactly `tests`: a test it does not list, a test that a skip
-/// would take too (libtest-mimic's `--exact --skip` also matches a name without its
-/// `[kind] `), or too many skips for a command line.
-pub fn plan<'a>(
-    tests: &[(TestIndex, &'a str)],
-    universe: &Universe<'_>,
-    order: &ListedOrder,
-) -> Option<(Tests<'a>, Vec<String>)> {
-    let wanted: HashSet<&str> = tests.iter().map(|t| t.1).collect();
-    let mut others: HashSet<&str> = universe.names().iter().copied().collect();
-    others.extend(order.keys().map(String::as_str));
-    let skips: Vec<String> =
-        others.into_iter().filter(|n| !wanted.contains(n)).map(String::from).collect();
-    let bytes: usize = skips.iter().map(|s| s.len() + "--skip=".len() + 1).sum();
-    if bytes > MAX_SKIP_BYTES {
-        return None;
-    }
-    let skipped: HashSet<&str> = skips.iter().map(String::as_str).collect();
-    let taken_by_a_skip = |name: &str| kind_bare(name).is_some_and(|bare| skipped.contains(bare));
-    if tests.iter().any(|t| !order.contains_key(t.1) || taken_by_a_skip(t.1)) {
-        return None;
-    }
-    let mut ordered = tests.to_vec();
-    ordered.sort_by_key(|t| order[t.1]);
-    let mut skips = skips;
-    skips.sort_unstable();
-    Some((ordered, skips))
 }
 
 /// `a.rs` of libtest-mimic's `[tidy] a.rs`.
@@ -97,29 +134,33 @@ fn kind_bare(name: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const MIMIC_LIST: &str = "zeta: test\nalpha: test\nbench_g: bench\n[tidy] kind_h: test\n";
-
     #[test]
-    fn a_batch_runs_in_listed_order_and_skips_the_rest() {
-        let order = parse_listed_order(MIMIC_LIST).expect("a list");
+    fn the_skips_are_the_binarys_other_tests() {
         let universe = Universe::new(vec!["alpha", "zeta", "bench_g", "[tidy] kind_h"]);
-        let (ordered, skips) =
-            plan(&[(0, "alpha"), (1, "[tidy] kind_h"), (2, "zeta")], &universe, &order)
-                .expect("a plan");
-        assert_eq!(ordered, [(2, "zeta"), (0, "alpha"), (1, "[tidy] kind_h")]);
-        assert_eq!(skips, ["bench_g"]);
-        // A name the list does not hold, or one a skip would also take: no plan.
-        assert!(plan(&[(0, "omega")], &universe, &order).is_none());
-        let order = parse_listed_order("x: test\n[k] x: test\n").unwrap();
-        let universe = Universe::new(vec!["x", "[k] x"]);
-        assert!(plan(&[(0, "[k] x")], &universe, &order).is_none());
-        assert!(plan(&[(0, "x"), (1, "[k] x")], &universe, &order).is_some());
+        let skips = skips_for(&[(0, "alpha"), (1, "[tidy] kind_h"), (2, "zeta")], &universe);
+        assert_eq!(skips.unwrap(), ["bench_g"]);
+        // A skip that would also take a trial of the batch by its bare name: none.
+        let universe = Universe::new(vec!["x", "[k] x", "y"]);
+        assert!(skips_for(&[(0, "[k] x"), (1, "y")], &universe).is_none());
+        // Two trials of the batch that share a bare name: none.
+        assert!(skips_for(&[(0, "x"), (1, "[k] x")], &universe).is_none());
+        let universe = Universe::new(vec!["[a] x", "[b] x"]);
+        assert!(skips_for(&[(0, "[a] x"), (1, "[b] x")], &universe).is_none());
     }
 
     #[test]
-    fn only_a_list_of_distinct_names_is_an_order() {
-        assert!(parse_listed_order("a: test\n\n1 test, 0 benchmarks\n").is_some());
-        assert!(parse_listed_order("a: test\na: test\n").is_none(), "a name twice");
-        assert!(parse_listed_order("hello\n").is_none());
+    fn only_a_list_of_exactly_the_batch_gives_its_order() {
+        let tests = [(0, "alpha"), (1, "[tidy] kind_h"), (2, "zeta")];
+        let listed = "zeta: test\n[tidy] kind_h: bench\nalpha: test\n\n3 tests, 0 benchmarks\n";
+        let order = order_of(&tests, listed).unwrap();
+        assert_eq!(order, [(2, "zeta"), (1, "[tidy] kind_h"), (0, "alpha")]);
+        for listed in [
+            "zeta: test\nalpha: test\n", // one missing
+            "zeta: test\nalpha: test\n[tidy] kind_h: test\nomega: test\n", // one more
+            "zeta: test\nalpha: test\nzeta: test\n[tidy] kind_h: test\n", // one twice
+            "zeta: test\nhello\nalpha: test\n[tidy] kind_h: test\n", // not a list
+        ] {
+            assert!(order_of(&tests, listed).is_none(), "{listed:?}");
+        }
     }
 }

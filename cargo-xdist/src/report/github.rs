@@ -193,6 +193,7 @@ impl RunSubscriber for GithubReporter<'_> {
 
 /// `src/lib.rs` and `12` from libtest's `thread 'x' (7) panicked at src/lib.rs:12:5:`.
 fn panic_location(output: &str) -> Option<(&str, u32)> {
+    let output = xdist_core::protocol::own_output(output);
     let at = output.find(" panicked at ")? + " panicked at ".len();
     let rest = output[at..].lines().next()?;
     let mut parts = rest.trim_end_matches(':').rsplitn(3, ':');
@@ -203,6 +204,7 @@ fn panic_location(output: &str) -> Option<(&str, u32)> {
 
 /// The panic's message: the line after the location.
 fn panic_message(output: &str) -> Option<String> {
+    let output = xdist_core::protocol::own_output(output);
     let at = output.find(" panicked at ")?;
     let message = output[at..].lines().nth(1)?.trim();
     (!message.is_empty()).then(|| message.to_string())

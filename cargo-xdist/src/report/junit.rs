@@ -416,7 +416,7 @@ fn failure_type(result: &TestResult) -> &'static str {
 
 /// The first `thread '…' panicked at FILE:LINE:COL` line of `output`, without its colon.
 fn panic_line(output: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(output).ok()?;
+    let text = xdist_core::protocol::own_output(std::str::from_utf8(output).ok()?);
     text.lines()
         .find(|line| line.starts_with("thread '") && line.contains("' panicked at "))
         .map(|line| line.trim_end().trim_end_matches(':'))
@@ -426,7 +426,7 @@ fn panic_line(output: &[u8]) -> Option<&str> {
 /// it.
 fn panic_block(output: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(output);
-    let mut lines = text
+    let mut lines = xdist_core::protocol::own_output(&text)
         .lines()
         .skip_while(|line| !(line.starts_with("thread '") && line.contains("' panicked at ")));
     let first = lines.next()?;

@@ -714,3 +714,20 @@ fn start_lines_padded_to_the_width_of_kinds_count() {
     assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (1, Verdict::Ok)]);
     assert!(end.completed && end.unfinished.is_none(), "{end:?}");
 }
+
+#[test]
+fn kinds_padded_to_the_widest_kind_count() {
+    // libtest-mimic 0.8: `test {kind: <width}{name: <width} ... `.
+    let out = "\nrunning 3 tests\ntest [long] y ... ok\ntest [a]    x ... FAILED\ntest        z ... ok\n\n\
+               failures:\n\n---- x ----\nx broke\n\n\nfailures:\n    x\n\n\
+               test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; \
+               finished in 0.00s\n\n";
+    let names = ["[long] y", "[a] x", "z"];
+    let mut p = StreamParser::in_given_order(&names, 1 << 20);
+    let mut events = p.feed(out.as_bytes());
+    let (last, end) = p.finish(Some(101));
+    events.extend(last);
+    assert_eq!(verdicts(&events), vec![(0, Verdict::Ok), (1, Verdict::Failed), (2, Verdict::Ok)]);
+    assert!(end.completed && end.unfinished.is_none(), "{end:?}");
+    assert_eq!(end.failure_output[&1], b"x broke\n");
+}
