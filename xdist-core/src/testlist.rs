@@ -127,7 +127,7 @@ pub struct TestFilter {
 }
 
 /// The bare name of a libtest-mimic trial of a kind: `a.rs` of `[tidy] a.rs`.
-fn kind_bare(name: &str) -> Option<&str> {
+pub fn kind_bare(name: &str) -> Option<&str> {
     name.strip_prefix('[')?.split_once("] ").map(|(_, bare)| bare)
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use xdist_core::TestIndex;
 use xdist_core::protocol::BinarySpec;
+use xdist_core::testlist::kind_bare;
 
 use crate::command;
 use crate::filters::Universe;
@@ -123,11 +124,6 @@ fn is_count_line(line: &str) -> bool {
     first.split_once(' ').is_some_and(|(n, word)| {
         !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && word.starts_with("test")
     })
-}
-
-/// `a.rs` of libtest-mimic's `[tidy] a.rs`.
-fn kind_bare(name: &str) -> Option<&str> {
-    name.strip_prefix('[')?.split_once("] ").map(|(_, bare)| bare)
 }
 
 #[cfg(test)]
