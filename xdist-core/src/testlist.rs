@@ -126,6 +126,52 @@ pub struct TestFilter {
     pub run_ignored: RunIgnored,
 }
 
+/// One line of what a test binary prints for `--list`, as libtest and the harnesses that
+/// imitate it print it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListLine<'a> {
+    /// `name: test`, or a benchmark (`name: benchmark`, libtest-mimic's `name: bench`),
+    /// which `cargo test` runs once as a test.
+    Test(&'a str),
+    /// An empty line.
+    Blank,
+    /// The count that ends a plain list: `3 tests, 0 benchmarks`, `1 test, 1 benchmark`,
+    /// `8 tests`.
+    Count,
+    /// Anything else: not a test list.
+    Other,
+}
+
+/// Reads one line of a test list (trailing whitespace, a CRLF's `\r` included, is passed
+/// over).
+pub fn list_line(line: &str) -> ListLine<'_> {
+    let line = line.trim_end();
+    if let Some(name) =
+        [": test", ": benchmark", ": bench"].iter().find_map(|k| line.strip_suffix(k))
+    {
+        ListLine::Test(name)
+    } else if line.is_empty() {
+        ListLine::Blank
+    } else if is_count_line(line) {
+        ListLine::Count
+    } else {
+        ListLine::Other
+    }
+}
+
+/// `3 tests, 0 benchmarks`, `1 test, 1 benchmark`, `8 tests`, `0 tests, 0 benchmarks`.
+fn is_count_line(line: &str) -> bool {
+    let count = |part: &str, one: &str, many: &str| {
+        part.split_once(' ').is_some_and(|(n, word)| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (word == one || word == many)
+        })
+    };
+    let mut parts = line.trim_start().split(", ");
+    let tests = parts.next().is_some_and(|p| count(p, "test", "tests"));
+    let benches = parts.next().is_none_or(|p| count(p, "benchmark", "benchmarks"));
+    tests && benches && parts.next().is_none()
+}
+
 /// The bare name of a libtest-mimic trial of a kind: `a.rs` of `[tidy] a.rs`.
 pub fn kind_bare(name: &str) -> Option<&str> {
     name.strip_prefix('[')?.split_once("] ").map(|(_, bare)| bare)
@@ -228,6 +274,21 @@ mod tests {
         assert_eq!(only.select(&case("b", true)), Selection::Run);
         let all = TestFilter { run_ignored: RunIgnored::All, ..Default::default() };
         assert_eq!(all.select(&case("b", true)), Selection::Run);
+    }
+
+    #[test]
+    fn list_lines_are_tests_blanks_counts_or_not_a_list() {
+        assert_eq!(list_line("a::b: test \r"), ListLine::Test("a::b"));
+        assert_eq!(list_line("speed: bench"), ListLine::Test("speed"));
+        assert_eq!(list_line("c: benchmark"), ListLine::Test("c"));
+        assert_eq!(list_line("  "), ListLine::Blank);
+        for count in ["3 tests, 0 benchmarks", "1 test, 1 benchmark", "8 tests"] {
+            assert_eq!(list_line(count), ListLine::Count, "{count}");
+        }
+        assert!(!is_count_line("3 tests, 0 benchmarks, 2 others"));
+        assert!(!is_count_line("x tests"));
+        assert!(!is_count_line("3 testz"));
+        assert_eq!(list_line("running 3 tests"), ListLine::Other);
     }
 
     #[test]

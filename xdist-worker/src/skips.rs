@@ -8,13 +8,12 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use xdist_core::TestIndex;
 use xdist_core::protocol::BinarySpec;
-use xdist_core::testlist::kind_bare;
+use xdist_core::testlist::{ListLine, kind_bare, list_line};
 
 use crate::command;
 use crate::filters::Universe;
@@ -86,13 +85,12 @@ fn run_with_timeout(mut command: std::process::Command) -> Option<String> {
             _ => break None,
         }
     };
-    let Some(status) = status.filter(|s| s.success()) else {
+    if !status.is_some_and(|s| s.success()) {
         let group = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = child.wait();
         return None;
-    };
-    debug_assert!(status.signal().is_none());
+    }
     let out = reader.join().ok()?.ok()?;
     Some(String::from_utf8_lossy(&out).into_owned())
 }
@@ -104,26 +102,14 @@ fn order_of<'a>(tests: &[(TestIndex, &'a str)], listed: &str) -> Option<Tests<'a
         tests.iter().map(|&t| (t.1, t)).collect();
     let mut ordered = Vec::with_capacity(tests.len());
     let mut seen = HashSet::new();
-    for line in listed.lines().map(str::trim_end) {
-        let kinds = [": test", ": benchmark", ": bench"];
-        if let Some(name) = kinds.iter().find_map(|k| line.strip_suffix(k)) {
-            if !seen.insert(name) {
-                return None;
-            }
-            ordered.push(*by_name.get(name)?);
-        } else if !(line.is_empty() || is_count_line(line)) {
-            return None;
+    for line in listed.lines() {
+        match list_line(line) {
+            ListLine::Test(name) if seen.insert(name) => ordered.push(*by_name.get(name)?),
+            ListLine::Blank | ListLine::Count => {}
+            ListLine::Test(_) | ListLine::Other => return None,
         }
     }
     (ordered.len() == tests.len()).then_some(ordered)
-}
-
-/// `3 tests, 0 benchmarks` or `8 tests`.
-fn is_count_line(line: &str) -> bool {
-    let first = line.split(", ").next().unwrap_or_default();
-    first.split_once(' ').is_some_and(|(n, word)| {
-        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && word.starts_with("test")
-    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use xdist_core::protocol::Harness;
-use xdist_core::testlist::{TestBinary, TestList};
+use xdist_core::testlist::{ListLine, TestBinary, TestList, list_line};
 use xdist_worker::command::test_command;
 
 use crate::collect::listing_cache::ListingCache;
@@ -257,16 +257,14 @@ impl Listing {
 /// so does a batch that names it. Anything else means it is not a test list.
 pub fn parse_list(stdout: &str) -> Result<Listing, ListErrorKind> {
     let mut listing = Listing::default();
-    for line in stdout.lines().map(str::trim_end) {
-        let name = [": test", ": benchmark", ": bench"].iter().find_map(|k| line.strip_suffix(k));
-        if let Some(name) = name {
-            listing.tests.push((name.to_string(), false));
-        } else if line.is_empty() {
-            continue;
-        } else if is_count_line(line) {
-            listing.counted = true;
-        } else {
-            return Err(ListErrorKind::NotATestList { line: line.to_string() });
+    for line in stdout.lines() {
+        match list_line(line) {
+            ListLine::Test(name) => listing.tests.push((name.to_string(), false)),
+            ListLine::Blank => {}
+            ListLine::Count => listing.counted = true,
+            ListLine::Other => {
+                return Err(ListErrorKind::NotATestList { line: line.trim_end().to_string() });
+            }
         }
     }
     Ok(listing)
@@ -286,19 +284,6 @@ fn repeated_names(id: &str, tests: &[(String, bool)]) -> Option<String> {
          run once by its name, which runs every test of that name in one process",
         repeated.len()
     ))
-}
-
-/// `3 tests, 0 benchmarks`, `1 test, 1 benchmark`, `8 tests`, `0 tests, 0 benchmarks`.
-fn is_count_line(line: &str) -> bool {
-    let count = |part: &str, one: &str, many: &str| {
-        part.split_once(' ').is_some_and(|(n, word)| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (word == one || word == many)
-        })
-    };
-    let mut parts = line.trim_start().split(", ");
-    let tests = parts.next().is_some_and(|p| count(p, "test", "tests"));
-    let benches = parts.next().is_none_or(|p| count(p, "benchmark", "benchmarks"));
-    tests && benches && parts.next().is_none()
 }
 
 #[cfg(test)]
@@ -356,9 +341,9 @@ mod tests {
         for output in ["hello from main\n", "3 tests passed\n", "tests, 0 benchmarks\n"] {
             assert!(parse_list(output).is_err(), "{output:?}");
         }
-        assert!(!is_count_line("3 tests, 0 benchmarks, 2 others"));
-        assert!(!is_count_line("x tests"));
-        assert!(!is_count_line("3 testz"));
+        for output in ["3 tests, 0 benchmarks, 2 others\n", "x tests\n", "3 testz\n"] {
+            assert!(parse_list(output).is_err(), "{output:?}");
+        }
     }
 
     /// Held by the tests that write and start scripts: a script being written while another

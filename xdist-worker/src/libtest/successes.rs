@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 
 use crate::capture::BoundedOutput;
+use xdist_core::testlist::kind_bare;
 
 /// What the parser knows of the batch's names.
 pub struct Names<'a> {
@@ -39,9 +40,10 @@ impl Names<'_> {
 pub fn bare_names(names: &[Vec<u8>]) -> HashMap<Vec<u8>, usize> {
     let mut bare: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
     for (pos, name) in names.iter().enumerate() {
-        let Some(rest) = name.strip_prefix(b"[") else { continue };
-        let Some(end) = rest.windows(2).position(|w| w == b"] ") else { continue };
-        bare.entry(rest[end + 2..].to_vec()).and_modify(|seen| *seen = None).or_insert(Some(pos));
+        let Some(bare_name) = std::str::from_utf8(name).ok().and_then(kind_bare) else { continue };
+        bare.entry(bare_name.as_bytes().to_vec())
+            .and_modify(|seen| *seen = None)
+            .or_insert(Some(pos));
     }
     bare.into_iter()
         .filter_map(|(name, pos)| Some((name, pos?)))
