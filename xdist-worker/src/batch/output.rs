@@ -26,9 +26,10 @@ const DRAIN_AT_MOST: Duration = Duration::from_secs(10);
 const STDERR_GRACE: Duration = Duration::from_millis(100);
 
 /// A read shorter than this is followed by a short pause, so that the next read takes many
-/// lines at once.
+/// lines at once (a wake of the reader and of the batch loop per chunk, not per test). The
+/// pause ends early when the process exits, so the end of a process is read at once.
 const COALESCE_BELOW: usize = 16 * 1024;
-const COALESCE_FOR: Duration = Duration::from_millis(1);
+const COALESCE_FOR: Duration = Duration::from_millis(4);
 
 /// What woke the caller.
 pub enum Arrival {
@@ -95,6 +96,8 @@ impl ProcessOutput {
         let mut stderr = child.stderr.take().ok_or_else(|| io::Error::other("stderr not piped"))?;
         let probe = stdout.as_fd().try_clone_to_owned()?;
         let (stdout_tx, stdout_rx) = crossbeam_channel::unbounded();
+        // Disconnects when the process has exited.
+        let (exit_seen_tx, exit_seen) = crossbeam_channel::bounded::<()>(0);
         thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
             // Ends (and so disconnects the channel) at end of file.
@@ -105,7 +108,7 @@ impl ProcessOutput {
                 if n < COALESCE_BELOW {
                     // libtest writes a line at a time: let a few gather in the pipe rather
                     // than wake twice per test.
-                    thread::sleep(COALESCE_FOR);
+                    let _ = exit_seen.recv_timeout(COALESCE_FOR);
                 }
             }
         });
@@ -131,6 +134,7 @@ impl ProcessOutput {
         let (started, cpu_before) = (Instant::now(), children_cpu());
         thread::spawn(move || {
             let status = child.wait();
+            drop(exit_seen_tx);
             let usage = ProcessUsage {
                 cpu: children_cpu().saturating_sub(cpu_before),
                 wall: started.elapsed(),
