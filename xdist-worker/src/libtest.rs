@@ -30,7 +30,7 @@ use std::collections::HashMap;
 
 pub use lines::{Counts, Verdict};
 use lines::{announced_count, find, verdict_of};
-use successes::{Names, bare_names};
+use successes::{NameMap, Names, bare_names};
 use tail::Tail;
 
 use crate::capture::BoundedOutput;
@@ -78,9 +78,9 @@ struct Unsettled {
 
 /// Incremental parser for one batch process.
 pub struct StreamParser {
-    positions: HashMap<Vec<u8>, usize>,
+    positions: NameMap,
     /// Bare names of libtest-mimic's kinds (see [`Names::bare`]).
-    bare: HashMap<Vec<u8>, usize>,
+    bare: NameMap,
     names: Vec<Vec<u8>>,
     /// Batch positions in the order libtest runs them (sorted by name).
     order: Vec<usize>,

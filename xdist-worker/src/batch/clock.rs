@@ -23,9 +23,12 @@ pub struct TestClock<'t> {
     limits: &'t RunLimits,
     /// The process group.
     group: Pid,
-    started_at: HashMap<usize, Instant>,
+    /// When each test started, by batch position.
+    started_at: Vec<Option<Instant>>,
+    /// Whether any test started.
+    any_started: bool,
     /// When each test last showed its result (its duration ends there).
-    shown_at: HashMap<usize, Instant>,
+    shown_at: Vec<Option<Instant>>,
     slow_reports: HashMap<usize, u64>,
     /// The test that ran past `--timeout`.
     pub timed_out: Option<usize>,
@@ -46,8 +49,9 @@ impl<'t> TestClock<'t> {
             tests,
             limits,
             group: Pid::from_raw(pid as i32),
-            started_at: HashMap::new(),
-            shown_at: HashMap::new(),
+            started_at: vec![None; tests.len()],
+            any_started: false,
+            shown_at: vec![None; tests.len()],
             slow_reports: HashMap::new(),
             timed_out: None,
             timed_out_starting: false,
@@ -58,31 +62,36 @@ impl<'t> TestClock<'t> {
 
     /// The test at `pos` started now.
     pub fn started(&mut self, pos: usize) {
-        self.started_at.insert(pos, Instant::now());
+        *slot(&mut self.started_at, pos) = Some(Instant::now());
+        self.any_started = true;
     }
 
     /// The running test `pos` shows a result now (`shown`), or its result was taken back by
     /// more output.
     pub fn showing(&mut self, pos: usize, shown: bool) {
-        if shown {
-            self.shown_at.entry(pos).or_insert_with(Instant::now);
-        } else {
-            self.shown_at.remove(&pos);
+        let at = slot(&mut self.shown_at, pos);
+        if !shown {
+            *at = None;
+        } else if at.is_none() {
+            *at = Some(Instant::now());
         }
     }
 
     /// How long the test at `pos` ran: to the result it showed, or until now.
     pub fn duration(&self, pos: usize) -> Duration {
-        let Some(start) = self.started_at.get(&pos) else { return Duration::ZERO };
+        let Some(start) = self.started_at.get(pos).copied().flatten() else {
+            return Duration::ZERO;
+        };
         self.shown_at
-            .get(&pos)
+            .get(pos)
             .copied()
+            .flatten()
             .unwrap_or_else(Instant::now)
-            .saturating_duration_since(*start)
+            .saturating_duration_since(start)
     }
 
     fn elapsed(&self, pos: usize) -> Duration {
-        self.started_at.get(&pos).map_or(Duration::ZERO, Instant::elapsed)
+        self.started_at.get(pos).copied().flatten().map_or(Duration::ZERO, |at| at.elapsed())
     }
 
     /// When the clocks next need a look, with `running` the test whose outcome is open.
@@ -121,7 +130,7 @@ impl<'t> TestClock<'t> {
     /// The timeout that applies before the first test starts (the first test's), while it
     /// can still fire.
     fn starting_timeout(&self) -> Option<Duration> {
-        let waiting = self.started_at.is_empty() && !self.timed_out_starting;
+        let waiting = !self.any_started && !self.timed_out_starting;
         self.timeout_ms(0).filter(|_| waiting).map(Duration::from_millis)
     }
 
@@ -163,6 +172,14 @@ impl<'t> TestClock<'t> {
     }
 }
 
+/// The entry of batch position `pos` (the list grows for a position past its end).
+fn slot(times: &mut Vec<Option<Instant>>, pos: usize) -> &mut Option<Instant> {
+    if pos >= times.len() {
+        times.resize(pos + 1, None);
+    }
+    &mut times[pos]
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::{BufRead, BufReader};
@@ -197,7 +214,8 @@ mod tests {
     /// `clock`'s test 0 started `ms` ago.
     fn started_ago(clock: &mut TestClock, ms: u64) -> Instant {
         let at = ago(ms);
-        clock.started_at.insert(0, at);
+        *slot(&mut clock.started_at, 0) = Some(at);
+        clock.any_started = true;
         at
     }
 
@@ -332,7 +350,8 @@ mod tests {
         let mut clock = TestClock::new(&[7, 8], &limits, child.id());
         assert_eq!((clock.timeout_ms(0), clock.timeout_ms(1)), (Some(200), Some(60_000)));
         let mut frames = Frames::default();
-        clock.started_at.insert(1, ago(300));
+        *slot(&mut clock.started_at, 1) = Some(ago(300));
+        clock.any_started = true;
         clock.look(Some(1), &mut frames).unwrap();
         assert_eq!((clock.timed_out, frames.0.len()), (None, 0), "test 8 has a minute");
         started_ago(&mut clock, 300);

@@ -16,16 +16,19 @@ use std::collections::HashMap;
 use crate::capture::BoundedOutput;
 use xdist_core::testlist::kind_bare;
 
+/// Batch names to their positions in the batch (hashed for a lookup per line of output).
+pub type NameMap = foldhash::HashMap<Vec<u8>, usize>;
+
 /// What the parser knows of the batch's names.
 pub struct Names<'a> {
     /// Name to batch position.
-    pub positions: &'a HashMap<Vec<u8>, usize>,
+    pub positions: &'a NameMap,
     /// Each position's place in the order libtest runs them.
     pub rank: &'a [usize],
     /// Bare name to batch position, for names of libtest-mimic's kinds (`[tidy] a.rs`), whose
     /// failure sections and list name them bare (`---- a.rs ----`): only bare names that are
     /// not a batch name themselves and belong to one name of the batch.
-    pub bare: &'a HashMap<Vec<u8>, usize>,
+    pub bare: &'a NameMap,
 }
 
 impl Names<'_> {
@@ -37,7 +40,7 @@ impl Names<'_> {
 
 /// The bare names of `names` that carry a libtest-mimic kind (`[kind] bare`), to their
 /// positions: those that no other name of the batch is, or has bare, too.
-pub fn bare_names(names: &[Vec<u8>]) -> HashMap<Vec<u8>, usize> {
+pub fn bare_names(names: &[Vec<u8>]) -> NameMap {
     let mut bare: HashMap<Vec<u8>, Option<usize>> = HashMap::new();
     for (pos, name) in names.iter().enumerate() {
         let Some(bare_name) = std::str::from_utf8(name).ok().and_then(kind_bare) else { continue };

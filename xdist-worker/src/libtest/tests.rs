@@ -701,7 +701,7 @@ fn a_kind_trials_failure_is_found_under_its_bare_name() {
     // A bare name that is a batch name itself, or that two kinds share, stays that name's.
     let names = |ns: &[&str]| ns.iter().map(|n| n.as_bytes().to_vec()).collect::<Vec<_>>();
     let bare = successes::bare_names(&names(&["[a] x", "x", "[a] y", "[b] y", "[c] z", "w"]));
-    assert_eq!(bare, HashMap::from([(b"z".to_vec(), 4)]));
+    assert_eq!(bare, successes::NameMap::from_iter([(b"z".to_vec(), 4)]));
 }
 
 #[test]
