@@ -37,8 +37,10 @@ Writes the section between the `speed` markers of docs/benchmarks.md.
   XDIST=/path/to/cargo-xdist python3 bench/speed.py   (bench/speed.sh does this)
 
 Environment: XDIST (required), RUNS (default 5), COMPARED_RUNS (runs of the `cargo test`
-and `cargo xdist` commands of the generated suites; default max(RUNS, 15)), HUGE, REAL.
-Standard library only.
+and `cargo xdist` commands of the generated suites; default max(RUNS, 15)), ROUNDS (how many
+hyperfine invocations those runs are split into, the order of the commands alternating from
+one to the next, so that a machine that gets busier or quieter meanwhile weighs on both
+alike; default 3), HUGE, REAL. Standard library only.
 """
 
 import json
@@ -62,6 +64,8 @@ RUNS = int(os.environ.get("RUNS", "5"))
 # suites: their runs of a tenth of a second spread by more than the gaps measured, so a
 # median of 5 decides nothing; nextest, minutes per suite, keeps RUNS.
 COMPARED_RUNS = int(os.environ.get("COMPARED_RUNS", str(max(RUNS, 15))))
+# The compared commands' runs are split into this many rounds of alternating order.
+ROUNDS = max(1, min(COMPARED_RUNS, int(os.environ.get("ROUNDS", "3"))))
 
 
 
@@ -177,15 +181,25 @@ def prepare(root, expected, xdist_args, env, extra=()):
         sys.exit(f"bench/speed.py: {root}: got '{last}', want '{want}'")
 
 
-def hyperfine(name, root, env, commands, runs=RUNS, failures_ok=False):
-    out = os.path.join(WORK, f"results-{name}.json")
+def hyperfine(name, root, env, commands, runs=RUNS, failures_ok=False, rounds=1):
+    """Times `commands` side by side: `runs` runs of each, in `rounds` hyperfine invocations
+    whose order of commands alternates, so that a machine that gets busier or quieter while
+    they run weighs on every command alike. Times are pooled over the rounds."""
     ignore = ["--ignore-failure"] if failures_ok else []
-    run(["hyperfine", "-N", "--style", "basic", "--warmup", "1", "--runs", str(runs), *ignore,
-         "--export-json", out, *commands], root, env)
-    with open(out, encoding="utf-8") as f:
-        results = json.load(f)["results"]
-    return {r["command"]: {"median": statistics.median(r["times"]), "min": min(r["times"]),
-                           "max": max(r["times"]), "cpu": r["user"] + r["system"]} for r in results}
+    times = {c: [] for c in commands}
+    cpu = {c: 0.0 for c in commands}
+    per_round = [runs // rounds + (1 if r < runs % rounds else 0) for r in range(rounds)]
+    for r, count in enumerate(per_round):
+        out = os.path.join(WORK, f"results-{name}{'' if rounds == 1 else f'-{r + 1}'}.json")
+        order = commands if r % 2 == 0 else list(reversed(commands))
+        run(["hyperfine", "-N", "--style", "basic", "--warmup", "1", "--runs", str(count), *ignore,
+             "--export-json", out, *order], root, env)
+        with open(out, encoding="utf-8") as f:
+            for result in json.load(f)["results"]:
+                times[result["command"]].extend(result["times"])
+                cpu[result["command"]] += (result["user"] + result["system"]) * len(result["times"])
+    return {c: {"median": statistics.median(t), "min": min(t), "max": max(t), "cpu": cpu[c] / len(t)}
+            for c, t in times.items()}
 
 
 def table(rows, base):
@@ -224,8 +238,9 @@ def main():
     doc = [BEGIN, "", "## Speed suite by suite (`bench/speed.sh`)", "",
            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
            f"{os.environ.get('XDIST_ORIGIN', 'cargo-xdist')}, {COMPARED_RUNS} timed runs of each "
-           f"`cargo test` and `cargo xdist` command of the generated suites and {RUNS} of the "
-           "others (nextest, real checkouts) after one warmup (hyperfine), same machine as above. Wall: median; CPU: mean user + system "
+           f"`cargo test` and `cargo xdist` command of the generated suites (in {ROUNDS} hyperfine "
+           "rounds whose order of commands alternates, pooled) and {RUNS} of the "
+           "others (nextest, real checkouts), each round after one warmup, same machine as above. Wall: median; CPU: mean user + system "
            "of the command and its children. cargo-xdist runs have the duration history of the "
            "untimed check run (and of the warmup) unless marked `--no-history`. RUST_BACKTRACE is "
            "unset unless a command sets it. Where a command's min–max range is wider than the gap "
@@ -237,7 +252,8 @@ def main():
         gen(root)
         prepare(root, expected, list(xdist_args), env)
         slow = [c for c in commands if c.startswith("cargo nextest")]
-        rows = hyperfine(name, root, env, [c for c in commands if c not in slow], runs=COMPARED_RUNS)
+        rows = hyperfine(name, root, env, [c for c in commands if c not in slow], runs=COMPARED_RUNS,
+                         rounds=ROUNDS)
         if slow:
             rows.update(hyperfine(f"{name}-nextest", root, env, slow))
         rows = {c: rows[c] for c in commands}

@@ -51,7 +51,7 @@ impl Sharding<'_> {
             );
             return Ok((slice.select(full, selected), slice.select(full, ignored)));
         };
-        let metas = test_metas(full, self.groups, Some(&history));
+        let metas = test_metas(full, self.groups, Some(&history), self.dist == DistMode::LoadFile);
         let cost = |i: usize| TestCost {
             unit: self.dist.unit_key(&metas[i]),
             nanos: metas[i].duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),

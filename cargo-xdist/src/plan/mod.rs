@@ -77,7 +77,7 @@ pub fn plan(
         Groups::new(&settings.group_flags, settings.override_groups(), settings.groups.clone())?;
     let history = History::for_run(&settings.history, &collected.target_dir)?;
     let list = collected.run_list();
-    let mut metas = test_metas(&list, &groups, history.as_ref());
+    let mut metas = test_metas(&list, &groups, history.as_ref(), mode == DistMode::LoadFile);
     for meta in metas.iter_mut().take(first) {
         meta.first = true;
     }

@@ -19,6 +19,6 @@ pub mod timeline;
 #[cfg(test)]
 mod junit_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
