@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::cli::durations::HistoryOptions;
 use crate::collect::listing_cache::{Identity, identity};
 use crate::errors::DurationsError;
+use crate::plan::sorted_read::btree_map;
 
 const VERSION: u32 = 1;
 
@@ -44,9 +45,10 @@ pub const PROCESS_COST_CAP: Duration = Duration::from_secs(1);
 struct HistoryFile {
     version: u32,
     /// Seconds, by test id.
+    #[serde(deserialize_with = "btree_map")]
     durations: BTreeMap<String, f64>,
     /// How many runs (and imports) recorded each duration (absent in older files: 0).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, deserialize_with = "btree_map", skip_serializing_if = "BTreeMap::is_empty")]
     runs: BTreeMap<String, u64>,
     /// Binaries that take one test name per process, by binary id, with the build that
     /// showed it (absent in older files: none).

@@ -10,6 +10,7 @@ pub mod junit_durations;
 pub mod metas;
 pub mod outcomes;
 pub mod rerun;
+pub mod sorted_read;
 pub mod source_files;
 
 use std::collections::BTreeMap;

@@ -10,6 +10,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 use xdist_core::summary::TestStatus;
 
+use crate::plan::sorted_read::btree_map;
+
 const VERSION: u32 = 1;
 
 /// The most tests the record keeps.
@@ -54,6 +56,7 @@ struct OutcomeFile {
     version: u32,
     /// How many runs wrote the file.
     runs: u64,
+    #[serde(deserialize_with = "btree_map")]
     tests: BTreeMap<String, Entry>,
 }
 
