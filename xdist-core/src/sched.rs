@@ -2,6 +2,7 @@
 //! share, the [`Scheduler`] trait, and what a scheduler hands out ([`Assignment`],
 //! [`StealRequest`]). The implementations live in `xdist-sched`, one file per mode.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// A worker slot, numbered from 0 (`gw0`, `gw1`, ...). Replacements get fresh numbers.
@@ -41,7 +42,13 @@ pub trait Scheduler {
     fn schedule(&mut self) -> Vec<Assignment>;
 
     /// The tests sent to `worker` and not yet completed.
-    fn pending(&self, worker: WorkerId) -> &[TestIndex];
+    fn pending(&self, worker: WorkerId) -> Cow<'_, [TestIndex]>;
+
+    /// How many tests `worker` holds: `pending(worker).len()`, which a scheduler whose
+    /// `pending` builds its answer can say without building it.
+    fn held(&self, worker: WorkerId) -> usize {
+        self.pending(worker).len()
+    }
 
     /// True when no test is queued and none is pending on a worker.
     fn is_finished(&self) -> bool;

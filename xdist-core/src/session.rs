@@ -262,8 +262,7 @@ impl DSession {
             }
             Event::Requeued { .. } => self.steal_refused = None,
             Event::Released { worker, tests } => {
-                self.steal_refused =
-                    tests.is_empty().then(|| (worker, self.sched.pending(worker).len()));
+                self.steal_refused = tests.is_empty().then(|| (worker, self.sched.held(worker)));
                 let tests: Vec<TestIndex> =
                     tests.into_iter().filter_map(|i| self.slot_of(worker, i)).collect();
                 self.sched.steal_answered(worker, &tests);
@@ -517,7 +516,7 @@ impl DSession {
         }
         let workers: Vec<WorkerId> = self.live.keys().copied().collect();
         for worker in workers {
-            let busy = !self.sched.pending(worker).is_empty();
+            let busy = self.sched.held(worker) > 0;
             let state = self.live.get_mut(&worker).expect("live");
             if busy && !state.killed {
                 state.killed = true;
@@ -544,7 +543,7 @@ impl DSession {
                 actions.push(Action::Send(assignment.worker, tests));
             }
             let backed_off = self.steal_refused.is_some_and(|(victim, held)| {
-                self.live.contains_key(&victim) && self.sched.pending(victim).len() > held / 2
+                self.live.contains_key(&victim) && self.sched.held(victim) > held / 2
             });
             if !backed_off {
                 self.steal_refused = None;
@@ -562,7 +561,7 @@ impl DSession {
         let idle: Vec<WorkerId> = self
             .live
             .iter()
-            .filter(|(w, s)| !s.shutting_down && !s.killed && self.sched.pending(**w).is_empty())
+            .filter(|(w, s)| !s.shutting_down && !s.killed && self.sched.held(**w) == 0)
             .map(|(w, _)| *w)
             .collect();
         for worker in idle {

@@ -233,6 +233,7 @@ fn simulate(
         // Workers finish the tests of a process in any order (libtest sorts a batch by name).
         let index = world.running_test(w, s, busy.len());
         assert!(sched.pending(w).contains(&index), "tests a worker runs are pending on it");
+        assert_eq!(sched.held(w), sched.pending(w).len(), "held counts the pending tests");
         let mine = world.sent.get_mut(&w).expect("sent");
         let pos = mine.iter().position(|&i| i == index).expect("running tests were sent");
         mine.remove(pos);

@@ -6,6 +6,7 @@
 //! sooner, for any live worker that has nothing left to do; a retried test goes back to its
 //! copy the same way.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
@@ -110,8 +111,8 @@ impl Scheduler for EachScheduler {
         plan
     }
 
-    fn pending(&self, worker: WorkerId) -> &[TestIndex] {
-        self.copy_of(worker).map_or(&[], |k| self.copies[k].pending.as_slice())
+    fn pending(&self, worker: WorkerId) -> Cow<'_, [TestIndex]> {
+        Cow::Borrowed(self.copy_of(worker).map_or(&[], |k| self.copies[k].pending.as_slice()))
     }
 
     fn is_finished(&self) -> bool {

@@ -22,12 +22,14 @@
 //! `RUST_BACKTRACE` loads debug info), the start and the top-ups split no finer than a few
 //! such costs.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::boundary::aligned_end;
 use crate::deal::{Costs, STEAL_WORTH, TINY, deal, estimate_of, work_up_to, worth_stealing};
+use crate::holding::Holding;
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A test that took at least this long marks its worker as busy with slow tests: it is not
@@ -89,61 +91,6 @@ pub struct LoadScheduler {
 struct WorkerState {
     pending: Holding,
     last_duration: Duration,
-}
-
-/// A worker's uncompleted tests in the order sent. Tests mostly complete in that order, so
-/// the front is dropped by moving an offset (a `Vec::remove(0)` per completion would cost
-/// the whole holding each time).
-#[derive(Debug, Default)]
-struct Holding {
-    tests: Vec<TestIndex>,
-    start: usize,
-}
-
-impl Holding {
-    fn as_slice(&self) -> &[TestIndex] {
-        &self.tests[self.start..]
-    }
-
-    fn len(&self) -> usize {
-        self.tests.len() - self.start
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn extend(&mut self, tests: &[TestIndex]) {
-        self.tests.extend_from_slice(tests);
-    }
-
-    fn remove(&mut self, index: TestIndex) {
-        if self.as_slice().first() == Some(&index) {
-            self.start += 1;
-            if self.start >= 1024 && self.start * 2 >= self.tests.len() {
-                self.tests.drain(..self.start);
-                self.start = 0;
-            }
-        } else if let Some(pos) = self.as_slice().iter().position(|&i| i == index) {
-            self.tests.remove(self.start + pos);
-        }
-    }
-
-    /// Drops `released`; says whether any was held.
-    fn release(&mut self, released: &[TestIndex]) -> bool {
-        let released: std::collections::HashSet<TestIndex> = released.iter().copied().collect();
-        let before = self.len();
-        let kept: Vec<TestIndex> =
-            self.as_slice().iter().copied().filter(|i| !released.contains(i)).collect();
-        self.tests = kept;
-        self.start = 0;
-        self.len() != before
-    }
-
-    fn into_vec(mut self) -> Vec<TestIndex> {
-        self.tests.drain(..self.start);
-        self.tests
-    }
 }
 
 impl LoadScheduler {
@@ -430,8 +377,12 @@ impl Scheduler for LoadScheduler {
         self.record(plan)
     }
 
-    fn pending(&self, worker: WorkerId) -> &[TestIndex] {
-        self.workers.get(&worker).map_or(&[], |s| s.pending.as_slice())
+    fn pending(&self, worker: WorkerId) -> Cow<'_, [TestIndex]> {
+        self.workers.get(&worker).map_or(Cow::Borrowed(&[][..]), |s| s.pending.tests())
+    }
+
+    fn held(&self, worker: WorkerId) -> usize {
+        self.workers.get(&worker).map_or(0, |s| s.pending.len())
     }
 
     fn is_finished(&self) -> bool {
@@ -473,7 +424,8 @@ impl Scheduler for LoadScheduler {
         if count == 0 {
             return Vec::new();
         }
-        let tail = &state.pending.as_slice()[len - count..];
+        let held = state.pending.tests();
+        let tail = &held[len - count..];
         // The victim's last test says more of its tail than the run's average does.
         let typical = self.typical_duration().map(|typical| typical.max(state.last_duration));
         if !worth_stealing(tail, self.estimates.as_deref(), typical) {

@@ -1,5 +1,6 @@
 //! `--dist no`: every test goes to the first worker, in list order, in one assignment.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
@@ -54,8 +55,8 @@ impl Scheduler for SerialScheduler {
         vec![Assignment { worker, tests }]
     }
 
-    fn pending(&self, worker: WorkerId) -> &[TestIndex] {
-        self.pending.get(&worker).map_or(&[], Vec::as_slice)
+    fn pending(&self, worker: WorkerId) -> Cow<'_, [TestIndex]> {
+        Cow::Borrowed(self.pending.get(&worker).map_or(&[], Vec::as_slice))
     }
 
     fn is_finished(&self) -> bool {

@@ -3,6 +3,7 @@
 //! Each mode only supplies a key function ([`UnitKeyFn`]); tests with equal keys form one
 //! unit, in list order. [`UnitScheduler`] queues and hands out the units.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
@@ -196,8 +197,8 @@ impl Scheduler for UnitScheduler {
         plan.into_iter().map(|(worker, tests)| Assignment { worker, tests }).collect()
     }
 
-    fn pending(&self, worker: WorkerId) -> &[TestIndex] {
-        self.workers.get(&worker).map_or(&[], Vec::as_slice)
+    fn pending(&self, worker: WorkerId) -> Cow<'_, [TestIndex]> {
+        Cow::Borrowed(self.workers.get(&worker).map_or(&[], Vec::as_slice))
     }
 
     fn is_finished(&self) -> bool {

@@ -1,6 +1,7 @@
 //! `--dist worksteal`: even slices at the start, then idle workers steal half of the
 //! longest queue, one atomic steal at a time. [`WorkStealScheduler`] holds the rules.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
@@ -166,8 +167,8 @@ impl Scheduler for WorkStealScheduler {
         plan
     }
 
-    fn pending(&self, worker: WorkerId) -> &[TestIndex] {
-        self.workers.get(&worker).map_or(&[], Vec::as_slice)
+    fn pending(&self, worker: WorkerId) -> Cow<'_, [TestIndex]> {
+        Cow::Borrowed(self.workers.get(&worker).map_or(&[], Vec::as_slice))
     }
 
     fn is_finished(&self) -> bool {
@@ -282,7 +283,7 @@ mod tests {
         assert_eq!(s.pending(0).len(), 10, "asked-for tests stay the victim's until it answers");
         assert!(!s.is_finished());
         s.steal_answered(0, &asked[0].tests);
-        assert_eq!(s.pending(0), &[0, 1, 2, 3, 4]);
+        assert_eq!(&s.pending(0)[..], &[0, 1, 2, 3, 4]);
         assert_eq!(s.schedule(), vec![Assignment { worker: 1, tests: (5..10).collect() }]);
     }
 
@@ -306,7 +307,7 @@ mod tests {
         done(&mut s, 0, [9]);
         s.steal_answered(0, &[]);
         assert!(s.schedule().is_empty());
-        assert_eq!(s.pending(0), &(0..9).collect::<Vec<_>>()[..]);
+        assert_eq!(&s.pending(0)[..], &(0..9).collect::<Vec<_>>()[..]);
         let again = s.steal_requests();
         assert_eq!(again[0].tests, (5..9).collect::<Vec<_>>(), "retried on what is left");
         assert_ne!(again[0].tests, asked.tests);
@@ -346,7 +347,7 @@ mod tests {
         done(&mut s, 1, 4..8);
         s.steal_requests();
         s.steal_answered(0, &[3, 7]);
-        assert_eq!(s.pending(0), &[0, 1, 2]);
+        assert_eq!(&s.pending(0)[..], &[0, 1, 2]);
         assert_eq!(s.drain_unsent(), vec![3]);
     }
 }
