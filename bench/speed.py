@@ -239,7 +239,7 @@ def main():
            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
            f"{os.environ.get('XDIST_ORIGIN', 'cargo-xdist')}, {COMPARED_RUNS} timed runs of each "
            f"`cargo test` and `cargo xdist` command of the generated suites (in {ROUNDS} hyperfine "
-           "rounds whose order of commands alternates, pooled) and {RUNS} of the "
+           f"rounds whose order of commands alternates, pooled) and {RUNS} of the "
            "others (nextest, real checkouts), each round after one warmup, same machine as above. Wall: median; CPU: mean user + system "
            "of the command and its children. cargo-xdist runs have the duration history of the "
            "untimed check run (and of the warmup) unless marked `--no-history`. RUST_BACKTRACE is "
@@ -331,7 +331,7 @@ def main():
         doc[4] += f" The hypervisor stole {stolen:.1%} of the CPU time while this section was measured."
     doc[6:6] = ["| Target | Measured | Met? |", "|---|---:|:---:|",
                 *[f"| {t} | {m} | {verdict(ok)} |" for t, m, ok in targets], ""]
-    doc.extend(["```sh", "bash bench/speed.sh                      # RUNS=5, HUGE=10000,50000",
+    doc.extend(["```sh", "bash bench/speed.sh                      # RUNS=5, COMPARED_RUNS=15 in ROUNDS=3, HUGE=10000,50000",
                 "HUGE=10000,50000,100000 bash bench/speed.sh",
                 "REAL='$HOME/src/clap:$HOME/src/time=-p time --all-features' bash bench/speed.sh",
                 "```", "", END])

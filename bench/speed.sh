@@ -3,7 +3,7 @@
 # many small binaries, big binaries, a first run with clustered slow tests, -n auto on
 # sleeping tests; written into the speed section of docs/benchmarks.md.
 #
-#   bash bench/speed.sh                          # RUNS=5, HUGE=10000,50000
+#   bash bench/speed.sh                          # RUNS=5, HUGE=10000,50000 (COMPARED_RUNS, ROUNDS: bench/speed.py)
 #   HUGE=10000,50000,100000 bash bench/speed.sh  # also a binary of 100,000 tests
 #   REAL=/src/tokio:/src/clap bash bench/speed.sh  # also these checkouts
 #   REAL="/src/time=-p time --all-features" ...    # with cargo args for all three
