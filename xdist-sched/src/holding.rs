@@ -1,4 +1,4 @@
-//! A worker's uncompleted tests in the order they were sent (`load.rs`), for the session's
+//! A worker's uncompleted tests in the order they were sent (`load.rs`, `worksteal.rs`), for the session's
 //! questions (how many, which) and for steals (the tail: what the worker reaches last).
 //!
 //! Tests mostly complete in the order sent, and the front is dropped by moving an offset
@@ -133,6 +133,16 @@ impl Holding {
         self.len() != before
     }
 
+    /// The last `count` held tests, in the order sent (read from the end: the cost is
+    /// theirs and the gone among them, not the holding's).
+    pub(crate) fn tail(&self, count: usize) -> Vec<TestIndex> {
+        let rest = self.tests[self.start..].iter().rev().copied();
+        let mut tail: Vec<TestIndex> =
+            rest.filter(|&i| !self.gone.contains(i)).take(count).collect();
+        tail.reverse();
+        tail
+    }
+
     pub(crate) fn into_vec(self) -> Vec<TestIndex> {
         self.tests().into_owned()
     }
@@ -210,6 +220,8 @@ mod tests {
                 }
                 prop_assert_eq!(&holding.tests()[..], &model.0[..]);
                 prop_assert_eq!(holding.len(), model.0.len());
+                let half = model.0.len() / 2;
+                prop_assert_eq!(&holding.tail(half)[..], &model.0[model.0.len() - half..]);
             }
         }
     }

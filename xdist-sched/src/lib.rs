@@ -15,7 +15,7 @@
 //!   `loadgroup`; each of `loadscope.rs`, `loadfile.rs` and `loadgroup.rs` only says which
 //!   unit a test belongs to.
 //! - `worksteal.rs`: `worksteal`, even slices and atomic steals.
-//! - `holding.rs`: the tests a worker holds under `load`, in the order sent.
+//! - `holding.rs`: the tests a worker holds under `load` and `worksteal`, in the order sent.
 //! - `history.rs`: ordering by recorded durations (longest first), used by every mode but `no`.
 //! - `deal.rs`: dealing tests over workers by estimate, a process start counted per binary.
 //! - `sim.rs`: [`simulate_makespan`], a discrete-event simulation of a whole run.

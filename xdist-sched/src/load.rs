@@ -81,6 +81,10 @@ pub struct LoadScheduler {
     grow_to: Option<usize>,
     /// The worker asked to give up tests, until it answers.
     stealing_from: Option<WorkerId>,
+    /// The victim whose tail was last found not worth a steal, and how many tests it held
+    /// then: asked again once it holds a sixteenth fewer (or anything else changed), not at
+    /// every completion, since weighing a tail costs the tail.
+    refused: Option<(WorkerId, usize)>,
     /// Moving average (in seconds) and count of the durations reported so far.
     observed: (f64, u32),
     /// What one more process of the costliest binary pays once beyond its tests.
@@ -109,6 +113,7 @@ impl LoadScheduler {
             binaries: None,
             grow_to: None,
             stealing_from: None,
+            refused: None,
             observed: (0.0, 0),
             process_cost: Duration::ZERO,
         }
@@ -279,6 +284,7 @@ impl LoadScheduler {
             .map(|(worker, tests)| {
                 let state = self.workers.get_mut(&worker).expect("planned for a known worker");
                 state.pending.extend(&tests);
+                self.refused = None;
                 Assignment { worker, tests }
             })
             .collect()
@@ -330,6 +336,7 @@ impl Scheduler for LoadScheduler {
     fn add_worker(&mut self, worker: WorkerId) {
         self.workers.entry(worker).or_default();
         self.to_check.insert(worker);
+        self.refused = None;
     }
 
     fn mark_complete(&mut self, worker: WorkerId, index: TestIndex, duration: Duration) {
@@ -347,6 +354,7 @@ impl Scheduler for LoadScheduler {
 
     fn remove_worker(&mut self, worker: WorkerId) -> Vec<TestIndex> {
         self.to_check.remove(&worker);
+        self.refused = None;
         if self.stealing_from == Some(worker) {
             // A dead victim never answers.
             self.stealing_from = None;
@@ -424,19 +432,32 @@ impl Scheduler for LoadScheduler {
         if count == 0 {
             return Vec::new();
         }
-        let held = state.pending.tests();
-        let tail = &held[len - count..];
         // The victim's last test says more of its tail than the run's average does.
         let typical = self.typical_duration().map(|typical| typical.max(state.last_duration));
-        if !worth_stealing(tail, self.estimates.as_deref(), typical) {
+        if self.estimates.is_none() {
+            // The tail weighs its length times the typical duration: no need to read it.
+            let work = typical.map(|t| t.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)));
+            if work.is_some_and(|work| work < STEAL_WORTH) {
+                return Vec::new();
+            }
+        } else if let Some((refused, at)) = self.refused {
+            // By estimates the tail changes only as tests complete: weighed again once a
+            // sixteenth of the holding has.
+            if refused == victim && len + (at / 16).max(1) > at {
+                return Vec::new();
+            }
+        }
+        let tests = state.pending.tail(count);
+        if !worth_stealing(&tests, self.estimates.as_deref(), typical) {
+            self.refused = Some((victim, len));
             return Vec::new();
         }
-        let tests = tail.to_vec();
         self.stealing_from = Some(victim);
         vec![StealRequest { victim, tests }]
     }
 
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
+        self.refused = None;
         if self.stealing_from == Some(victim) {
             self.stealing_from = None;
         }
@@ -672,6 +693,37 @@ mod tests {
             // 9 tests of 1 ms cost less than the thief's process start and the victim's.
             assert_eq!(!s.steal_requests().is_empty(), steals, "{ms} ms tests");
         }
+    }
+
+    #[test]
+    fn a_refused_tail_is_weighed_again_as_the_holding_shrinks() {
+        // Worker 1 holds 64 tests: 32 of 100 ms, then 32 of 0.1 ms (its tail). Worker 0 is
+        // idle: the tail is not worth a steal.
+        let mut estimates = vec![Duration::from_millis(100); 32];
+        estimates.extend(vec![Duration::from_micros(100); 32]);
+        let mut s = LoadScheduler::new(Vec::new(), None).with_estimates(estimates);
+        s.add_worker(0);
+        s.add_worker(1);
+        s.initial_sent = true;
+        s.record(BTreeMap::from([(1, (0..64).collect())]));
+        assert!(s.steal_requests().is_empty());
+        // The cheap tests finish first (libtest's order is not the order sent): the tail
+        // now reaches the slow ones, and a steal is asked for within a sixteenth of the
+        // holding, not at once (weighing a tail costs the tail).
+        let mut asked_at = None;
+        for (done, index) in (32..64).rev().enumerate() {
+            s.mark_complete(1, index, Duration::from_micros(100));
+            if !s.steal_requests().is_empty() {
+                asked_at = Some(done + 1);
+                break;
+            }
+        }
+        let asked_at = asked_at.expect("the slow tail is stolen");
+        // 64 held when refused: weighed again at 60 held, when the tail of 30 holds 100 ms
+        // tests.
+        assert_eq!(asked_at, 4);
+        let request = s.stealing_from;
+        assert_eq!(request, Some(1));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
 use crate::deal::{Costs, deal, estimate_of, worth_stealing};
+use crate::holding::Holding;
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
 /// A worker holding fewer tests than this may receive more (pytest-xdist's "two pending"
@@ -42,13 +43,16 @@ const MIN_PENDING: usize = 2;
 pub struct WorkStealScheduler {
     queue: VecDeque<TestIndex>,
     /// Each live worker's uncompleted tests, in the order they were sent.
-    workers: BTreeMap<WorkerId, Vec<TestIndex>>,
+    workers: BTreeMap<WorkerId, Holding>,
     /// Live workers holding fewer than [`MIN_PENDING`] tests.
     idle: BTreeSet<WorkerId>,
     /// Live workers by how many tests they hold; the last one is the next victim.
     by_len: BTreeSet<(usize, Reverse<WorkerId>)>,
     /// The victim of the steal in flight.
     stealing_from: Option<WorkerId>,
+    /// The victim whose tail was last found not worth a steal, and how many tests it held
+    /// then: weighed again once it holds a sixteenth fewer, or anything else changed.
+    refused: Option<(WorkerId, usize)>,
     /// Estimated run time of each test, when history knows some.
     estimates: Option<Vec<Duration>>,
     /// Each test's binary, numbered, so the deal counts a process start per binary.
@@ -64,6 +68,7 @@ impl WorkStealScheduler {
             idle: BTreeSet::new(),
             by_len: BTreeSet::new(),
             stealing_from: None,
+            refused: None,
             estimates: None,
             binaries: None,
         }
@@ -98,7 +103,7 @@ impl WorkStealScheduler {
             .iter()
             .map(|worker| {
                 let held = &self.workers[worker];
-                (held.iter().map(estimate).sum(), held.len())
+                (held.tests().iter().map(estimate).sum(), held.len())
             })
             .collect();
         let costs = Costs { estimates, binaries: self.binaries.as_deref() };
@@ -107,7 +112,7 @@ impl WorkStealScheduler {
     }
 
     /// Changes `worker`'s holdings through `change`, keeping the indexes in step.
-    fn update(&mut self, worker: WorkerId, change: impl FnOnce(&mut Vec<TestIndex>)) {
+    fn update(&mut self, worker: WorkerId, change: impl FnOnce(&mut Holding)) {
         let Some(held) = self.workers.get_mut(&worker) else { return };
         let before = held.len();
         change(held);
@@ -126,21 +131,19 @@ impl WorkStealScheduler {
 
 impl Scheduler for WorkStealScheduler {
     fn add_worker(&mut self, worker: WorkerId) {
-        if self.workers.insert(worker, Vec::new()).is_none() {
+        self.refused = None;
+        if self.workers.insert(worker, Holding::default()).is_none() {
             self.idle.insert(worker);
             self.by_len.insert((0, Reverse(worker)));
         }
     }
 
     fn mark_complete(&mut self, worker: WorkerId, index: TestIndex, _duration: Duration) {
-        self.update(worker, |held| {
-            if let Some(pos) = held.iter().position(|&i| i == index) {
-                held.remove(pos);
-            }
-        });
+        self.update(worker, |held| held.remove(index));
     }
 
     fn remove_worker(&mut self, worker: WorkerId) -> Vec<TestIndex> {
+        self.refused = None;
         let Some(held) = self.workers.remove(&worker) else { return Vec::new() };
         self.idle.remove(&worker);
         self.by_len.remove(&(held.len(), Reverse(worker)));
@@ -148,6 +151,7 @@ impl Scheduler for WorkStealScheduler {
             // A dead victim never answers.
             self.stealing_from = None;
         }
+        let held = held.into_vec();
         self.queue.extend(&held);
         held
     }
@@ -160,6 +164,7 @@ impl Scheduler for WorkStealScheduler {
         let mut plan = Vec::new();
         for (worker, tests) in self.split(&idle) {
             if !tests.is_empty() {
+                self.refused = None;
                 self.update(worker, |held| held.extend(&tests));
                 plan.push(Assignment { worker, tests });
             }
@@ -168,7 +173,7 @@ impl Scheduler for WorkStealScheduler {
     }
 
     fn pending(&self, worker: WorkerId) -> Cow<'_, [TestIndex]> {
-        Cow::Borrowed(self.workers.get(&worker).map_or(&[], Vec::as_slice))
+        self.workers.get(&worker).map_or(Cow::Borrowed(&[][..]), Holding::tests)
     }
 
     fn is_finished(&self) -> bool {
@@ -197,8 +202,14 @@ impl Scheduler for WorkStealScheduler {
         if count == 0 {
             return Vec::new();
         }
-        let tests = self.workers[&victim][len - count..].to_vec();
+        if let Some((refused, at)) = self.refused {
+            if refused == victim && len + (at / 16).max(1) > at {
+                return Vec::new();
+            }
+        }
+        let tests = self.workers[&victim].tail(count);
         if !worth_stealing(&tests, self.estimates.as_deref(), None) {
+            self.refused = Some((victim, len));
             return Vec::new();
         }
         self.stealing_from = Some(victim);
@@ -216,17 +227,20 @@ impl Scheduler for WorkStealScheduler {
     /// Moves what `victim` gave up to the queue. After a stop (`drain_unsent`) the session
     /// should drain again if a late answer put tests back.
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
+        self.refused = None;
         if self.stealing_from == Some(victim) {
             self.stealing_from = None;
         }
         let Some(held) = self.workers.get(&victim) else { return };
         let released: HashSet<TestIndex> = released.iter().copied().collect();
         let moved: Vec<TestIndex> =
-            held.iter().copied().filter(|index| released.contains(index)).collect();
+            held.tests().iter().copied().filter(|index| released.contains(index)).collect();
         if moved.is_empty() {
             return;
         }
-        self.update(victim, |held| held.retain(|index| !released.contains(index)));
+        self.update(victim, |held| {
+            held.release(&moved);
+        });
         self.queue.extend(moved);
     }
 }
