@@ -17,7 +17,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use crate::TestIndex;
+use crate::{TestIndex, WorkerId};
 
 /// What one more process of a test binary costs a worker: exec, dynamic linking and
 /// libtest's start, a few milliseconds for a test binary on a laptop.
@@ -44,6 +44,30 @@ pub(crate) fn worth_stealing(
     let counted = if estimates.is_some() { scanned } else { tests };
     work_up_to(counted.iter().copied(), counted.len(), estimates, typical, STEAL_WORTH)
         .is_none_or(|work| work >= STEAL_WORTH)
+}
+
+/// A victim whose tail was found not worth a steal, and how many tests it held then. By
+/// estimates a tail changes only as tests complete, so it is weighed again once the victim
+/// holds a sixteenth fewer (at once after [`StealRefusal::forget`], when anything else
+/// changed), not at every completion: weighing a tail costs the tail.
+#[derive(Debug, Default)]
+pub(crate) struct StealRefusal(Option<(WorkerId, usize)>);
+
+impl StealRefusal {
+    /// Whether `victim`, holding `held` tests now, is still passed over.
+    pub(crate) fn stands(&self, victim: WorkerId, held: usize) -> bool {
+        self.0.is_some_and(|(refused, at)| refused == victim && held + (at / 16).max(1) > at)
+    }
+
+    /// `victim`'s tail, with `held` tests held, was not worth a steal.
+    pub(crate) fn refuse(&mut self, victim: WorkerId, held: usize) {
+        self.0 = Some((victim, held));
+    }
+
+    /// Something changed besides completions: the next tail is weighed.
+    pub(crate) fn forget(&mut self) {
+        self.0 = None;
+    }
 }
 
 /// The estimated work of `tests` (`count` of them), summed only until it reaches `limit`:

@@ -28,7 +28,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::boundary::aligned_end;
-use crate::deal::{Costs, STEAL_WORTH, TINY, deal, estimate_of, work_up_to, worth_stealing};
+use crate::deal::{
+    Costs, STEAL_WORTH, StealRefusal, TINY, deal, estimate_of, work_up_to, worth_stealing,
+};
 use crate::holding::Holding;
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
@@ -81,10 +83,8 @@ pub struct LoadScheduler {
     grow_to: Option<usize>,
     /// The worker asked to give up tests, until it answers.
     stealing_from: Option<WorkerId>,
-    /// The victim whose tail was last found not worth a steal, and how many tests it held
-    /// then: asked again once it holds a sixteenth fewer (or anything else changed), not at
-    /// every completion, since weighing a tail costs the tail.
-    refused: Option<(WorkerId, usize)>,
+    /// The last tail found not worth a steal.
+    refused: StealRefusal,
     /// Moving average (in seconds) and count of the durations reported so far.
     observed: (f64, u32),
     /// What one more process of the costliest binary pays once beyond its tests.
@@ -113,7 +113,7 @@ impl LoadScheduler {
             binaries: None,
             grow_to: None,
             stealing_from: None,
-            refused: None,
+            refused: StealRefusal::default(),
             observed: (0.0, 0),
             process_cost: Duration::ZERO,
         }
@@ -284,7 +284,7 @@ impl LoadScheduler {
             .map(|(worker, tests)| {
                 let state = self.workers.get_mut(&worker).expect("planned for a known worker");
                 state.pending.extend(&tests);
-                self.refused = None;
+                self.refused.forget();
                 Assignment { worker, tests }
             })
             .collect()
@@ -336,7 +336,7 @@ impl Scheduler for LoadScheduler {
     fn add_worker(&mut self, worker: WorkerId) {
         self.workers.entry(worker).or_default();
         self.to_check.insert(worker);
-        self.refused = None;
+        self.refused.forget();
     }
 
     fn mark_complete(&mut self, worker: WorkerId, index: TestIndex, duration: Duration) {
@@ -354,7 +354,7 @@ impl Scheduler for LoadScheduler {
 
     fn remove_worker(&mut self, worker: WorkerId) -> Vec<TestIndex> {
         self.to_check.remove(&worker);
-        self.refused = None;
+        self.refused.forget();
         if self.stealing_from == Some(worker) {
             // A dead victim never answers.
             self.stealing_from = None;
@@ -436,20 +436,16 @@ impl Scheduler for LoadScheduler {
         let typical = self.typical_duration().map(|typical| typical.max(state.last_duration));
         if self.estimates.is_none() {
             // The tail weighs its length times the typical duration: no need to read it.
-            let work = typical.map(|t| t.saturating_mul(u32::try_from(count).unwrap_or(u32::MAX)));
+            let work = work_up_to([], count, None, typical, STEAL_WORTH);
             if work.is_some_and(|work| work < STEAL_WORTH) {
                 return Vec::new();
             }
-        } else if let Some((refused, at)) = self.refused {
-            // By estimates the tail changes only as tests complete: weighed again once a
-            // sixteenth of the holding has.
-            if refused == victim && len + (at / 16).max(1) > at {
-                return Vec::new();
-            }
+        } else if self.refused.stands(victim, len) {
+            return Vec::new();
         }
         let tests = state.pending.tail(count);
         if !worth_stealing(&tests, self.estimates.as_deref(), typical) {
-            self.refused = Some((victim, len));
+            self.refused.refuse(victim, len);
             return Vec::new();
         }
         self.stealing_from = Some(victim);
@@ -457,7 +453,7 @@ impl Scheduler for LoadScheduler {
     }
 
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
-        self.refused = None;
+        self.refused.forget();
         if self.stealing_from == Some(victim) {
             self.stealing_from = None;
         }

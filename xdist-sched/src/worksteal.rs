@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::Duration;
 
-use crate::deal::{Costs, deal, estimate_of, worth_stealing};
+use crate::deal::{Costs, StealRefusal, deal, estimate_of, worth_stealing};
 use crate::holding::Holding;
 use crate::{Assignment, Scheduler, StealRequest, TestIndex, WorkerId};
 
@@ -50,9 +50,8 @@ pub struct WorkStealScheduler {
     by_len: BTreeSet<(usize, Reverse<WorkerId>)>,
     /// The victim of the steal in flight.
     stealing_from: Option<WorkerId>,
-    /// The victim whose tail was last found not worth a steal, and how many tests it held
-    /// then: weighed again once it holds a sixteenth fewer, or anything else changed.
-    refused: Option<(WorkerId, usize)>,
+    /// The last tail found not worth a steal.
+    refused: StealRefusal,
     /// Estimated run time of each test, when history knows some.
     estimates: Option<Vec<Duration>>,
     /// Each test's binary, numbered, so the deal counts a process start per binary.
@@ -68,7 +67,7 @@ impl WorkStealScheduler {
             idle: BTreeSet::new(),
             by_len: BTreeSet::new(),
             stealing_from: None,
-            refused: None,
+            refused: StealRefusal::default(),
             estimates: None,
             binaries: None,
         }
@@ -131,7 +130,7 @@ impl WorkStealScheduler {
 
 impl Scheduler for WorkStealScheduler {
     fn add_worker(&mut self, worker: WorkerId) {
-        self.refused = None;
+        self.refused.forget();
         if self.workers.insert(worker, Holding::default()).is_none() {
             self.idle.insert(worker);
             self.by_len.insert((0, Reverse(worker)));
@@ -143,7 +142,7 @@ impl Scheduler for WorkStealScheduler {
     }
 
     fn remove_worker(&mut self, worker: WorkerId) -> Vec<TestIndex> {
-        self.refused = None;
+        self.refused.forget();
         let Some(held) = self.workers.remove(&worker) else { return Vec::new() };
         self.idle.remove(&worker);
         self.by_len.remove(&(held.len(), Reverse(worker)));
@@ -164,7 +163,7 @@ impl Scheduler for WorkStealScheduler {
         let mut plan = Vec::new();
         for (worker, tests) in self.split(&idle) {
             if !tests.is_empty() {
-                self.refused = None;
+                self.refused.forget();
                 self.update(worker, |held| held.extend(&tests));
                 plan.push(Assignment { worker, tests });
             }
@@ -202,14 +201,12 @@ impl Scheduler for WorkStealScheduler {
         if count == 0 {
             return Vec::new();
         }
-        if let Some((refused, at)) = self.refused {
-            if refused == victim && len + (at / 16).max(1) > at {
-                return Vec::new();
-            }
+        if self.refused.stands(victim, len) {
+            return Vec::new();
         }
         let tests = self.workers[&victim].tail(count);
         if !worth_stealing(&tests, self.estimates.as_deref(), None) {
-            self.refused = Some((victim, len));
+            self.refused.refuse(victim, len);
             return Vec::new();
         }
         self.stealing_from = Some(victim);
@@ -227,7 +224,7 @@ impl Scheduler for WorkStealScheduler {
     /// Moves what `victim` gave up to the queue. After a stop (`drain_unsent`) the session
     /// should drain again if a late answer put tests back.
     fn steal_answered(&mut self, victim: WorkerId, released: &[TestIndex]) {
-        self.refused = None;
+        self.refused.forget();
         if self.stealing_from == Some(victim) {
             self.stealing_from = None;
         }
