@@ -151,9 +151,7 @@ impl<'a> Batch<'a> {
             command.arg("--show-output");
         }
         match (&self.skips, &self.filters) {
-            (Some(skips), _) => {
-                command.arg("--exact").args(skips.iter().map(|s| format!("--skip={s}")))
-            }
+            (Some(skips), _) => command.args(crate::skips::skip_args(skips)),
             (None, Some(filters)) => command.arg("--").args(filters),
             (None, None) => command.arg("--exact").arg("--").args(&names),
         };

@@ -296,7 +296,7 @@ fn run_queue(
         // another test's start line, and all the process writes is that test's.
         let alone = setup.no_capture && binary.harness == Harness::Libtest;
         let mut batches: VecDeque<Planned<'_>> = if alone {
-            tests.into_iter().map(|t| (vec![t], Select::Names)).collect()
+            one_name_each(tests).into()
         } else if binaries.one_name.contains(&binary_index) {
             binaries.one_name_batches(binary_index, binary, tests).into()
         } else {
@@ -322,16 +322,13 @@ fn run_queue(
                 match select {
                     Select::Names => {}
                     Select::Filters(_) => {
-                        for piece in split_for_command_line(tests).into_iter().rev() {
-                            batches.push_front((piece, Select::Names));
-                        }
+                        let named = split_for_command_line(tests).into_iter();
+                        push_front(&mut batches, named.map(|t| (t, Select::Names)).collect());
                         continue;
                     }
                     Select::Skips(_) => {
                         let again = binaries.one_name_batches(binary_index, binary, tests);
-                        for planned in again.into_iter().rev() {
-                            batches.push_front(planned);
-                        }
+                        push_front(&mut batches, again);
                         continue;
                     }
                 }
@@ -377,36 +374,22 @@ fn run_queue(
                     return Ok(back);
                 }
                 // After a crash, the rest of a skipping batch skips again, if some of it
-                // ran (else a name each: nothing is tried the same way twice for nothing).
+                // ran (else a name each: nothing is tried the same way twice for nothing);
+                // a skipping batch that ran none goes a name each too.
                 Rest::Rerun(rest) if skipping && rest.len() < indices.len() => {
-                    for planned in
-                        binaries.one_name_batches(binary_index, binary, rest).into_iter().rev()
-                    {
-                        batches.push_front(planned);
-                    }
+                    push_front(&mut batches, binaries.one_name_batches(binary_index, binary, rest));
                 }
-                Rest::Rerun(rest) if skipping => {
-                    for test in rest.into_iter().rev() {
-                        batches.push_front((vec![test], Select::Names));
-                    }
+                Rest::Rerun(rest) | Rest::OnePerProcess(rest) if skipping => {
+                    push_front(&mut batches, one_name_each(rest));
                 }
                 Rest::Rerun(rest) => batches.push_front((rest, Select::Names)),
-                Rest::OnePerProcess(rest) if skipping => {
-                    for test in rest.into_iter().rev() {
-                        batches.push_front((vec![test], Select::Names));
-                    }
-                }
                 Rest::OnePerProcess(rest) => {
                     // For the rest of the run, this binary takes one name per process (or
                     // skips: `skips.rs`); the controller remembers it for the next runs.
                     if binaries.one_name.insert(binary_index) {
                         sink.send(FromWorker::OneNamePerProcess { binary: binary_index })?;
                     }
-                    for planned in
-                        binaries.one_name_batches(binary_index, binary, rest).into_iter().rev()
-                    {
-                        batches.push_front(planned);
-                    }
+                    push_front(&mut batches, binaries.one_name_batches(binary_index, binary, rest));
                 }
             }
             sink.flush()?;
@@ -430,6 +413,18 @@ fn lock_in_flight(in_flight: &Mutex<InFlight>) -> io::Result<std::sync::MutexGua
 
 /// A batch's tests, and how its command line selects them.
 type Planned<'a> = (Vec<(TestIndex, &'a str)>, Select);
+
+/// Puts `planned` before what `batches` holds, in its order.
+fn push_front<'a>(batches: &mut VecDeque<Planned<'a>>, planned: Vec<Planned<'a>>) {
+    for batch in planned.into_iter().rev() {
+        batches.push_front(batch);
+    }
+}
+
+/// A process per test, each named.
+fn one_name_each(tests: Vec<(TestIndex, &str)>) -> Vec<Planned<'_>> {
+    tests.into_iter().map(|t| (vec![t], Select::Names)).collect()
+}
 
 /// How a batch's command line selects its tests.
 enum Select {
@@ -467,7 +462,7 @@ impl Binaries<'_, '_> {
         };
         match plan {
             Some((ordered, skips)) => vec![(ordered, Select::Skips(skips))],
-            None => tests.into_iter().map(|t| (vec![t], Select::Names)).collect(),
+            None => one_name_each(tests),
         }
     }
 }

@@ -60,12 +60,17 @@ pub fn checked_order<'a>(
     tests: &[(TestIndex, &'a str)],
 ) -> Option<Tests<'a>> {
     let mut command = command::test_command(&binary.runner, &binary.path, &binary.cwd, &binary.env);
-    command.args(["--list", "--exact"]);
-    command.args(skips.iter().map(|s| format!("--skip={s}")));
+    command.arg("--list").args(skip_args(skips));
     command.stdout(Stdio::piped()).stderr(Stdio::null());
     command::isolate(&mut command);
     let listed = run_with_timeout(command)?;
     order_of(tests, &listed)
+}
+
+/// The arguments that make a binary run all its tests but `skips`: the batch's and its
+/// check's alike.
+pub fn skip_args(skips: &[String]) -> impl Iterator<Item = String> + '_ {
+    std::iter::once("--exact".to_string()).chain(skips.iter().map(|s| format!("--skip={s}")))
 }
 
 /// Runs `command` to its end (killing its process group after [`LIST_TIMEOUT`]); its stdout
