@@ -193,10 +193,7 @@ impl RunSubscriber for GithubReporter<'_> {
 
 /// `src/lib.rs` and `12` from libtest's `thread 'x' (7) panicked at src/lib.rs:12:5:`.
 fn panic_location(output: &str) -> Option<(&str, u32)> {
-    let output = xdist_core::protocol::own_output(output);
-    let at = output.find(" panicked at ")? + " panicked at ".len();
-    let rest = output[at..].lines().next()?;
-    let mut parts = rest.trim_end_matches(':').rsplitn(3, ':');
+    let mut parts = super::terminal::panic_location(output)?.rsplitn(3, ':');
     let _column: u32 = parts.next()?.parse().ok()?;
     let line = parts.next()?.parse().ok()?;
     Some((parts.next()?, line))

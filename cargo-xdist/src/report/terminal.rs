@@ -418,7 +418,7 @@ impl RunSubscriber for TerminalReporter<'_> {
 }
 
 /// `src/lib.rs:3:5` from libtest's `thread 'x' (7) panicked at src/lib.rs:3:5:`.
-fn panic_location(output: &str) -> Option<&str> {
+pub(crate) fn panic_location(output: &str) -> Option<&str> {
     let output = xdist_core::protocol::own_output(output);
     let at = output.find(" panicked at ")? + " panicked at ".len();
     let location = output[at..].lines().next()?.trim_end_matches(':');
